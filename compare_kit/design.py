@@ -1,0 +1,415 @@
+"""Design matrices built from a ModelSpec and a table, with R's coding rules.
+
+Both engines start here, so a model means the same thing to each: the same
+rows (missing values dropped once, for both), the same columns with the same
+canonical names (``(Intercept)``, ``floor``, ``countyAITKIN:floor``), the same
+grouping levels. Nothing here evaluates user text: names are looked up as
+columns and transforms come from a fixed table.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import linalg
+
+from compare_kit.errors import DataError, SpecError
+from compare_kit.spec import ModelSpec, Pooling, RandomTerm, Term, Transform, Variable
+
+INTERCEPT = "(Intercept)"
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What happened to the table on its way into the model."""
+
+    n_input: int
+    n_used: int
+    dropped_by_column: dict[str, int]
+    data_hash: str
+
+    @property
+    def n_dropped(self) -> int:
+        return self.n_input - self.n_used
+
+    def describe(self) -> str:
+        if not self.n_dropped:
+            return f"{self.n_used} rows used; none dropped."
+        cols = ", ".join(f"{c} ({k})" for c, k in self.dropped_by_column.items() if k)
+        return (f"{self.n_used} of {self.n_input} rows used; {self.n_dropped} dropped for "
+                f"missing values in: {cols}.")
+
+
+@dataclass(frozen=True, eq=False)
+class GroupingBlock:
+    """The random-effect design for one random term: groups, levels and Z columns."""
+
+    term: RandomTerm
+    levels: tuple[str, ...]
+    codes: np.ndarray  # per row, index into ``levels``
+    z: pd.DataFrame  # per row, one column per random coefficient (canonical names)
+
+    @property
+    def group(self) -> str:
+        return self.term.group
+
+    @property
+    def sizes(self) -> pd.Series:
+        counts = np.bincount(self.codes, minlength=len(self.levels))
+        return pd.Series(counts, index=pd.Index(self.levels, name="level"), name="n")
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """Everything an engine needs to fit ``spec`` to the cleaned table."""
+
+    spec: ModelSpec
+    data: pd.DataFrame  # the rows used, the model's columns only
+    y: np.ndarray
+    x: pd.DataFrame  # fixed-effect columns, estimable and aliased alike
+    blocks: tuple[GroupingBlock, ...]
+    summary: DataSummary
+    categorical: frozenset[str]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def response_label(self) -> str:
+        return self.spec.response.label
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    @property
+    def pooling(self) -> Pooling:
+        """Partial with random terms; none when groups enter as fixed factors; else complete."""
+        if self.blocks:
+            return Pooling.PARTIAL
+        if any(v.column in self.categorical for t in self.spec.fixed for v in t.variables):
+            return Pooling.NONE
+        return Pooling.COMPLETE
+
+    @cached_property
+    def aliased(self) -> dict[str, str]:
+        """Fixed columns that cannot be estimated, each with the reason (R's NA coefficients)."""
+        return _aliased_columns(self)
+
+    @property
+    def x_estimable(self) -> pd.DataFrame:
+        return self.x.drop(columns=list(self.aliased))
+
+    def group_sizes(self, group: str) -> pd.Series:
+        for block in self.blocks:
+            if block.group == group:
+                return block.sizes
+        codes, levels = _group_codes(self.data, tuple(group.split(":")))
+        counts = np.bincount(codes, minlength=len(levels))
+        return pd.Series(counts, index=pd.Index(levels, name="level"), name="n")
+
+
+def build_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
+    """Check the table against the spec and build the model's matrices."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    _check_columns(spec, data)
+    frame, summary = _drop_missing(spec, data)
+    if len(frame) == 0:
+        raise DataError("no rows are left after dropping rows with missing values in "
+                        f"{', '.join(spec.columns)}")
+    categorical = _categorical_columns(spec, frame)
+    y = _response(spec, frame)
+    x = _fixed_matrix(spec, frame, categorical)
+    blocks = tuple(_grouping_block(r, frame, categorical) for r in spec.random)
+    notes = _unused_level_notes(spec, data)
+    design = Design(spec, frame, y, x, blocks, summary, categorical, notes)
+    _check_groups(design)
+    return design
+
+
+# ------------------------------------------------------------------ checks
+
+
+def closest_columns(name: str, columns: list[str]) -> list[str]:
+    """Up to three existing column names that look like ``name``."""
+    lowered = {c.lower(): c for c in columns}
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
+    return [lowered[h] for h in hits]
+
+
+def _check_columns(spec: ModelSpec, data: pd.DataFrame) -> None:
+    columns = [str(c) for c in data.columns]
+    dupes = sorted({c for c in columns if columns.count(c) > 1})
+    if dupes:
+        raise DataError(f"the table has duplicated column names: {', '.join(dupes)}; "
+                        "rename them so that each column has one name")
+    for name in spec.columns:
+        if name not in columns:
+            hint = closest_columns(name, columns)
+            hint_text = (f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint
+                         else f"; the table's columns are: {', '.join(columns[:20])}")
+            raise DataError(f"the formula uses the column {name!r}, which is not in the table{hint_text}")
+
+
+def _drop_missing(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, DataSummary]:
+    frame = data.loc[:, list(spec.columns)]
+    missing = frame.isna()
+    dropped_by_column = {c: int(missing[c].sum()) for c in frame.columns if missing[c].any()}
+    keep = ~missing.any(axis=1)
+    used = frame.loc[keep].reset_index(drop=True)
+    digest = hashlib.sha256(pd.util.hash_pandas_object(used, index=False).values.tobytes()).hexdigest()
+    return used, DataSummary(len(frame), len(used), dropped_by_column, digest[:16])
+
+
+def _is_text(series: pd.Series) -> bool:
+    return not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))
+
+
+def _categorical_columns(spec: ModelSpec, frame: pd.DataFrame) -> frozenset[str]:
+    cats = {v.column for t in spec.fixed for v in t.variables if v.categorical}
+    cats |= {v.column for r in spec.random for t in r.terms for v in t.variables if v.categorical}
+    for term in list(spec.fixed) + [t for r in spec.random for t in r.terms]:
+        for v in term.variables:
+            if _is_text(frame[v.column]):
+                if v.transform is not None:
+                    raise DataError(f"{v.label} needs a numeric column, but {v.column!r} holds text "
+                                    f"(for example {str(frame[v.column].iloc[0])!r})")
+                cats.add(v.column)
+    return frozenset(cats)
+
+
+def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
+    series = frame[column]
+    if pd.api.types.is_bool_dtype(series):
+        return series.to_numpy(dtype=float)
+    if not pd.api.types.is_numeric_dtype(series):
+        sample = next((str(v) for v in series if not _looks_numeric(v)), str(series.iloc[0]))
+        raise DataError(f"the {role} {column!r} must be numeric, but it holds text such as {sample!r}")
+    values = series.to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)):
+        bad = int((~np.isfinite(values)).sum())
+        raise DataError(f"the column {column!r} has {bad} infinite value(s); remove or fix those rows")
+    return values
+
+
+def _looks_numeric(value: object) -> bool:
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _transformed(var: Variable, frame: pd.DataFrame, role: str) -> np.ndarray:
+    values = _numeric(frame, var.column, role)
+    match var.transform:
+        case None:
+            return values
+        case Transform.LOG:
+            if np.any(values <= 0):
+                raise DataError(f"log({var.column}) needs positive values, but {int((values <= 0).sum())} "
+                                f"row(s) of {var.column!r} are zero or negative")
+            return np.log(values)
+        case Transform.SQRT:
+            if np.any(values < 0):
+                raise DataError(f"sqrt({var.column}) needs values >= 0, but {int((values < 0).sum())} "
+                                f"row(s) of {var.column!r} are negative")
+            return np.sqrt(values)
+        case Transform.EXP:
+            with np.errstate(over="ignore"):
+                out = np.exp(values)
+            if not np.all(np.isfinite(out)):
+                raise DataError(f"exp({var.column}) overflows: values of {var.column!r} are too large")
+            return out
+        case Transform.CENTER:
+            return values - values.mean()
+        case Transform.SCALE:
+            sd = values.std(ddof=1) if len(values) > 1 else 0.0
+            if not sd > 0:
+                raise DataError(f"scale({var.column}) divides by the standard deviation, which is 0: "
+                                f"{var.column!r} is constant")
+            return (values - values.mean()) / sd
+    raise SpecError(f"unknown transform {var.transform}")  # pragma: no cover - enum is closed
+
+
+def _response(spec: ModelSpec, frame: pd.DataFrame) -> np.ndarray:
+    y = _transformed(spec.response, frame, "response")
+    if len(y) > 1 and np.ptp(y) == 0:
+        raise DataError(f"the response {spec.response.label!r} is constant ({y[0]:g} in every row); "
+                        "there is nothing to model")
+    return y
+
+
+# ---------------------------------------------------------- fixed effects
+
+
+def level_labels(series: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Codes and sorted text labels of a categorical column (numbers sort as numbers)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.cat.remove_unused_categories()
+        labels = tuple(_label(c) for c in series.cat.categories)
+        return series.cat.codes.to_numpy(), labels
+    if _is_text(series):
+        text = series.astype(str)
+        uniques = sorted(text.unique())
+        index = {u: i for i, u in enumerate(uniques)}
+        return text.map(index).to_numpy(dtype=int), tuple(uniques)
+    uniques_num = np.unique(series.to_numpy())
+    codes = np.searchsorted(uniques_num, series.to_numpy())
+    return codes, tuple(_label(u) for u in uniques_num)
+
+
+def _label(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _term_columns(term: Term, frame: pd.DataFrame, categorical: frozenset[str],
+                  full_coding: dict[Variable, bool]) -> dict[str, np.ndarray]:
+    """The columns one term contributes, R-named (``countyAITKIN:floor``)."""
+    columns: dict[str, np.ndarray] = {"": np.ones(len(frame))}
+    for var in term.variables:
+        if var.column in categorical:
+            codes, labels = level_labels(frame[var.column])
+            start = 0 if full_coding[var] else 1
+            parts = {f"{var.column}{labels[k]}": (codes == k).astype(float)
+                     for k in range(start, len(labels))}
+        else:
+            parts = {var.label: _transformed(var, frame, "predictor")}
+        columns = {(f"{a}:{b}" if a else b): va * vb
+                   for a, va in columns.items() for b, vb in parts.items()}
+    return columns
+
+
+def _coding(term: Term, terms: tuple[Term, ...], intercept: bool,
+            categorical: frozenset[str]) -> dict[Variable, bool]:
+    """R's rule: a factor gets full indicator coding when its margin is absent."""
+    keys = {t.key for t in terms}
+    if intercept:
+        keys.add(frozenset())
+    full: dict[Variable, bool] = {}
+    for var in term.variables:
+        if var.column in categorical:
+            full[var] = (term.key - {var}) not in keys
+    return full
+
+
+def _design_columns(terms: tuple[Term, ...], intercept: bool, frame: pd.DataFrame,
+                    categorical: frozenset[str]) -> pd.DataFrame:
+    columns: dict[str, np.ndarray] = {}
+    if intercept:
+        columns[INTERCEPT] = np.ones(len(frame))
+    for term in terms:
+        coding = _coding(term, terms, intercept, categorical)
+        columns.update(_term_columns(term, frame, categorical, coding))
+    return pd.DataFrame(columns)
+
+
+def _fixed_matrix(spec: ModelSpec, frame: pd.DataFrame, categorical: frozenset[str]) -> pd.DataFrame:
+    x = _design_columns(spec.fixed, spec.intercept, frame, categorical)
+    if x.shape[1] == 0:
+        x = pd.DataFrame(index=range(len(frame)))
+    return x
+
+
+def _aliased_columns(design: Design) -> dict[str, str]:
+    """Columns in the span of the columns before them, as R's ``lm`` finds them (tol 1e-7)."""
+    x = design.x
+    if x.shape[1] == 0:
+        return {}
+    values = x.to_numpy()
+    norms = np.linalg.norm(values, axis=0)
+    unit = values / np.where(norms > 0, norms, 1.0)
+    r = np.linalg.qr(unit, mode="r")
+    diag = np.abs(np.diag(r)) if r.shape[0] >= r.shape[1] else np.abs(
+        np.concatenate([np.diag(r), np.zeros(r.shape[1] - r.shape[0])]))
+    aliased = [j for j in range(values.shape[1]) if norms[j] == 0 or diag[j] < 1e-7]
+    return {x.columns[j]: _alias_reason(design, x.columns[j]) for j in aliased}
+
+
+def _alias_reason(design: Design, column: str) -> str:
+    values = design.x[column].to_numpy()
+    parts = column.split(":")
+    cats = {}
+    nums = []
+    for part in parts:
+        var = next((v for t in design.spec.fixed for v in t.variables
+                    if v.column in design.categorical and part.startswith(v.column)
+                    and part[len(v.column):] in level_labels(design.data[v.column])[1]), None)
+        if var is not None:
+            cats[var.column] = part[len(var.column):]
+        else:
+            nums.append(part)
+    if cats and nums:
+        rows = np.ones(design.n, dtype=bool)
+        for col, level in cats.items():
+            rows &= design.data[col].astype(str).to_numpy() == level
+        where = " and ".join(f"{c} = {lv}" for c, lv in cats.items())
+        num = nums[0]
+        var_values = _numeric_values_for_label(design, num, rows)
+        if var_values is not None and len(np.unique(var_values)) <= 1:
+            v = _label(float(var_values[0])) if len(var_values) else "?"
+            return (f"not estimable: every row with {where} has {num} = {v}, so its slope "
+                    f"on {num} is not identified")
+    if not np.any(values):
+        return "not estimable: the column is zero in every row used"
+    return "not estimable: linearly dependent on other columns (aliased)"
+
+
+def _numeric_values_for_label(design: Design, label: str, rows: np.ndarray) -> np.ndarray | None:
+    for term in design.spec.fixed:
+        for var in term.variables:
+            if var.label == label and var.column not in design.categorical:
+                return _transformed(var, design.data, "predictor")[rows]
+    return None
+
+
+# ---------------------------------------------------------- random effects
+
+
+def _group_codes(frame: pd.DataFrame, grouping: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
+    text = frame[grouping[0]].map(_label).astype(str)
+    for col in grouping[1:]:
+        text = text + ":" + frame[col].map(_label).astype(str)
+    uniques = sorted(text.unique())
+    index = {u: i for i, u in enumerate(uniques)}
+    return text.map(index).to_numpy(dtype=int), tuple(uniques)
+
+
+def _grouping_block(term: RandomTerm, frame: pd.DataFrame, categorical: frozenset[str]) -> GroupingBlock:
+    codes, levels = _group_codes(frame, term.grouping)
+    z = _design_columns(term.terms, term.intercept, frame, categorical)
+    return GroupingBlock(term, levels, codes, z)
+
+
+def _check_groups(design: Design) -> None:
+    for block in design.blocks:
+        n_levels = len(block.levels)
+        if n_levels < 2:
+            raise DataError(f"the grouping factor {block.group!r} has only {n_levels} level; a random "
+                            "effect needs at least two groups (five or more to estimate its SD well)")
+        n_coefs = n_levels * block.z.shape[1]
+        if n_levels >= design.n:
+            raise DataError(f"every row is its own group of {block.group!r} ({n_levels} groups for "
+                            f"{design.n} rows): the group effects cannot be told apart from the "
+                            "residual; use a coarser grouping factor")
+        if n_coefs >= design.n:
+            raise DataError(f"the random term {block.term.to_formula()} has {n_coefs} group effects "
+                            f"for {design.n} rows; there must be fewer random effects than rows")
+
+
+def _unused_level_notes(spec: ModelSpec, data: pd.DataFrame) -> tuple[str, ...]:
+    notes = []
+    for col in spec.columns:
+        series = data[col]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            unused = sorted(set(series.cat.categories) - set(series.dropna().unique()), key=str)
+            if unused:
+                notes.append(f"categorical column {col!r} has level(s) with no rows, left out: "
+                             f"{', '.join(map(str, unused))}")
+    return tuple(notes)

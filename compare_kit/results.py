@@ -1,0 +1,209 @@
+"""FitResult and the one tidy schema both engines fill (see DESIGN.md).
+
+The estimates table is long and tidy: one row per (effect, group, level, term).
+It is defined here once, validated here once, and every engine returns it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from compare_kit.design import DataSummary
+from compare_kit.spec import ModelSpec
+
+
+class Effect(StrEnum):
+    FIXED = "fixed"
+    RAN_PARS = "ran_pars"
+    RAN_VALS = "ran_vals"
+    RAN_COEFS = "ran_coefs"
+
+
+class EngineName(StrEnum):
+    STATSMODELS = "statsmodels"
+    BAMBI = "bambi"
+    PYMC = "pymc"
+
+
+RESIDUAL_GROUP = "Residual"
+RESIDUAL_TERM = "sd__Observation"
+
+KEY_COLUMNS = ["effect", "group", "level", "term"]
+ESTIMATE_COLUMNS = ["engine", "model", *KEY_COLUMNS, "estimate", "std_error",
+                    "conf_low", "conf_high", "conf_level", "note"]
+DIAGNOSTIC_COLUMNS = ["engine", "model", *KEY_COLUMNS, "rhat", "ess_bulk", "ess_tail"]
+_TEXT_COLUMNS = ["engine", "model", *KEY_COLUMNS, "note"]
+_NUMBER_COLUMNS = ["estimate", "std_error", "conf_low", "conf_high", "conf_level"]
+
+
+def sd_term(name: str) -> str:
+    """``sd__floor``: the canonical name of a random coefficient's SD."""
+    return f"sd__{name}"
+
+
+def cor_term(first: str, second: str) -> str:
+    """``cor__(Intercept).floor``: the canonical name of a correlation."""
+    return f"cor__{first}.{second}"
+
+
+def make_estimates(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Build a validated estimates table from row dicts (missing keys become empty)."""
+    frame = pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
+    for col in _TEXT_COLUMNS:
+        frame[col] = frame[col].fillna("").astype(str)
+    for col in _NUMBER_COLUMNS:
+        frame[col] = pd.to_numeric(frame[col], errors="raise").astype(float)
+    return validate_estimates(frame)
+
+
+def validate_estimates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Check a table against the tidy schema; return it with columns in schema order."""
+    missing = [c for c in ESTIMATE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"estimates table lacks columns {missing}")
+    frame = frame.loc[:, ESTIMATE_COLUMNS].reset_index(drop=True)
+    bad_effect = set(frame["effect"]) - {e.value for e in Effect}
+    if bad_effect:
+        raise ValueError(f"unknown effect values {sorted(bad_effect)}")
+    bad_engine = set(frame["engine"]) - {e.value for e in EngineName}
+    if bad_engine:
+        raise ValueError(f"unknown engine values {sorted(bad_engine)}")
+    fixed = frame["effect"] == Effect.FIXED
+    if (frame.loc[fixed, "group"] != "").any():
+        raise ValueError("fixed effects must have an empty group")
+    ran_levels = frame["effect"].isin([Effect.RAN_VALS, Effect.RAN_COEFS])
+    if (frame.loc[ran_levels, "level"] == "").any():
+        raise ValueError("ran_vals and ran_coefs rows need a level")
+    if (frame.loc[~ran_levels, "level"] != "").any():
+        raise ValueError("only ran_vals and ran_coefs rows have a level")
+    dup = frame.duplicated(subset=["engine", "model", *KEY_COLUMNS])
+    if dup.any():
+        raise ValueError(f"duplicated estimate rows: {frame.loc[dup, KEY_COLUMNS].head().to_dict('records')}")
+    estimated = frame["estimate"].notna()
+    if (frame.loc[estimated, "std_error"] < 0).any():
+        raise ValueError("negative standard errors")
+    no_estimate = ~estimated & (frame["note"] == "")
+    if no_estimate.any():
+        raise ValueError("an empty estimate needs a note saying why: "
+                         f"{frame.loc[no_estimate, 'term'].head().tolist()}")
+    return frame
+
+
+def validate_diagnostics(frame: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in DIAGNOSTIC_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"diagnostics table lacks columns {missing}")
+    return frame.loc[:, DIAGNOSTIC_COLUMNS].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class FitStats:
+    """Whole-model numbers: size, likelihood and information criteria."""
+
+    nobs: int
+    n_groups: dict[str, int]
+    loglik: float = float("nan")
+    loglik_method: str = ""  # "REML", "ML" or "" (no likelihood, e.g. Bayesian)
+    aic: float = float("nan")
+    bic: float = float("nan")
+    ic_note: str = ""  # how AIC/BIC were obtained (e.g. "from an ML refit")
+    df: int = 0
+
+
+@dataclass(frozen=True)
+class Health:
+    """Did the fit work? Flags that must reach the user, never only a log."""
+
+    converged: bool = True
+    boundary: bool = False
+    optimizer: str = ""
+    attempts: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.converged and not self.boundary and not self.warnings
+
+
+@dataclass(frozen=True)
+class SamplingInfo:
+    """What the Bayesian engine actually ran (read from the draws, not assumed)."""
+
+    sampler: str
+    seed: int
+    chains: int
+    draws: int
+    tune: int
+    divergences: int = 0
+    tree_depth_saturation: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    priors: dict[str, str] = field(default_factory=dict)
+    prior_preset: str = ""
+    structure: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """One fitted model from one engine: estimates, statistics, health."""
+
+    engine: EngineName
+    spec: ModelSpec
+    method: str  # "OLS", "REML", "ML", "MCMC"
+    estimates: pd.DataFrame
+    stats: FitStats
+    health: Health
+    data_summary: DataSummary
+    diagnostics: pd.DataFrame | None = None
+    posterior: Any = None
+    sampling: SamplingInfo | None = None
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def model(self) -> str:
+        return self.spec.label
+
+    def table(self, effect: Effect | str) -> pd.DataFrame:
+        """The rows of one effect type."""
+        return self.estimates[self.estimates["effect"] == str(effect)].reset_index(drop=True)
+
+    @property
+    def fit_stats(self) -> pd.DataFrame:
+        """One row for ``fit_stats.csv``: likelihood, size and health."""
+        row: dict[str, Any] = {
+            "engine": str(self.engine), "model": self.model, "method": self.method,
+            "nobs": self.stats.nobs,
+            "n_groups": "; ".join(f"{g}={n}" for g, n in self.stats.n_groups.items()),
+            "loglik": self.stats.loglik, "loglik_method": self.stats.loglik_method,
+            "aic": self.stats.aic, "bic": self.stats.bic, "ic_note": self.stats.ic_note,
+            "converged": self.health.converged, "boundary": self.health.boundary,
+            "optimizer": self.health.optimizer, "warnings": " | ".join(self.health.warnings),
+        }
+        if self.sampling is not None:
+            row.update(sampler=self.sampling.sampler, seed=self.sampling.seed,
+                       chains=self.sampling.chains, draws=self.sampling.draws,
+                       tune=self.sampling.tune, divergences=self.sampling.divergences,
+                       tree_depth_saturation=self.sampling.tree_depth_saturation)
+        return pd.DataFrame([row])
+
+    def summary(self) -> str:
+        est = self.estimates[self.estimates["effect"].isin([Effect.FIXED, Effect.RAN_PARS])]
+        cols = ["effect", "group", "term", "estimate", "std_error", "conf_low", "conf_high"]
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            body = est[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}")
+        return f"{self.engine} {self.method} fit of {self.model}: {self.spec}\n{body}"
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def wald_interval(estimate: np.ndarray, std_error: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric normal interval ``estimate ± z * se``."""
+    from scipy.stats import norm
+
+    z = norm.ppf(0.5 + level / 2)
+    return estimate - z * std_error, estimate + z * std_error

@@ -124,6 +124,7 @@ class Health:
     optimizer: str = ""
     attempts: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # informational, e.g. coefficients not estimable by design
 
     @property
     def ok(self) -> bool:

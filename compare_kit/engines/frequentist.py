@@ -1,0 +1,527 @@
+"""The frequentist engine: OLS for complete and no pooling, MixedLM for partial pooling.
+
+The spec is translated into statsmodels' terms here (``groups``, ``exog_re``,
+variance components) from the design matrices, never from formula text.
+statsmodels estimates the variance parameters; the fixed effects, BLUPs and
+their uncertainties are then read off the mixed-model equations at those
+values (``mme.py``), which is what lme4 reports.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import linalg
+from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams, VCSpec
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+from compare_kit.design import INTERCEPT, Design, GroupingBlock, build_design
+from compare_kit.engines.mme import MMESolution, Partition, relative_factor, solve_mme
+from compare_kit.errors import DataError, FitError, SpecError
+from compare_kit.results import (
+    RESIDUAL_GROUP,
+    RESIDUAL_TERM,
+    Effect,
+    EngineName,
+    FitResult,
+    FitStats,
+    Health,
+    cor_term,
+    make_estimates,
+    sd_term,
+    wald_interval,
+)
+from compare_kit.spec import ModelSpec
+
+Method = Literal["REML", "ML"]
+DEFAULT_OPTIMIZERS: tuple[str, ...] = ("lbfgs", "bfgs", "cg", "powell", "nm")
+BOUNDARY_TOLERANCE = 1e-4  # lme4's isSingular tolerance on the relative Cholesky factor
+_ENGINE = EngineName.STATSMODELS
+
+
+def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML",
+                    conf_level: float = 0.95,
+                    optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS) -> FitResult:
+    """Fit ``spec`` to ``data``: OLS without random terms, else MixedLM by REML or ML."""
+    if not isinstance(spec, ModelSpec):
+        raise SpecError(f"spec must be a ModelSpec (use ModelSpec.from_formula), got {type(spec).__name__}")
+    method_text = str(method).upper()
+    if method_text not in ("REML", "ML"):
+        raise FitError(f"method must be 'REML' or 'ML', got {method!r}")
+    if not 0 < conf_level < 1:
+        raise FitError(f"conf_level must lie strictly between 0 and 1, got {conf_level}")
+    unknown = [o for o in optimizers if o not in DEFAULT_OPTIMIZERS]
+    if unknown or not optimizers:
+        raise FitError(f"unknown optimizer(s) {unknown}; choose from {', '.join(DEFAULT_OPTIMIZERS)}")
+    design = build_design(spec, data)
+    if design.x_estimable.shape[1] == 0 and not design.blocks:
+        raise SpecError("the model has no estimable coefficient")
+    if design.n <= design.x_estimable.shape[1]:
+        raise DataError(f"{design.n} rows cannot estimate {design.x_estimable.shape[1]} fixed coefficients "
+                        "and a residual variance; more rows are needed")
+    if not design.blocks:
+        return _fit_ols(design, conf_level)
+    return _fit_mixed(design, method_text, conf_level, optimizers)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------- OLS
+
+
+def _fit_ols(design: Design, conf_level: float) -> FitResult:
+    start = time.perf_counter()
+    x = design.x_estimable
+    res = sm.OLS(design.y, x.to_numpy()).fit()
+    beta = np.asarray(res.params)
+    se = np.asarray(res.bse)
+    df_resid = design.n - x.shape[1]
+    from scipy.stats import t as t_dist
+
+    q = t_dist.ppf(0.5 + conf_level / 2, df_resid)
+    fixed = dict(zip(x.columns, zip(beta, se, strict=True), strict=True))
+    rows = []
+    for name in design.x.columns:
+        if name in fixed:
+            b, s = fixed[name]
+            rows.append(_row(Effect.FIXED, "", "", name, b, s, b - q * s, b + q * s, conf_level,
+                             design.spec.label))
+        else:
+            rows.append(_row(Effect.FIXED, "", "", name, np.nan, np.nan, np.nan, np.nan, conf_level,
+                             design.spec.label, note=design.aliased[name]))
+    sigma = float(np.sqrt(res.ssr / df_resid))
+    rows.append(_row(Effect.RAN_PARS, RESIDUAL_GROUP, "", RESIDUAL_TERM, sigma, np.nan, np.nan, np.nan,
+                     conf_level, design.spec.label))
+    loglik = float(res.llf)
+    df = x.shape[1] + 1  # coefficients and the residual variance, as R's logLik(lm)
+    n_groups = {c: int(design.data[c].nunique()) for c in sorted(design.categorical)}
+    notes = (f"{len(design.aliased)} coefficient(s) not estimable from the data (reported empty with the "
+             "reason)",) if design.aliased else ()
+    stats = FitStats(nobs=design.n, n_groups=n_groups, loglik=loglik, loglik_method="ML",
+                     aic=-2 * loglik + 2 * df, bic=-2 * loglik + np.log(design.n) * df, df=df)
+    health = Health(converged=True, boundary=False, optimizer="QR least squares", notes=notes + design.notes)
+    return FitResult(_ENGINE, design.spec, "OLS", make_estimates(rows), stats, health, design.summary,
+                     extras={"design": design, "seconds": time.perf_counter() - start})
+
+
+# ------------------------------------------------------------------ layout
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How the spec's random terms map onto MixedLM's groups, exog_re and variance components."""
+
+    partition_codes: np.ndarray
+    n_partitions: int
+    re_blocks: tuple[int, ...]  # indices of blocks on the partition factor (exog_re)
+    vc_blocks: tuple[int, ...]  # indices of blocks fitted as variance components
+
+    @property
+    def crossed(self) -> bool:
+        return self.n_partitions == 1
+
+
+def _layout(design: Design) -> _Layout:
+    blocks = design.blocks
+    _check_duplicate_coefficients(blocks)
+    groups = list(dict.fromkeys(b.group for b in blocks))
+    primary = next((g for g in groups if all(_nested_in(_block_of(blocks, h), _block_of(blocks, g))
+                                              for h in groups)), None)
+    if primary is None:
+        codes = np.zeros(design.n, dtype=int)
+        n_part = 1
+        re_blocks: tuple[int, ...] = ()
+    else:
+        pb = _block_of(blocks, primary)
+        codes, n_part = pb.codes, len(pb.levels)
+        re_blocks = tuple(i for i, b in enumerate(blocks) if b.group == primary)
+    vc_blocks = tuple(i for i in range(len(blocks)) if i not in re_blocks)
+    for i in vc_blocks:
+        b = blocks[i]
+        if b.term.correlated and b.z.shape[1] > 1:
+            where = ("the grouping factors are crossed" if primary is None
+                     else f"{b.group!r} is nested in {primary!r}")
+            raise SpecError(
+                f"statsmodels MixedLM cannot fit correlated effects {b.term.to_formula()} here: "
+                f"{where}, and MixedLM allows correlated effects only for the outermost grouping "
+                f"factor. Use uncorrelated effects ({_uncorrelated_hint(b)}) or one grouping factor.")
+    return _Layout(codes, n_part, re_blocks, vc_blocks)
+
+
+def _uncorrelated_hint(block: GroupingBlock) -> str:
+    return block.term.to_formula().replace(" | ", " || ")
+
+
+def _block_of(blocks: tuple[GroupingBlock, ...], group: str) -> GroupingBlock:
+    return next(b for b in blocks if b.group == group)
+
+
+def _nested_in(inner: GroupingBlock, outer: GroupingBlock) -> bool:
+    """Each level of ``inner`` lies within a single level of ``outer``."""
+    pairs = pd.DataFrame({"i": inner.codes, "o": outer.codes}).drop_duplicates()
+    return bool(pairs["i"].is_unique)
+
+
+def _check_duplicate_coefficients(blocks: tuple[GroupingBlock, ...]) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for b in blocks:
+        for coef in b.z.columns:
+            key = (b.group, coef)
+            if key in seen:
+                raise SpecError(f"the random coefficient {coef!r} for {b.group!r} appears in two terms "
+                                f"({seen[key]} and {b.term.to_formula()}); keep it in one")
+            seen[key] = b.term.to_formula()
+
+
+def _free_pattern(design: Design, layout: _Layout) -> MixedLMParams | None:
+    """Which covariance entries MixedLM may estimate (None: all of them)."""
+    sizes = [design.blocks[i].z.shape[1] for i in layout.re_blocks]
+    k = sum(sizes)
+    free = np.zeros((k, k))
+    start = 0
+    for i, size in zip(layout.re_blocks, sizes, strict=True):
+        block = free[start:start + size, start:start + size]
+        block[...] = 1.0 if design.blocks[i].term.correlated else np.eye(size)
+        start += size
+    if np.all(free == 1.0):
+        return None
+    n_vc = sum(design.blocks[i].z.shape[1] for i in layout.vc_blocks)
+    return MixedLMParams.from_components(np.ones(design.x_estimable.shape[1]), free,
+                                         np.ones(n_vc) if n_vc else None)
+
+
+def _vc_spec(design: Design, layout: _Layout) -> VCSpec | None:
+    if not layout.vc_blocks:
+        return None
+    names, colnames, mats = [], [], []
+    for i in layout.vc_blocks:
+        block = design.blocks[i]
+        for coef in block.z.columns:
+            zcol = block.z[coef].to_numpy()
+            per_group_mats, per_group_names = [], []
+            for j in range(layout.n_partitions):
+                rows = np.flatnonzero(layout.partition_codes == j)
+                levels = np.unique(block.codes[rows])
+                mat = (block.codes[rows][:, None] == levels[None, :]) * zcol[rows][:, None]
+                per_group_mats.append(mat.astype(float))
+                per_group_names.append([block.levels[lv] for lv in levels])
+            names.append(f"{block.group}|{coef}")
+            colnames.append(per_group_names)
+            mats.append(per_group_mats)
+    return VCSpec(names, colnames, mats)
+
+
+# -------------------------------------------------------------------- fits
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    result: object | None
+    converged: bool
+    optimizer: str
+    log: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def _run_optimizers(model: MixedLM, reml: bool, free: MixedLMParams | None,
+                    optimizers: tuple[str, ...], start: MixedLMParams) -> _Attempt:
+    """Try each optimizer in turn, each starting where the last stopped, until one reaches a maximum.
+
+    statsmodels may report convergence at a point that is not a maximum (or at an
+    infinite likelihood); every answer is therefore checked by small steps in each
+    covariance parameter, and a fit that can still be improved is handed on.
+    """
+    log: list[str] = []
+    best: _Attempt | None = None
+    for opt in optimizers:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                res = model.fit(reml=reml, method=[opt], free=free, start_params=start)
+                gap = _improvable_by(model, res, free) if np.isfinite(res.llf) else np.inf
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError) as exc:
+            log.append(f"{opt}: failed ({type(exc).__name__}: {str(exc)[:120]})")
+            continue
+        messages = tuple(dict.fromkeys(
+            str(w.message) for w in caught
+            if issubclass(w.category, ConvergenceWarning) and "boundary" not in str(w.message).lower()
+            and "Hessian" not in str(w.message)))
+        finite = bool(np.isfinite(res.llf))
+        converged = bool(getattr(res, "converged", False)) and finite and gap <= 1e-6
+        if converged:
+            log.append(f"{opt}: converged (logLik {res.llf:.6f})")
+            return _Attempt(res, True, opt, tuple(log), ())
+        reason = ("infinite log-likelihood" if not finite else
+                  f"stopped short of the maximum (a small step raises logLik by {gap:.2g})"
+                  if gap > 1e-6 else "reported no convergence")
+        log.append(f"{opt}: {reason} (logLik {res.llf:.6f})")
+        if finite and (best is None or res.llf > best.result.llf):
+            best = _Attempt(res, False, opt, (), messages)
+            start = res.params_object
+    if best is None:
+        raise FitError("MixedLM failed with every optimizer (" + "; ".join(log) + "). The model may be "
+                       "too complex for the data: try fewer random terms or check for collinear predictors.")
+    return _Attempt(best.result, False, best.optimizer, tuple(log), best.warnings)
+
+
+def _improvable_by(model: MixedLM, res: object, free: MixedLMParams | None) -> float:
+    """The largest log-likelihood gain from a small step in one covariance parameter (0 at a maximum)."""
+    packed = res.params_object.get_packed(use_sqrt=model.use_sqrt, has_fe=False)
+    mask = (np.ones(len(packed), dtype=bool) if free is None
+            else free.get_packed(use_sqrt=False, has_fe=False) != 0)
+    base = model.loglike(packed, profile_fe=True)
+    gain = 0.0
+    for i in np.flatnonzero(mask):
+        for step in (1e-3, -1e-3):
+            trial = packed.copy()
+            trial[i] += step * max(1.0, abs(trial[i]))
+            value = model.loglike(trial, profile_fe=True)
+            if np.isfinite(value):
+                gain = max(gain, float(value - base))
+    return gain
+
+
+def _start_params(design: Design, layout: _Layout) -> MixedLMParams:
+    """OLS fixed effects and a relative variance of 0.1 for every random coefficient.
+
+    Measured on the radon models: statsmodels' own default start (relative
+    variance 1) sends L-BFGS to an infinite likelihood for random-intercept
+    models, while 0.1 reaches lme4's optimum for all of them.
+    """
+    x = design.x_estimable.to_numpy()
+    beta = np.linalg.lstsq(x, design.y, rcond=None)[0]
+    k = sum(design.blocks[i].z.shape[1] for i in layout.re_blocks)
+    n_vc = sum(design.blocks[i].z.shape[1] for i in layout.vc_blocks)
+    return MixedLMParams.from_components(beta, 0.1 * np.eye(k), 0.1 * np.ones(n_vc) if n_vc else None)
+
+
+def _fit_mixed(design: Design, method: Method, conf_level: float,
+               optimizers: tuple[str, ...]) -> FitResult:
+    start = time.perf_counter()
+    layout = _layout(design)
+    x = design.x_estimable
+    exog_re = (np.column_stack([design.blocks[i].z.to_numpy() for i in layout.re_blocks])
+               if layout.re_blocks else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constructor notices; fit warnings are recorded below
+        model = MixedLM(design.y, x.to_numpy(), groups=layout.partition_codes, exog_re=exog_re,
+                        exog_vc=_vc_spec(design, layout))
+    free = _free_pattern(design, layout)
+    start_params = _start_params(design, layout)
+    attempt = _run_optimizers(model, method == "REML", free, optimizers, start_params)
+    res = attempt.result
+    scale = float(res.scale)
+    rel_covs = _relative_covariances(design, layout, res, scale)
+    solution = solve_mme(design.y, x.to_numpy(), _partitions(design, layout, rel_covs), scale,
+                         _n_effects(design))
+    boundary, boundary_terms = _boundary(design, rel_covs)
+    rows = _mixed_rows(design, solution, rel_covs, scale, conf_level, boundary_terms)
+    stats = _mixed_stats(design, res, method, optimizers, free, model, attempt)
+    warn = list(attempt.warnings)
+    if not attempt.converged:
+        warn.insert(0, "MixedLM did not converge with any optimizer; the estimates shown are the best "
+                       "found and may be wrong")
+    if boundary:
+        warn.append("singular fit: " + "; ".join(boundary_terms.values()))
+    health = Health(converged=attempt.converged, boundary=boundary, optimizer=attempt.optimizer,
+                    attempts=attempt.log, warnings=tuple(warn), notes=design.notes)
+    extras = {"design": design, "mme": solution, "relative_covariances": rel_covs, "scale": scale,
+              "seconds": time.perf_counter() - start, "pev": _pev_table(design, solution)}
+    return FitResult(_ENGINE, design.spec, method, make_estimates(rows), stats, health,
+                     design.summary, extras=extras)
+
+
+def _relative_covariances(design: Design, layout: _Layout, res: object, scale: float) -> list[np.ndarray]:
+    """Per block, the random coefficients' covariance divided by the residual variance."""
+    covs: list[np.ndarray | None] = [None] * len(design.blocks)
+    cov_re = np.asarray(res.cov_re) if layout.re_blocks else np.zeros((0, 0))
+    start = 0
+    for i in layout.re_blocks:
+        k = design.blocks[i].z.shape[1]
+        covs[i] = cov_re[start:start + k, start:start + k] / scale
+        start += k
+    vcomp = np.asarray(getattr(res, "vcomp", np.zeros(0)), dtype=float)
+    pos = 0
+    for i in layout.vc_blocks:
+        k = design.blocks[i].z.shape[1]
+        covs[i] = np.diag(vcomp[pos:pos + k]) / scale
+        pos += k
+    return [c for c in covs if c is not None] if all(c is not None for c in covs) else []
+
+
+def _n_effects(design: Design) -> int:
+    return sum(len(b.levels) * b.z.shape[1] for b in design.blocks)
+
+
+def _effect_offsets(design: Design) -> list[int]:
+    offsets, total = [], 0
+    for b in design.blocks:
+        offsets.append(total)
+        total += len(b.levels) * b.z.shape[1]
+    return offsets
+
+
+def _partitions(design: Design, layout: _Layout, rel_covs: list[np.ndarray]) -> list[Partition]:
+    offsets = _effect_offsets(design)
+    lams = [relative_factor(c) for c in rel_covs]
+    parts = []
+    for j in range(layout.n_partitions):
+        rows = np.flatnonzero(layout.partition_codes == j)
+        z_cols, lam_blocks, index = [], [], []
+        for bi, block in enumerate(design.blocks):
+            k = block.z.shape[1]
+            zb = block.z.to_numpy()[rows]
+            for level in np.unique(block.codes[rows]):
+                mask = (block.codes[rows] == level)[:, None]
+                z_cols.append(zb * mask)
+                lam_blocks.append(lams[bi])
+                index.extend(offsets[bi] + level * k + np.arange(k))
+        parts.append(Partition(rows, np.hstack(z_cols), linalg.block_diag(*lam_blocks), np.array(index)))
+    return parts
+
+
+def _boundary(design: Design, rel_covs: list[np.ndarray]) -> tuple[bool, dict[tuple[str, str], str]]:
+    """lme4's singularity check on the relative Cholesky factor: independent of the outcome's scale."""
+    flagged: dict[tuple[str, str], str] = {}
+    for block, cov in zip(design.blocks, rel_covs, strict=True):
+        lam = relative_factor(cov)
+        for c, coef in enumerate(block.z.columns):
+            if abs(lam[c, c]) < BOUNDARY_TOLERANCE:
+                flagged[(block.group, coef)] = (f"the SD of {coef} across {block.group} is estimated at "
+                                                "(or next to) zero" if c == 0 or not block.term.correlated
+                                                else f"{coef} across {block.group} is perfectly "
+                                                "correlated with another random coefficient or has zero SD")
+    return bool(flagged), flagged
+
+
+def _mixed_rows(design: Design, sol: MMESolution, rel_covs: list[np.ndarray], scale: float,
+                conf_level: float, boundary_terms: dict[tuple[str, str], str]) -> list[dict]:
+    label = design.spec.label
+    rows: list[dict] = []
+    est_cols = list(design.x_estimable.columns)
+    beta = dict(zip(est_cols, sol.beta, strict=True))
+    beta_se = dict(zip(est_cols, np.sqrt(np.diag(sol.cov_beta)), strict=True))
+    for name in design.x.columns:
+        if name in beta:
+            lo, hi = wald_interval(beta[name], beta_se[name], conf_level)
+            rows.append(_row(Effect.FIXED, "", "", name, beta[name], beta_se[name], lo, hi, conf_level, label))
+        else:
+            rows.append(_row(Effect.FIXED, "", "", name, np.nan, np.nan, np.nan, np.nan, conf_level, label,
+                             note=design.aliased[name]))
+    for block, cov in zip(design.blocks, rel_covs, strict=True):
+        sds = np.sqrt(np.clip(np.diag(cov), 0, None) * scale)
+        coefs = list(block.z.columns)
+        for c, coef in enumerate(coefs):
+            rows.append(_row(Effect.RAN_PARS, block.group, "", sd_term(coef), sds[c], np.nan, np.nan, np.nan,
+                             conf_level, label, note="at the boundary" if (block.group, coef) in boundary_terms
+                             else ""))
+        if block.term.correlated:
+            for a in range(len(coefs)):
+                for b in range(a + 1, len(coefs)):
+                    denom = sds[a] * sds[b]
+                    cor = cov[a, b] * scale / denom if denom > 0 else np.nan
+                    note = "" if denom > 0 else "undefined: an SD is zero"
+                    rows.append(_row(Effect.RAN_PARS, block.group, "", cor_term(coefs[a], coefs[b]), cor,
+                                     np.nan, np.nan, np.nan, conf_level, label, note=note))
+    rows.append(_row(Effect.RAN_PARS, RESIDUAL_GROUP, "", RESIDUAL_TERM, np.sqrt(scale), np.nan, np.nan,
+                     np.nan, conf_level, label))
+    rows += _group_rows(design, sol, beta, conf_level, boundary_terms)
+    return rows
+
+
+def _group_rows(design: Design, sol: MMESolution, beta: dict[str, float], conf_level: float,
+                boundary_terms: dict[tuple[str, str], str]) -> list[dict]:
+    """ran_vals (BLUP, conditional SD) and ran_coefs (fixed + BLUP, with its joint error SD)."""
+    label = design.spec.label
+    offsets = _effect_offsets(design)
+    cond_sd = np.zeros(len(sol.b))
+    est_cols = list(design.x_estimable.columns)
+    parts = sol.partition_index
+    for pi, index in enumerate(parts):
+        cond_sd[index] = np.sqrt(np.clip(np.diag(sol.cond_var[pi]), 0, None))
+    vals, coefs = [], []
+    for bi, block in enumerate(design.blocks):
+        k = block.z.shape[1]
+        for level_idx, level in enumerate(block.levels):
+            for c, coef in enumerate(block.z.columns):
+                g = offsets[bi] + level_idx * k + c
+                b, s = sol.b[g], cond_sd[g]
+                lo, hi = wald_interval(b, s, conf_level)
+                note = ("group SD at the boundary: the BLUP is shrunk to zero, not estimated"
+                        if (block.group, coef) in boundary_terms else "")
+                vals.append(_row(Effect.RAN_VALS, block.group, level, coef, b, s, lo, hi, conf_level, label,
+                                 note=note))
+                fixed_part = beta.get(coef, 0.0)
+                se = _coef_se(sol, parts, g, est_cols.index(coef) if coef in est_cols else None)
+                lo, hi = wald_interval(fixed_part + b, se, conf_level)
+                coefs.append(_row(Effect.RAN_COEFS, block.group, level, coef, fixed_part + b, se, lo, hi,
+                                  conf_level, label))
+    return vals + coefs
+
+
+def _coef_se(sol: MMESolution, parts: list[np.ndarray], g: int, beta_idx: int | None) -> float:
+    for pi, index in enumerate(parts):
+        hit = np.flatnonzero(index == g)
+        if hit.size:
+            h = hit[0]
+            var = sol.pev[pi][h, h]
+            if beta_idx is not None:
+                var += sol.cov_beta[beta_idx, beta_idx] + 2 * sol.cov_b_beta[pi][h, beta_idx]
+            return float(np.sqrt(max(var, 0.0)))
+    return float("nan")
+
+
+def _pev_table(design: Design, sol: MMESolution) -> pd.DataFrame:
+    """Per group effect: BLUP, conditional SD (given beta) and Henderson's prediction-error SD."""
+    offsets = _effect_offsets(design)
+    parts = sol.partition_index
+    cond = np.zeros(len(sol.b))
+    pev = np.zeros(len(sol.b))
+    for pi, index in enumerate(parts):
+        cond[index] = np.sqrt(np.clip(np.diag(sol.cond_var[pi]), 0, None))
+        pev[index] = np.sqrt(np.clip(np.diag(sol.pev[pi]), 0, None))
+    rows = []
+    for bi, block in enumerate(design.blocks):
+        k = block.z.shape[1]
+        for level_idx, level in enumerate(block.levels):
+            for c, coef in enumerate(block.z.columns):
+                g = offsets[bi] + level_idx * k + c
+                rows.append({"group": block.group, "level": level, "term": coef, "blup": sol.b[g],
+                             "cond_sd": cond[g], "pev_sd": pev[g]})
+    return pd.DataFrame(rows)
+
+
+def _mixed_stats(design: Design, res: object, method: Method, optimizers: tuple[str, ...],
+                 free: MixedLMParams | None, model: MixedLM, attempt: _Attempt) -> FitStats:
+    n_theta = 0
+    for block in design.blocks:
+        k = block.z.shape[1]
+        n_theta += k * (k + 1) // 2 if block.term.correlated else k
+    df = design.x_estimable.shape[1] + n_theta + 1
+    n_groups = {b.group: len(b.levels) for b in design.blocks}
+    loglik = float(res.llf)
+    if method == "ML":
+        ml_loglik, note = loglik, "from this ML fit"
+    else:
+        ml = _run_optimizers(model, False, free, optimizers, res.params_object)
+        ml_loglik = float(ml.result.llf)
+        note = ("from an ML refit (REML likelihoods are not comparable across fixed effects)"
+                + ("" if ml.converged else "; the ML refit did not converge"))
+    return FitStats(nobs=design.n, n_groups=n_groups, loglik=loglik, loglik_method=method,
+                    aic=-2 * ml_loglik + 2 * df, bic=-2 * ml_loglik + np.log(design.n) * df,
+                    ic_note=note, df=df)
+
+
+def _row(effect: Effect, group: str, level: str, term: str, estimate: float, std_error: float,
+         conf_low: float, conf_high: float, conf_level: float, model: str, note: str = "") -> dict:
+    return {"engine": str(_ENGINE), "model": model, "effect": str(effect), "group": group, "level": level,
+            "term": term, "estimate": float(estimate), "std_error": float(std_error),
+            "conf_low": float(conf_low), "conf_high": float(conf_high), "conf_level": conf_level,
+            "note": note}
+
+
+__all__ = ["DEFAULT_OPTIMIZERS", "INTERCEPT", "Method", "fit_frequentist"]

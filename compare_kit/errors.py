@@ -25,3 +25,7 @@ class FitError(CompareKitError):
 
 class IncomparableError(CompareKitError):
     """Two fits cannot be compared (different data or structure)."""
+
+
+class OutputError(CompareKitError):
+    """An output file or folder cannot be written."""

@@ -1,0 +1,47 @@
+"""Writing outputs atomically: a failure never leaves a truncated or partial file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from compare_kit.errors import OutputError
+
+
+def check_writable(path: str | Path) -> Path:
+    """The path's folder must exist and be writable; say which and why if not."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise OutputError(f"{str(path)!r} is a folder; give a file name such as {str(path / 'out.csv')!r}")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist; "
+                          "create it first or choose another path")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"cannot write {str(path)!r}: no permission to write in {str(folder)!r}")
+    return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    path = check_writable(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_csv_atomic(path: str | Path, frame: pd.DataFrame) -> Path:
+    """A tidy table as CSV (full precision, no index), written atomically."""
+    return write_text_atomic(path, frame.to_csv(index=False, float_format="%.10g"))

@@ -1,0 +1,81 @@
+"""The command line: output, exit codes and messages without tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from compare_kit.cli import main
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "compare_kit.cli", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+
+
+def test_fit_frequentist_prints_and_writes_the_tidy_table(tmp_path):
+    out = tmp_path / "est.csv"
+    result = _run("fit", "--engine", "frequentist", "--formula", "varying_intercept", "--csv-out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "sd__(Intercept)" in result.stdout and "AITKIN" in result.stdout
+    table = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    assert len(table) == 2 + 2 + 85 * 2
+    fixed = table[table["effect"] == "fixed"].set_index("term")["estimate"]
+    assert fixed["floor"] == pytest.approx(-0.662888726208086, rel=1e-4)
+
+
+@pytest.mark.parametrize(("args", "phrase"), [
+    (["fit", "--engine", "frequentist", "--formula", "log_radon ~ flor"], "did you mean 'floor'"),
+    (["fit", "--engine", "frequentist", "--formula", "log_radon ~ floor +"], "position"),
+    (["fit", "--engine", "frequentist", "--csv", "/no/such.csv"], "no file at"),
+    (["fit", "--engine", "frequentist", "--csv-out", "/no/such/dir/x.csv"], "does not exist"),
+    (["fit", "--engine", "magic"], "invalid choice"),
+    (["fit", "--engine", "frequentist", "--draws", "-3"], "above 0"),
+    (["report", "--tables-dir", "/no/such/dir"], "does not exist"),
+    (["nonsense"], "invalid choice"),
+])
+def test_bad_input_exits_2_without_traceback(capsys, args, phrase):
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert phrase in err
+    assert "Traceback" not in err
+
+
+def test_no_partial_output_on_failure(tmp_path):
+    out = tmp_path / "est.csv"
+    out.write_text("previous content")
+    code = main(["fit", "--engine", "frequentist", "--formula", "log_radon ~ nope", "--csv-out", str(out)])
+    assert code == 2
+    assert out.read_text() == "previous content"
+    assert list(tmp_path.iterdir()) == [out]
+
+
+def test_csv_input_with_generic_columns(tmp_path):
+    rows = ["score,dose,subject"]
+    for s in range(8):
+        for d in range(4):
+            rows.append(f"{10 + s * 0.7 + d * 1.3 + ((s * 7 + d * 3) % 5) * 0.4:.3f},{d},S{s:02d}")
+    path = tmp_path / "rm.csv"
+    path.write_text("\n".join(rows))
+    out = tmp_path / "o.csv"
+    code = main(["fit", "--engine", "frequentist", "--csv", str(path), "--formula",
+                 "score ~ dose + (1 | subject)", "--csv-out", str(out), "--quiet"])
+    assert code == 0
+    table = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    assert set(table.loc[table["effect"] == "ran_vals", "level"]) == {f"S{s:02d}" for s in range(8)}
+
+
+def test_report_writes_frequentist_tables(tmp_path):
+    result = _run("report", "--tables-dir", str(tmp_path), "--quiet")
+    assert result.returncode == 0, result.stderr
+    stats = pd.read_csv(tmp_path / "fit_stats.csv")
+    assert set(stats["model"]) == {"pooled", "unpooled", "partial_pooling", "correlated_slopes",
+                                   "varying_intercept", "group_predictor"}
+    assert stats["converged"].all() and stats["aic"].notna().all()
+    est = pd.read_csv(tmp_path / "estimates.csv", keep_default_na=False, na_values=[""])
+    assert {"engine", "model", "effect", "group", "level", "term", "estimate", "std_error"} <= set(est.columns)

@@ -190,7 +190,7 @@ def _free_pattern(design: Design, layout: _Layout) -> MixedLMParams | None:
     if np.all(free == 1.0):
         return None
     n_vc = sum(design.blocks[i].z.shape[1] for i in layout.vc_blocks)
-    return MixedLMParams.from_components(np.ones(design.x_estimable.shape[1]), free,
+    return MixedLMParams.from_components(np.ones(design.x_estimable.shape[1]), free, vcomp=
                                          np.ones(n_vc) if n_vc else None)
 
 
@@ -296,7 +296,7 @@ def _start_params(design: Design, layout: _Layout) -> MixedLMParams:
     beta = np.linalg.lstsq(x, design.y, rcond=None)[0]
     k = sum(design.blocks[i].z.shape[1] for i in layout.re_blocks)
     n_vc = sum(design.blocks[i].z.shape[1] for i in layout.vc_blocks)
-    return MixedLMParams.from_components(beta, 0.1 * np.eye(k), 0.1 * np.ones(n_vc) if n_vc else None)
+    return MixedLMParams.from_components(beta, 0.1 * np.eye(k), vcomp=0.1 * np.ones(n_vc) if n_vc else None)
 
 
 def _fit_mixed(design: Design, method: Method, conf_level: float,

@@ -1,0 +1,86 @@
+"""Nested and crossed random effects against lme4 (make_structures.R on make_structures_data.py's data).
+
+Same tolerances and reasons as test_frequentist_lme4.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import compare_kit as ck
+from tests.conftest import REFERENCE, lme4_table
+
+MODELS = {
+    "nested_intercepts": ("nested.csv", "y ~ x + (1 | school/class)"),
+    "nested_slopes": ("nested.csv", "y ~ x + (1 + x | school) + (1 | class:school)"),
+    "crossed_intercepts": ("crossed.csv", "y ~ x + (1 | subject) + (1 | item)"),
+    "crossed_slopes": ("crossed.csv", "y ~ x + (1 + x || subject) + (1 | item)"),
+}
+CASES = [(m, meth) for m in MODELS for meth in ("REML", "ML")]
+
+
+@pytest.fixture(scope="module")
+def fits():
+    out = {}
+    for (model, method) in CASES:
+        file, formula = MODELS[model]
+        spec = ck.ModelSpec.from_formula(formula, label=model)
+        data = ck.load_csv(REFERENCE / "lme4" / file, text_columns=spec.grouping_columns)
+        out[(model, method)] = ck.fit_frequentist(spec, data, method=method)
+    return out
+
+
+def _ref(name, model, method):
+    t = lme4_table(name)
+    return t[(t["model"] == model) & (t["method"] == method)]
+
+
+@pytest.mark.parametrize(("model", "method"), CASES)
+def test_fixed_effects(fits, model, method):
+    ours = fits[(model, method)].table("fixed").set_index("term")
+    ref = _ref("structures_fixed_effects.csv", model, method).set_index("term")
+    np.testing.assert_allclose(ours.loc[ref.index, "estimate"], ref["estimate"], rtol=1e-4)
+    np.testing.assert_allclose(ours.loc[ref.index, "std_error"], ref["std_error"], rtol=1e-3)
+
+
+@pytest.mark.parametrize(("model", "method"), CASES)
+def test_variance_components(fits, model, method):
+    pars = fits[(model, method)].table("ran_pars")
+    ref = _ref("structures_variance_components.csv", model, method)
+    for _, r in ref.iterrows():
+        group = r["grp"].removesuffix(".1")
+        if group == "Residual":
+            term = "sd__Observation"
+        elif pd.isna(r["var2"]) or r["var2"] == "":
+            term = f"sd__{r['var1']}"
+        else:
+            term = f"cor__{r['var1']}.{r['var2']}"
+        ours = pars[(pars["group"] == group) & (pars["term"] == term)]["estimate"]
+        assert len(ours) == 1, (group, term)
+        if term.startswith("cor__"):
+            assert abs(ours.iloc[0] - r["sdcor"]) < 0.01
+        else:
+            assert ours.iloc[0] == pytest.approx(r["sdcor"], rel=1e-3)
+    assert len(pars) == len(ref)
+
+
+@pytest.mark.parametrize(("model", "method"), CASES)
+def test_blups(fits, model, method):
+    vals = fits[(model, method)].table("ran_vals")
+    ref = _ref("structures_random_effects.csv", model, method)
+    merged = ref.merge(vals, left_on=["grpvar", "grp", "term"], right_on=["group", "level", "term"], how="left")
+    assert len(merged) == len(vals) == len(ref)
+    np.testing.assert_allclose(merged["estimate"], merged["condval"], atol=1e-3)
+    np.testing.assert_allclose(merged["std_error"], merged["condsd"], atol=1e-3)
+
+
+@pytest.mark.parametrize(("model", "method"), CASES)
+def test_loglik(fits, model, method):
+    ref = _ref("structures_fit_stats.csv", model, method).iloc[0]
+    fit = fits[(model, method)]
+    assert fit.stats.loglik == pytest.approx(ref["logLik"], abs=1e-3)
+    assert fit.health.converged and not fit.health.boundary
+    if method == "ML":
+        assert fit.stats.aic == pytest.approx(ref["AIC"], abs=2e-3)

@@ -1,16 +1,203 @@
-"""Running several models through the engines: the tutorial's study and users' own."""
+"""Studies: which data, which models, which settings — read from a TOML file — and running them.
+
+The default radon study is itself such a file (``compare_kit/studies/radon.toml``).
+Errors in a study file name the key and, where it can be found, the line.
+"""
 
 from __future__ import annotations
 
+import re
+import time
+import tomllib
 from collections.abc import Callable, Iterable
-from typing import Literal
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
 
 import pandas as pd
 
+from compare_kit.errors import CompareKitError, SpecError
 from compare_kit.results import FitResult
 from compare_kit.spec import ModelSpec
 
 EngineChoice = Literal["frequentist", "bayesian"]
+DEFAULT_STUDY = "radon.toml"
+_SETTINGS = {"seed": int, "draws": int, "tune": int, "chains": int, "sampler": str, "priors": str,
+             "method": str, "cv_folds": int, "panel_levels": list}
+
+
+class StudyError(CompareKitError):
+    """A study file is malformed: names the key and the line."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    label: str
+    spec: ModelSpec
+    priors: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    seed: int = 1
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    sampler: str = "nutpie"
+    priors: str = "default"
+    method: str = "REML"
+    cv_folds: int = 10
+    panel_levels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Study:
+    """What to fit: a title, where the data come from, the models and the settings."""
+
+    title: str
+    data_source: str  # "radon" or "csv"
+    csv_path: Path | None
+    models: tuple[ModelEntry, ...]
+    settings: Settings = field(default_factory=Settings)
+    source_file: str = ""
+
+    def load_data(self) -> pd.DataFrame:
+        import compare_kit as ck
+
+        if self.data_source == "radon":
+            return ck.load_radon()
+        text_columns = {g for m in self.models for g in m.spec.grouping_columns}
+        text_columns |= {v.column for m in self.models for t in m.spec.fixed for v in t.variables
+                         if v.categorical}
+        return ck.load_csv(self.csv_path, text_columns=sorted(text_columns))
+
+    def with_settings(self, **changes: Any) -> Study:
+        values = {**self.settings.__dict__, **{k: v for k, v in changes.items() if v is not None}}
+        return Study(self.title, self.data_source, self.csv_path, self.models, Settings(**values),
+                     self.source_file)
+
+
+def default_study_path() -> Path:
+    return Path(str(resources.files("compare_kit") / "studies" / DEFAULT_STUDY))
+
+
+def load_study(path: str | Path | None = None) -> Study:
+    """Read a study file (default: the packaged radon study)."""
+    path = Path(path) if path is not None else default_study_path()
+    if not path.is_file():
+        raise StudyError(f"no study file at {str(path)!r}; give the path of a .toml study file")
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError(f"{path}: not valid TOML: {exc}") from None
+    return parse_study(raw, text, source=str(path), base=path.parent)
+
+
+def parse_study(raw: dict[str, Any], text: str = "", source: str = "study", base: Path = Path(".")) -> Study:
+    def fail(key: str, message: str) -> StudyError:
+        line = _line_of(text, key)
+        where = f" (line {line})" if line else ""
+        return StudyError(f"{source}: {key}{where}: {message}")
+
+    known = {"title", "data", "settings", "models"}
+    for key in raw:
+        if key not in known:
+            raise fail(key, f"unknown key; a study has {', '.join(sorted(known))}")
+    title = raw.get("title", "compare_kit study")
+    if not isinstance(title, str):
+        raise fail("title", "must be text")
+    data = raw.get("data", {"source": "radon"})
+    if not isinstance(data, dict):
+        raise fail("data", "must be a table with source = \"radon\" or csv = \"path\"")
+    source_kind, csv_path = _data_source(data, fail, base)
+    settings = _settings(raw.get("settings", {}), fail)
+    models_raw = raw.get("models")
+    if not isinstance(models_raw, dict) or not models_raw:
+        raise fail("models", "needs at least one [models.NAME] table with a formula")
+    models = []
+    for label, entry in models_raw.items():
+        key = f"models.{label}"
+        if not isinstance(entry, dict) or "formula" not in entry:
+            raise fail(key, "needs formula = \"...\"")
+        unknown = set(entry) - {"formula", "priors"}
+        if unknown:
+            raise fail(f"{key}.{sorted(unknown)[0]}", "unknown key; a model has formula and priors")
+        if not isinstance(entry["formula"], str):
+            raise fail(f"{key}.formula", "must be text")
+        try:
+            spec = ModelSpec.from_formula(entry["formula"], label=label)
+        except SpecError as exc:
+            raise fail(f"{key}.formula", str(exc)) from None
+        priors = entry.get("priors")
+        if priors is not None and not isinstance(priors, str):
+            raise fail(f"{key}.priors", "must be a preset name: default, tutorial or vague")
+        models.append(ModelEntry(label, spec, priors))
+    return Study(title, source_kind, csv_path, tuple(models), settings, source)
+
+
+def _data_source(data: dict[str, Any], fail: Callable[[str, str], StudyError],
+                 base: Path) -> tuple[str, Path | None]:
+    unknown = set(data) - {"source", "csv"}
+    if unknown:
+        raise fail(f"data.{sorted(unknown)[0]}", "unknown key; data has source = \"radon\" or csv = \"path\"")
+    if "csv" in data:
+        if not isinstance(data["csv"], str):
+            raise fail("data.csv", "must be a file path")
+        path = Path(data["csv"])
+        return "csv", path if path.is_absolute() else base / path
+    if data.get("source", "radon") != "radon":
+        raise fail("data.source", "must be \"radon\" (or give csv = \"path\")")
+    return "radon", None
+
+
+def _settings(raw: Any, fail: Callable[[str, str], StudyError]) -> Settings:
+    if not isinstance(raw, dict):
+        raise fail("settings", "must be a table")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in _SETTINGS:
+            raise fail(f"settings.{key}", f"unknown setting; known: {', '.join(_SETTINGS)}")
+        kind = _SETTINGS[key]
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise fail(f"settings.{key}", f"must be a whole number, got {value!r}")
+        if kind is str and not isinstance(value, str):
+            raise fail(f"settings.{key}", f"must be text, got {value!r}")
+        if kind is list:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise fail(f"settings.{key}", "must be a list of group names")
+            value = tuple(value)
+        values[key] = value
+    for key in ("draws", "chains", "cv_folds"):
+        if key in values and values[key] < 1:
+            raise fail(f"settings.{key}", "must be at least 1")
+    if values.get("method", "REML") not in ("REML", "ML"):
+        raise fail("settings.method", "must be \"REML\" or \"ML\"")
+    return Settings(**values)
+
+
+def _line_of(text: str, dotted_key: str) -> int | None:
+    """The line where a dotted key is set: ``models.x.formula`` in ``[models.x]`` or inline."""
+    if not text:
+        return None
+    parts = dotted_key.split(".")
+    lines = text.splitlines()
+    table: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        header = re.match(r"\[([^\]]+)\]", stripped)
+        if header:
+            table = [p.strip().strip('"') for p in header.group(1).split(".")]
+            if table == parts:
+                return number
+            continue
+        match = re.match(r"([A-Za-z0-9_\"-]+)\s*=", stripped)
+        if match and table + [match.group(1).strip('"')] == parts:
+            return number
+        if match and not table and match.group(1) == parts[0]:
+            return number
+    return None
 
 
 def fit_all(specs: Iterable[ModelSpec], data: pd.DataFrame,
@@ -24,8 +211,116 @@ def fit_all(specs: Iterable[ModelSpec], data: pd.DataFrame,
     for spec in specs:
         for engine in engines:
             say(f"fitting {spec.label} ({spec}) with the {engine} engine ...")
+            start = time.perf_counter()
             if engine == "frequentist":
                 results.append(fit_frequentist(spec, data))
             else:
                 results.append(fit_bayesian(spec, data, **bayes_options))
+            say(f"  done in {time.perf_counter() - start:.1f} s")
     return results
+
+
+@dataclass(frozen=True, eq=False)
+class StudyResult:
+    """Everything a study produced, ready for the report and the tables."""
+
+    study: Study
+    data: pd.DataFrame
+    fits: dict[str, tuple[FitResult, FitResult]]  # label -> (frequentist, Bayesian)
+    comparisons: dict[str, Any]  # label -> Comparison
+    predictive: dict[str, pd.DataFrame]  # "rmsd", "cv", "loo", "predictions"
+    demos: dict[str, Any]  # "conditional_equivalence", "prior_flattening", "boundary" -> Demo
+    timings: dict[str, float]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def estimates(self) -> pd.DataFrame:
+        return pd.concat([r.estimates for pair in self.fits.values() for r in pair], ignore_index=True)
+
+    @property
+    def fit_stats(self) -> pd.DataFrame:
+        return pd.concat([r.fit_stats for pair in self.fits.values() for r in pair], ignore_index=True)
+
+    @property
+    def diagnostics(self) -> pd.DataFrame:
+        frames = [b.diagnostics for _, b in self.fits.values() if b.diagnostics is not None]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    @property
+    def equivalence(self) -> pd.DataFrame:
+        return pd.concat([c.equivalence for c in self.comparisons.values()], ignore_index=True)
+
+    @property
+    def shrinkage(self) -> pd.DataFrame:
+        frames = [c.shrinkage.assign(model=label) for label, c in self.comparisons.items()
+                  if len(c.shrinkage)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def teaching_spec(study: Study) -> ModelSpec | None:
+    """A random-intercept model for the demonstrations: the study's own, or one derived from its first
+    mixed model (same response and fixed part, an intercept for its first grouping factor)."""
+    mixed = [m.spec for m in study.models if m.spec.random]
+    for spec in mixed:
+        if len(spec.random) == 1 and spec.random[0].term_labels == ("(Intercept)",):
+            return spec
+    if not mixed:
+        return None
+    first = mixed[0]
+    fixed = " + ".join(t.to_formula() for t in first.fixed) or "1"
+    group = ":".join(first.random[0].grouping)
+    return ModelSpec.from_formula(f"{first.response.to_formula()} ~ {fixed} + (1 | {group})",
+                                  label="varying_intercept")
+
+
+def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
+              demos: bool = True) -> StudyResult:
+    """Fit every model with both engines, compare them, and run the checks and demonstrations."""
+    import compare_kit as ck
+    from compare_kit import predictive, teaching
+    from compare_kit.compare import compare
+
+    s = study.settings
+    timings: dict[str, float] = {}
+    problems: list[str] = []
+    start = time.perf_counter()
+    data = study.load_data()
+    fits: dict[str, tuple[FitResult, FitResult]] = {}
+    comparisons = {}
+    for entry in study.models:
+        t0 = time.perf_counter()
+        say(f"[{entry.label}] statsmodels {'OLS' if not entry.spec.random else s.method} ...")
+        freq = ck.fit_frequentist(entry.spec, data, method=s.method)
+        say(f"[{entry.label}] Bayesian ({s.chains} chains x {s.draws} draws, {s.sampler}) ...")
+        bayes = ck.fit_bayesian(entry.spec, data, draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
+                                priors=entry.priors or s.priors, sampler=s.sampler)
+        fits[entry.label] = (freq, bayes)
+        comparisons[entry.label] = compare(freq, bayes)
+        for r in (freq, bayes):
+            problems += [f"{entry.label} ({r.engine}): {w}" for w in r.health.warnings]
+        timings[f"fit {entry.label}"] = time.perf_counter() - t0
+    say("predictive checks ...")
+    t0 = time.perf_counter()
+    tables = {
+        "rmsd": pd.concat([predictive.in_sample_rmsd(f, b) for f, b in fits.values()], ignore_index=True),
+        "cv": predictive.cross_validated_rmse([m.spec for m in study.models], data, folds=s.cv_folds,
+                                              seed=s.seed),
+        "loo": predictive.loo_table(list(fits.values())),
+    }
+    timings["predictive checks"] = time.perf_counter() - t0
+    demo_results: dict[str, Any] = {}
+    spec = teaching_spec(study)
+    if demos and spec is not None:
+        say("teaching demonstrations ...")
+        t0 = time.perf_counter()
+        reml = ck.fit_frequentist(spec, data)
+        ml = ck.fit_frequentist(spec, data, method="ML")
+        demo_results["conditional_equivalence"] = teaching.conditional_equivalence(
+            reml, draws=s.draws, tune=min(s.tune, 500), chains=s.chains, seed=s.seed)
+        demo_results["prior_flattening"] = teaching.prior_flattening(reml, ml, draws=s.draws, tune=s.tune,
+                                                                      chains=2, seed=s.seed)
+        demo_results["boundary"] = teaching.boundary_demo(draws=s.draws, tune=s.tune, chains=s.chains,
+                                                          seed=s.seed)
+        timings["teaching demonstrations"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - start
+    return StudyResult(study, data, fits, comparisons, tables, demo_results, timings, tuple(problems))

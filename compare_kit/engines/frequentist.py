@@ -47,8 +47,13 @@ _ENGINE = EngineName.STATSMODELS
 
 def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML",
                     conf_level: float = 0.95,
-                    optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS) -> FitResult:
-    """Fit ``spec`` to ``data``: OLS without random terms, else MixedLM by REML or ML."""
+                    optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS,
+                    information_criteria: bool = True) -> FitResult:
+    """Fit ``spec`` to ``data``: OLS without random terms, else MixedLM by REML or ML.
+
+    A REML fit also refits by ML for AIC and BIC unless ``information_criteria``
+    is False (cross-validation folds, which need neither).
+    """
     if not isinstance(spec, ModelSpec):
         raise SpecError(f"spec must be a ModelSpec (use ModelSpec.from_formula), got {type(spec).__name__}")
     method_text = str(method).upper()
@@ -67,7 +72,8 @@ def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML"
                         "and a residual variance; more rows are needed")
     if not design.blocks:
         return _fit_ols(design, conf_level)
-    return _fit_mixed(design, method_text, conf_level, optimizers)  # type: ignore[arg-type]
+    return _fit_mixed(design, method_text, conf_level, optimizers,  # type: ignore[arg-type]
+                      information_criteria)
 
 
 # --------------------------------------------------------------------- OLS
@@ -300,7 +306,7 @@ def _start_params(design: Design, layout: _Layout) -> MixedLMParams:
 
 
 def _fit_mixed(design: Design, method: Method, conf_level: float,
-               optimizers: tuple[str, ...]) -> FitResult:
+               optimizers: tuple[str, ...], information_criteria: bool = True) -> FitResult:
     start = time.perf_counter()
     layout = _layout(design)
     x = design.x_estimable
@@ -320,7 +326,7 @@ def _fit_mixed(design: Design, method: Method, conf_level: float,
                          _n_effects(design))
     boundary, boundary_terms = _boundary(design, rel_covs)
     rows = _mixed_rows(design, solution, rel_covs, scale, conf_level, boundary_terms)
-    stats = _mixed_stats(design, res, method, optimizers, free, model, attempt)
+    stats = _mixed_stats(design, res, method, optimizers, free, model, information_criteria)
     warn = list(attempt.warnings)
     if not attempt.converged:
         warn.insert(0, "MixedLM did not converge with any optimizer; the estimates shown are the best "
@@ -496,7 +502,7 @@ def _pev_table(design: Design, sol: MMESolution) -> pd.DataFrame:
 
 
 def _mixed_stats(design: Design, res: object, method: Method, optimizers: tuple[str, ...],
-                 free: MixedLMParams | None, model: MixedLM, attempt: _Attempt) -> FitStats:
+                 free: MixedLMParams | None, model: MixedLM, information_criteria: bool) -> FitStats:
     n_theta = 0
     for block in design.blocks:
         k = block.z.shape[1]
@@ -506,6 +512,8 @@ def _mixed_stats(design: Design, res: object, method: Method, optimizers: tuple[
     loglik = float(res.llf)
     if method == "ML":
         ml_loglik, note = loglik, "from this ML fit"
+    elif not information_criteria:
+        ml_loglik, note = float("nan"), "not computed (information_criteria=False)"
     else:
         ml = _run_optimizers(model, False, free, optimizers, res.params_object)
         ml_loglik = float(ml.result.llf)

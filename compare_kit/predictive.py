@@ -1,0 +1,302 @@
+"""Predictive checks and predictions for both engines.
+
+* ``in_sample_rmsd``: the tutorial's root-mean-square deviation of predictions
+  from the data (Bayesian: per posterior draw, then averaged; frequentist: the
+  fitted values, fixed part plus BLUPs).
+* ``cross_validated_rmse``: Gelman's classic comparison of complete, no and
+  partial pooling by K-fold cross-validation of homes (statsmodels refits each
+  fold), beside the Bayesian leave-one-out prediction error from PSIS-LOO.
+* ``loo_table``: PSIS-LOO of the Bayesian fits with AIC and BIC (ML) of the
+  frequentist fits in one table.
+* ``predict_new``: a new row in an existing group and in a new group, from both
+  engines, with predictive intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from compare_kit.design import Design, build_design
+from compare_kit.errors import CompareKitError
+from compare_kit.results import FitResult
+from compare_kit.spec import ModelSpec
+
+_LOG_2PI = float(np.log(2 * np.pi))
+
+
+# ------------------------------------------------------------ draw helpers
+
+
+def _draws(bayes: FitResult):
+    canonical = bayes.extras.get("canonical")
+    if canonical is None:
+        raise CompareKitError("this Bayesian fit carries no canonical draws; refit with compare_kit")
+    return canonical
+
+
+def _design(fit: FitResult) -> Design:
+    design = fit.extras.get("design")
+    if design is None:
+        raise CompareKitError("this fit carries no design; refit with compare_kit")
+    return design
+
+
+def posterior_mu(bayes: FitResult) -> np.ndarray:
+    """Per draw, the model's mean for every row: (chain, draw, row)."""
+    draws = _draws(bayes)
+    design = _design(bayes)
+    x = design.x[list(draws.fixed_names)].to_numpy()
+    mu = np.einsum("cdp,np->cdn", draws.fixed, x)
+    for block_draws, block in zip(draws.blocks, design.blocks, strict=True):
+        z = block.z[list(block_draws.coefs)].to_numpy()  # (n, k)
+        vals = block_draws.vals[:, :, block.codes, :]  # (chain, draw, n, k)
+        mu = mu + np.einsum("cdnk,nk->cdn", vals, z)
+    return mu
+
+
+def log_likelihood(bayes: FitResult, mu: np.ndarray | None = None) -> np.ndarray:
+    """Pointwise Normal log-likelihood per draw: (chain, draw, row)."""
+    draws = _draws(bayes)
+    design = _design(bayes)
+    mu = posterior_mu(bayes) if mu is None else mu
+    sigma = draws.residual[:, :, None]
+    return -0.5 * _LOG_2PI - np.log(sigma) - 0.5 * ((design.y[None, None, :] - mu) / sigma) ** 2
+
+
+def fitted_values(freq: FitResult) -> np.ndarray:
+    """Frequentist fitted values: fixed part plus BLUPs (OLS: the fitted line)."""
+    design = _design(freq)
+    fixed = freq.table("fixed").dropna(subset=["estimate"]).set_index("term")["estimate"]
+    mu = design.x[list(fixed.index)].to_numpy() @ fixed.to_numpy()
+    vals = freq.table("ran_vals")
+    for block in design.blocks:
+        b = (vals[vals["group"] == block.group].pivot(index="level", columns="term", values="estimate")
+             .reindex(index=list(block.levels), columns=list(block.z.columns)).to_numpy())
+        mu = mu + np.einsum("nk,nk->n", b[block.codes], block.z.to_numpy())
+    return mu
+
+
+# ----------------------------------------------------------- in-sample RMSD
+
+
+def in_sample_rmsd(freq: FitResult | None = None, bayes: FitResult | None = None) -> pd.DataFrame:
+    """The tutorial's check: how closely each model's predictions recreate the data."""
+    rows = []
+    if freq is not None:
+        y = _design(freq).y
+        rows.append({"model": freq.model, "engine": str(freq.engine),
+                     "rmsd": float(np.sqrt(np.mean((y - fitted_values(freq)) ** 2))),
+                     "how": "fitted values (fixed part + BLUPs)"})
+    if bayes is not None:
+        y = _design(bayes).y
+        mu = posterior_mu(bayes)
+        per_draw = np.sqrt(np.mean((y[None, None, :] - mu) ** 2, axis=-1))
+        rows.append({"model": bayes.model, "engine": str(bayes.engine), "rmsd": float(per_draw.mean()),
+                     "how": "mean over posterior draws of the RMSD of each draw's predictions"})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------- LOO
+
+
+def _loo_tree(bayes: FitResult):
+    import arviz as az
+
+    mu = posterior_mu(bayes)
+    ll = log_likelihood(bayes, mu)
+    return az.from_dict({"posterior_predictive": {"y": mu}, "log_likelihood": {"y": ll},
+                         "observed_data": {"y": _design(bayes).y}})
+
+
+def loo_summary(bayes: FitResult) -> dict[str, float]:
+    """PSIS-LOO: expected log predictive density, its SE, effective parameters, bad Pareto k."""
+    import arviz as az
+
+    tree = _loo_tree(bayes)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loo = az.loo(tree, pointwise=True)
+        expect = az.loo_expectations(tree, var_name="y", kind="mean")
+    pred = np.asarray(expect[0] if isinstance(expect, tuple) else expect).ravel()
+    k = np.asarray(loo.pareto_k).ravel()
+    y = _design(bayes).y
+    return {"elpd_loo": float(loo.elpd), "elpd_loo_se": float(loo.se), "p_loo": float(loo.p),
+            "looic": float(-2 * loo.elpd), "pareto_k_above_0.7": int((k > 0.7).sum()),
+            "loo_rmse": float(np.sqrt(np.mean((y - pred) ** 2))),
+            "warnings": " | ".join(dict.fromkeys(str(w.message) for w in caught))}
+
+
+def loo_table(pairs: list[tuple[FitResult, FitResult]]) -> pd.DataFrame:
+    """Per model: PSIS-LOO (Bayesian) beside AIC and BIC (ML, frequentist)."""
+    rows = []
+    for freq, bayes in pairs:
+        loo = loo_summary(bayes)
+        rows.append({"model": freq.model, "aic": freq.stats.aic, "bic": freq.stats.bic,
+                     "ml_loglik_note": freq.stats.ic_note or "ML fit",
+                     "elpd_loo": loo["elpd_loo"], "elpd_loo_se": loo["elpd_loo_se"], "p_loo": loo["p_loo"],
+                     "looic": loo["looic"], "pareto_k_above_0.7": loo["pareto_k_above_0.7"]})
+    table = pd.DataFrame(rows)
+    table["delta_aic"] = table["aic"] - table["aic"].min()
+    table["delta_looic"] = table["looic"] - table["looic"].min()
+    return table
+
+
+# --------------------------------------------------------- cross-validation
+
+
+def _fold_predictions(spec: ModelSpec, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+    """Predict held-out rows from a fit on the others (NaN where the model cannot predict)."""
+    import compare_kit as ck
+
+    fit = ck.fit_frequentist(spec, train, information_criteria=False)
+    design = _design(fit)
+    fixed = fit.table("fixed").set_index("term")
+    test_design = _prediction_design(spec, test, train)
+    pred = np.zeros(len(test))
+    for term in test_design.x.columns:
+        coef = fixed["estimate"].get(term, np.nan)
+        col = test_design.x[term].to_numpy()
+        # an unestimated coefficient matters only for rows where its column is non-zero
+        pred = pred + np.where(col != 0, col * coef, 0.0)
+    vals = fit.table("ran_vals")
+    for block, test_block in zip(design.blocks, test_design.blocks, strict=True):
+        table = vals[vals["group"] == block.group].pivot(index="level", columns="term", values="estimate")
+        b = table.reindex(index=list(test_block.levels), columns=list(block.z.columns)).fillna(0.0).to_numpy()
+        pred = pred + np.einsum("nk,nk->n", b[test_block.codes], test_block.z.to_numpy())
+    return pred
+
+
+def _prediction_design(spec: ModelSpec, test: pd.DataFrame, train: pd.DataFrame) -> Design:
+    """The test rows' design with the training table's categorical levels (new levels are all-zero rows)."""
+    both = pd.concat([train, test], ignore_index=True)
+    full = build_design(spec, both)
+    n_train = len(train)
+    rows = slice(n_train, n_train + len(test))
+    x = full.x.iloc[rows].reset_index(drop=True)
+    blocks = tuple(type(b)(b.term, b.levels, b.codes[rows], b.z.iloc[rows].reset_index(drop=True))
+                   for b in full.blocks)
+    return Design(spec, test.reset_index(drop=True), full.y[rows], x, blocks, full.summary, full.categorical)
+
+
+def cross_validated_rmse(specs: list[ModelSpec], data: pd.DataFrame, folds: int = 10,
+                         seed: int = 1) -> pd.DataFrame:
+    """K-fold cross-validated RMSE of held-out rows, on the rows every model can predict.
+
+    A no-pooling model cannot predict a row whose group has no training rows, or
+    whose group's slope is not estimable from the training rows; such rows are
+    left out for every model, so that all RMSEs are over the same rows.
+    """
+    columns = list(dict.fromkeys(c for spec in specs for c in spec.columns))
+    data = data.dropna(subset=columns).reset_index(drop=True)
+    fold_of = np.random.default_rng(seed).permutation(len(data)) % folds
+    preds = {spec.label: np.full(len(data), np.nan) for spec in specs}
+    for k in range(folds):
+        train, test = data[fold_of != k], data[fold_of == k]
+        for spec in specs:
+            preds[spec.label][fold_of == k] = _fold_predictions(spec, train, test)
+    y = build_design(specs[0], data).y
+    usable = np.all([np.isfinite(p) for p in preds.values()], axis=0)
+    rows = [{"model": label, "engine": "statsmodels", "method": f"{folds}-fold cross-validation",
+             "rmse": float(np.sqrt(np.mean((y[usable] - p[usable]) ** 2))), "rows": int(usable.sum()),
+             "rows_left_out": int((~usable).sum())} for label, p in preds.items()]
+    return pd.DataFrame(rows)
+
+
+# -------------------------------------------------------------- prediction
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """Predictor values for a new row, and the group it belongs to (None: a new group)."""
+
+    values: dict[str, float]
+    level: str | None = None
+
+
+def predict_new(freq: FitResult, bayes: FitResult, rows: list[NewRow], conf_level: float = 0.95,
+                seed: int = 1) -> pd.DataFrame:
+    """Predictive mean and interval for new rows, from both engines."""
+    from scipy.stats import norm
+
+    design = _design(freq)
+    if len(design.blocks) != 1:
+        raise CompareKitError("predict_new handles models with one grouping factor")
+    block = design.blocks[0]
+    sol = freq.extras["mme"]
+    rel = freq.extras["relative_covariances"][0]
+    sigma2 = freq.extras["scale"]
+    est_cols = list(design.x_estimable.columns)
+    coefs = list(block.z.columns)
+    draws = _draws(bayes)
+    bblock = draws.blocks[0]
+    rng = np.random.default_rng(seed)
+    z_q = norm.ppf(0.5 + conf_level / 2)
+    lo_q, hi_q = (1 - conf_level) / 2, 1 - (1 - conf_level) / 2
+    out = []
+    for row in rows:
+        x = np.array([_column_value(c, row.values) for c in est_cols])
+        z = np.array([_column_value(c, row.values) for c in coefs])
+        mean = float(x @ sol.beta)
+        var = float(x @ sol.cov_beta @ x)
+        if row.level is not None:
+            if row.level not in block.levels:
+                raise CompareKitError(f"{row.level!r} is not a level of {block.group!r}")
+            j = block.levels.index(row.level)
+            part = _partition_of(sol, j * len(coefs))
+            idx = [int(np.flatnonzero(sol.partition_index[part] == j * len(coefs) + c)[0])
+                   for c in range(len(coefs))]
+            b = sol.b[j * len(coefs): (j + 1) * len(coefs)]
+            mean += float(z @ b)
+            pev = sol.pev[part][np.ix_(idx, idx)]
+            cross = sol.cov_b_beta[part][idx, :]
+            var += float(z @ pev @ z + 2 * z @ cross @ x)
+        else:
+            var += float(z @ (rel * sigma2) @ z)
+        sd = np.sqrt(var + sigma2)
+        out.append({"engine": "statsmodels", "group": block.group, "level": row.level or "(new group)",
+                    **{f"x_{k}": v for k, v in row.values.items()}, "estimate": mean,
+                    "conf_low": mean - z_q * sd, "conf_high": mean + z_q * sd, "conf_level": conf_level})
+        # Bayesian: draws of the mean, then a new residual per draw
+        xb = np.array([_column_value(c, row.values) for c in draws.fixed_names])
+        mu = np.einsum("cdp,p->cd", draws.fixed, xb)
+        zb = np.array([_column_value(c, row.values) for c in bblock.coefs])
+        if row.level is not None:
+            mu = mu + np.einsum("cdk,k->cd", bblock.vals[:, :, bblock.levels.index(row.level), :], zb)
+        else:
+            mu = mu + _new_group_effect(bblock, zb, rng)
+        y_new = mu + rng.normal(size=mu.shape) * draws.residual
+        out.append({"engine": str(bayes.engine), "group": block.group, "level": row.level or "(new group)",
+                    **{f"x_{k}": v for k, v in row.values.items()}, "estimate": float(y_new.mean()),
+                    "conf_low": float(np.quantile(y_new, lo_q)), "conf_high": float(np.quantile(y_new, hi_q)),
+                    "conf_level": conf_level})
+    return pd.DataFrame(out)
+
+
+def _column_value(column: str, values: dict[str, float]) -> float:
+    if column == "(Intercept)":
+        return 1.0
+    total = 1.0
+    for part in column.split(":"):
+        if part not in values:
+            raise CompareKitError(f"a value for {part!r} is needed to predict; give it in the new row")
+        total *= float(values[part])
+    return total
+
+
+def _partition_of(sol, effect: int) -> int:
+    return next(i for i, idx in enumerate(sol.partition_index) if effect in set(idx.tolist()))
+
+
+def _new_group_effect(block, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per draw, a new group's effect z'b with b ~ N(0, Sigma_draw)."""
+    sd = block.sd  # (chain, draw, k)
+    k = sd.shape[-1]
+    cor = block.cor if block.cor is not None else np.broadcast_to(np.eye(k), sd.shape[:2] + (k, k))
+    cov = cor * sd[..., :, None] * sd[..., None, :]
+    var = np.einsum("k,cdkl,l->cd", z, cov, z)
+    return rng.normal(size=var.shape) * np.sqrt(np.clip(var, 0, None))

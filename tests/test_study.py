@@ -1,0 +1,60 @@
+"""Study files: the packaged radon study and clear errors naming key and line."""
+
+from __future__ import annotations
+
+import pytest
+
+from compare_kit.study import StudyError, load_study, teaching_spec
+
+
+def test_default_study_is_the_tutorials():
+    study = load_study()
+    assert [m.label for m in study.models] == ["pooled", "unpooled", "partial_pooling", "correlated_slopes"]
+    assert study.data_source == "radon"
+    assert study.settings.chains == 4 and study.settings.draws == 1000
+    assert study.settings.panel_levels == ("CASS", "CROWWING", "FREEBORN")
+    unpooled = next(m for m in study.models if m.label == "unpooled")
+    assert unpooled.priors == "tutorial"
+    assert not next(m for m in study.models if m.label == "partial_pooling").spec.random[0].correlated
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("text", "phrase"), [
+    ('title = "t"\n[models.a]\nformula = "y ~ x +"\n', "models.a.formula (line 3)"),
+    ('[models.a]\nformula = "y ~ x"\nprior = "vague"\n', "models.a.prior (line 3): unknown key"),
+    ('[settings]\ndraws = "many"\n[models.a]\nformula = "y ~ x"\n', "settings.draws (line 2): must be a whole"),
+    ('[settings]\nchainz = 2\n[models.a]\nformula = "y ~ x"\n', "settings.chainz (line 2): unknown setting"),
+    ('[data]\nsource = "iris"\n[models.a]\nformula = "y ~ x"\n', "data.source (line 2)"),
+    ('title = "t"\n', "models: needs at least one"),
+    ('[models.a]\nx = 1\n', "models.a (line 1): needs formula"),
+    ('title = \n', "not valid TOML"),
+    ('colour = "red"\n[models.a]\nformula = "y ~ x"\n', "colour (line 1): unknown key"),
+])
+def test_study_errors_name_key_and_line(tmp_path, text, phrase):
+    with pytest.raises(StudyError) as err:
+        load_study(_write(tmp_path, text))
+    assert phrase in str(err.value)
+
+
+def test_csv_study_paths_are_relative_to_the_file(tmp_path):
+    (tmp_path / "t.csv").write_text("score,dose,subject\n1,0,a\n2,1,a\n3,0,b\n4,1,b\n5,0,c\n6,2,c\n")
+    study = load_study(_write(tmp_path, '[data]\ncsv = "t.csv"\n[models.m]\nformula = "score ~ dose + (1 | subject)"\n'))
+    assert study.csv_path == tmp_path / "t.csv"
+    data = study.load_data()
+    assert data["subject"].tolist() == ["a", "a", "b", "b", "c", "c"]
+
+
+def test_teaching_spec_is_derived_from_the_first_mixed_model():
+    study = load_study()
+    spec = teaching_spec(study)
+    assert str(spec) == "log_radon ~ floor + (1 | county)"
+
+
+def test_missing_study_file(tmp_path):
+    with pytest.raises(StudyError, match="no study file"):
+        load_study(tmp_path / "nope.toml")

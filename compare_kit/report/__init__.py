@@ -1,0 +1,1 @@
+"""Report layer: tables, figures and the self-contained HTML page."""

@@ -1,0 +1,321 @@
+"""Report figures: built from tidy tables, deterministic, safe to inline in HTML."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch, StepPatch
+
+import compare_kit as ck
+from compare_kit.report import plots
+from compare_kit.results import make_estimates
+
+EVIL = "<script>alert(1)</script>"
+LEVELS = ["A", "B", EVIL, "cost$5"]
+NAMESPACES = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+
+
+# ----------------------------------------------------------------------------- synthetic tables
+
+@pytest.fixture(scope="module")
+def estimates() -> pd.DataFrame:
+    """Both engines, one model; SDs without intervals for statsmodels; one NaN estimate."""
+    rows = []
+    for engine, shift in (("statsmodels", 0.0), ("bambi", 0.02)):
+        for term, value in (("(Intercept)", 1.5), ("floor", -0.6)):
+            rows.append(dict(engine=engine, model="partial_pooling", effect="fixed", term=term,
+                             estimate=value + shift, std_error=0.1, conf_low=value + shift - 0.2,
+                             conf_high=value + shift + 0.2, conf_level=0.95))
+        for term, value in (("sd__(Intercept)", 0.33), ("sd__floor", 0.3), ("cor__(Intercept).floor", -0.4)):
+            interval = (np.nan, np.nan) if engine == "statsmodels" else (value - 0.1, value + 0.1)
+            rows.append(dict(engine=engine, model="partial_pooling", effect="ran_pars", group="county",
+                             term=term, estimate=value + shift, std_error=np.nan if engine == "statsmodels"
+                             else 0.05, conf_low=interval[0], conf_high=interval[1], conf_level=0.95))
+        rows.append(dict(engine=engine, model="partial_pooling", effect="ran_pars", group="Residual",
+                         term="sd__Observation", estimate=np.nan if engine == "statsmodels" else 0.7,
+                         std_error=np.nan if engine == "statsmodels" else 0.02,
+                         conf_low=np.nan if engine == "statsmodels" else 0.66,
+                         conf_high=np.nan if engine == "statsmodels" else 0.74, conf_level=0.95,
+                         note="not estimable: test" if engine == "statsmodels" else ""))
+        for i, level in enumerate(LEVELS):
+            for term in ("(Intercept)", "floor"):
+                value = (i - 1.5) * 0.2 + shift
+                rows.append(dict(engine=engine, model="partial_pooling", effect="ran_vals", group="county",
+                                 level=level, term=term, estimate=value, std_error=0.1,
+                                 conf_low=value - 0.2, conf_high=value + 0.2, conf_level=0.95))
+    return make_estimates(rows)
+
+
+@pytest.fixture(scope="module")
+def shrinkage() -> pd.DataFrame:
+    """Four groups: A and B complete; EVIL has no own slope; 'cost$5' has no own estimate at all."""
+    rows = []
+    own = {"A": (2.0, -1.5), "B": (0.5, 0.4), EVIL: (1.8, np.nan), "cost$5": (np.nan, np.nan)}
+    sizes = {"A": 3, "B": 40, EVIL: 1, "cost$5": 5}
+    for level, (a0, b0) in own.items():
+        for term, value, pooled in (("(Intercept)", a0, 1.4), ("floor", b0, -0.6)):
+            partial = pooled + 0.5 * (value - pooled) if np.isfinite(value) else pooled + 0.05
+            share = (value - partial) / (value - pooled) if np.isfinite(value) else np.nan
+            rows.append(dict(group="county", level=level, n=sizes[level], term=term, no_pooling=value,
+                             complete_pooling=pooled, partial_freq=partial, partial_bayes=partial + 0.01,
+                             shrinkage_freq=share, shrinkage_bayes=share,
+                             pooling_factor=1 / (1 + sizes[level] * 0.2)))
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def scores() -> pd.DataFrame:
+    """A repeated-measures table with names unlike radon's (score ~ dose | subject)."""
+    rng = np.random.default_rng(3)
+    subject = np.repeat(["s1", "s2", EVIL], 6)
+    dose = np.tile([0.0, 0.5, 1.0, 2.0, 4.0, 8.0], 3)
+    return pd.DataFrame({"subject": subject, "dose": dose,
+                         "score": 10 + 0.5 * dose + rng.normal(0, 1, dose.size)})
+
+
+def _svg(fig: Figure) -> str:
+    return plots.figure_to_svg(fig)
+
+
+def _urls(svg: str) -> set[str]:
+    return set(re.findall(r"https?://[^\s\"'<>]+", svg))
+
+
+# ----------------------------------------------------------------------------- output helpers
+
+def test_svg_is_deterministic_inline_and_without_urls(estimates):
+    first = _svg(plots.caterpillar(estimates, "county", "(Intercept)"))
+    second = _svg(plots.caterpillar(estimates, "county", "(Intercept)"))
+    assert first == second
+    assert first.startswith("<svg")
+    assert _urls(first) <= NAMESPACES
+    assert "<metadata" not in first and "matplotlib.org" not in first
+
+
+def test_png_is_deterministic_and_has_no_software_chunk(estimates):
+    first = plots.figure_to_png_base64(plots.fixed_effects_forest(estimates))
+    second = plots.figure_to_png_base64(plots.fixed_effects_forest(estimates))
+    assert first == second
+    raw = base64.b64decode(first)
+    assert raw.startswith(b"\x89PNG\r\n\x1a\n")
+    assert b"Software" not in raw and b"matplotlib" not in raw.lower()
+
+
+def test_user_text_is_escaped_in_svg(estimates, shrinkage, scores):
+    figures = [
+        plots.caterpillar(estimates, "county", "floor"),
+        plots.county_panels(scores, "score", "dose", "subject", [EVIL, "s1"],
+                            pd.DataFrame({"level": [EVIL], "source": ["no pooling"],
+                                          "intercept": [10.0], "slope": [0.5]})),
+    ]
+    for fig in figures:
+        svg = _svg(fig)
+        assert "<script>" not in svg
+        assert "&lt;script&gt;" in svg  # the name is there, as escaped text
+
+
+def test_dollar_in_a_name_is_not_mathtext(estimates):
+    fig = plots.caterpillar(estimates, "county", "floor")
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
+    assert r"cost\$5" in labels
+    _svg(fig)  # would raise a mathtext parse error if '$' were left bare
+
+
+def test_importing_plots_does_not_start_pyplot():
+    code = "import sys, compare_kit.report.plots; print('matplotlib.pyplot' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ----------------------------------------------------------------------------- 1. group panels
+
+def test_county_panels_generic_columns(scores):
+    lines = pd.DataFrame({"level": ["s1", "s1", "s2"], "source": ["no pooling", "partial pooling", "bambi"],
+                          "intercept": [10.0, 10.1, 9.0], "slope": [0.5, 0.45, np.nan]})
+    draws = pd.DataFrame({"level": "s1", "draw": np.arange(300), "source": "partial pooling",
+                          "intercept": np.linspace(9.5, 10.5, 300), "slope": 0.5})
+    fig = plots.county_panels(scores, "score", "dose", "subject", ["s1", "s2"], lines, draws, max_draws=40)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    first, second = fig.axes
+    assert len(first.get_lines()) == 2 and len(second.get_lines()) == 0  # NaN slope: no line
+    collections = [c for c in first.collections if isinstance(c, LineCollection)]
+    assert [len(c.get_segments()) for c in collections] == [40]
+    assert first.get_title().startswith("s1") and "n = 6" in first.get_title()
+    assert len(first.collections[-1].get_offsets()) == 6  # every observation drawn
+
+
+def test_county_panels_radon(radon):
+    levels = ["CASS", "CROWWING", "FREEBORN"]
+    own = radon[radon["county"].isin(levels)].groupby("county")
+    lines = pd.DataFrame({"level": levels, "source": "no pooling",
+                          "intercept": own["log_radon"].mean().loc[levels].to_numpy(), "slope": -0.6})
+    fig = plots.county_panels(radon, "log_radon", "floor", "county", levels, lines,
+                              x_labels={0: "basement", 1: "first floor"})
+    assert [ax.get_title().split()[0] for ax in fig.axes] == levels
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["basement", "first floor"]
+    default = plots.county_panels(radon, "log_radon", "floor", "county", levels[:1], lines)
+    assert [t.get_text() for t in default.axes[0].get_xticklabels()] == ["0", "1"]
+    same = [_svg(plots.county_panels(radon, "log_radon", "floor", "county", levels, lines, seed=7))
+            for _ in range(2)]
+    assert same[0] == same[1]  # seeded jitter
+
+
+def test_county_panels_unknown_level_is_an_error(radon):
+    lines = pd.DataFrame(columns=["level", "source", "intercept", "slope"])
+    with pytest.raises(ValueError, match="CROW WING"):
+        plots.county_panels(radon, "log_radon", "floor", "county", ["CROW WING"], lines)
+
+
+# ----------------------------------------------------------------------------- 2-3. shrinkage
+
+def test_shrinkage_arrows_counts(shrinkage):
+    fig = plots.shrinkage_arrows(shrinkage)
+    assert len(fig.axes) == 2  # frequentist and Bayesian
+    for ax in fig.axes:
+        arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+        assert len(arrows) == 2  # A and B have both own estimates
+        hollow = [c for c in ax.collections if len(c.get_offsets()) and
+                  np.all(c.get_facecolors()[:, 3] == 0)]
+        assert sum(len(c.get_offsets()) for c in hollow) == 1  # EVIL: no own slope
+        notes = " ".join(t.get_text() for t in ax.texts)
+        assert "2 arrows, 1 hollow" in notes and "1 group without estimates" in notes
+
+
+def test_shrinkage_arrows_one_engine_only(shrinkage):
+    fig = plots.shrinkage_arrows(shrinkage.assign(partial_bayes=np.nan))
+    assert len(fig.axes) == 1 and "frequentist" in fig.axes[0].get_title()
+
+
+def test_shrinkage_vs_size(shrinkage):
+    fig = plots.shrinkage_vs_size(shrinkage)
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        assert ax.get_xscale() == "log"
+        curves = [ln for ln in ax.get_lines() if ln.get_color() == "black"]
+        assert len(curves) == 1 and list(curves[0].get_xdata()) == [1, 3, 5, 40]  # sorted by size
+    without = plots.shrinkage_vs_size(shrinkage.drop(columns="pooling_factor"))
+    assert not [ln for ax in without.axes for ln in ax.get_lines() if ln.get_color() == "black"]
+
+
+def test_shrinkage_radon_stand_in(radon):
+    """Real radon sizes: 85 counties, 25 without a first-floor house (no own slope)."""
+    grouped = radon.groupby("county")
+    own_a = grouped.apply(lambda g: g.loc[g["floor"] == 0, "log_radon"].mean(), include_groups=False)
+    own_b = grouped.apply(lambda g: g.loc[g["floor"] == 1, "log_radon"].mean(), include_groups=False) - own_a
+    n = grouped.size()
+    rows = []
+    for term, own, pooled in (("(Intercept)", own_a, 1.33), ("floor", own_b, -0.61)):
+        weight = n / (n + 5.0)
+        partial = pooled + weight * (own.fillna(pooled) - pooled)
+        rows.append(pd.DataFrame({"group": "county", "level": own.index, "n": n.to_numpy(), "term": term,
+                                  "no_pooling": own.to_numpy(), "complete_pooling": pooled,
+                                  "partial_freq": partial.to_numpy(), "partial_bayes": partial.to_numpy(),
+                                  "shrinkage_freq": (1 - weight).where(own.notna()).to_numpy(),
+                                  "shrinkage_bayes": (1 - weight).where(own.notna()).to_numpy()}))
+    table = pd.concat(rows, ignore_index=True)
+    fig = plots.shrinkage_arrows(table)
+    both = int((own_a.notna() & own_b.notna()).sum())
+    assert both == 60
+    for ax in fig.axes:
+        assert len([p for p in ax.patches if isinstance(p, FancyArrowPatch)]) == both
+    sizes = plots.shrinkage_vs_size(table)
+    assert "25 groups without an own estimate" in sizes.axes[1].get_title()
+
+
+# ----------------------------------------------------------------------------- 4-5. intervals
+
+def test_caterpillar_one_row_per_level(estimates):
+    fig = plots.caterpillar(estimates, "county", "(Intercept)")
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
+    assert len(labels) == len(LEVELS)
+    # ticks run bottom to top; sorted by the frequentist estimate, lowest on top
+    assert labels[-1] == "A" and labels[0] == r"cost\$5"
+
+
+def test_caterpillar_many_levels_split_into_columns():
+    levels = [f"G{i:02d}" for i in range(85)]
+    rows = [dict(engine=engine, model="m", effect="ran_vals", group="g", level=level, term="(Intercept)",
+                 estimate=np.sin(i) + (0.01 if engine == "pymc" else 0.0), std_error=0.1,
+                 conf_low=np.sin(i) - 0.2, conf_high=np.sin(i) + 0.2, conf_level=0.95, note="")
+            for engine in ("statsmodels", "pymc") for i, level in enumerate(levels)]
+    fig = plots.caterpillar(make_estimates(rows), "g", "(Intercept)")
+    assert len(fig.axes) == 2
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
+    assert sorted(labels) == levels
+    assert fig.get_size_inches()[1] < 12  # stays a page, not a scroll
+
+
+def test_caterpillar_asks_for_a_model_when_ambiguous(estimates):
+    two = pd.concat([estimates, estimates.assign(model="other")], ignore_index=True)
+    plots.caterpillar(two, "county", "floor")  # partial_pooling preferred
+    with pytest.raises(ValueError, match="model"):
+        plots.caterpillar(two.assign(model=two["model"].replace("partial_pooling", "x")), "county", "floor")
+
+
+def test_forest_intervals_and_missing_estimates(estimates):
+    fig = plots.fixed_effects_forest(estimates)
+    fixed, ran = fig.axes
+    assert [t.get_text() for t in fixed.get_yticklabels()] == ["floor", "intercept"]
+    assert "residual SD" in [t.get_text() for t in ran.get_yticklabels()]
+    bars = sum(len(c.get_segments()) for c in ran.collections if isinstance(c, LineCollection))
+    assert bars == 4  # only Bayesian ran_pars have intervals
+    assert any("not estimable" in t.get_text() for t in ran.texts)
+
+
+def test_term_labels():
+    assert plots.term_label("(Intercept)") == "intercept"
+    assert plots.term_label("sd__(Intercept)", "county") == "SD of county intercepts"
+    assert plots.term_label("sd__floor", "county") == "SD of county floor slopes"
+    assert plots.term_label("cor__(Intercept).floor", "county") == "correlation (county): intercept, floor"
+    assert plots.term_label("sd__Observation") == "residual SD"
+
+
+# ----------------------------------------------------------------------------- 6-7. checks
+
+def test_posterior_predictive(radon):
+    rng = np.random.default_rng(0)
+    replicated = pd.DataFrame({"draw": np.repeat(np.arange(30), 200), "value": rng.normal(1.2, 0.8, 6000)})
+    fig = plots.posterior_predictive(radon["log_radon"], replicated, response_label="log radon", max_draws=20)
+    (ax,) = fig.axes
+    (bundle,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(bundle.get_segments()) == 20
+    assert len([ln for ln in ax.get_lines() if isinstance(ln, Line2D)]) == 1  # the observed curve
+    assert ax.get_ylim()[0] == 0
+
+
+def _posterior(chains: int = 3, draws: int = 100) -> xr.DataTree:
+    rng = np.random.default_rng(5)
+    data = xr.Dataset({"mu": (("chain", "draw"), rng.normal(size=(chains, draws))),
+                       "a": (("chain", "draw", "county"), rng.normal(size=(chains, draws, 4)))},
+                      coords={"county": ["A", "B", EVIL, "D"]})
+    return xr.DataTree.from_dict({"posterior": data})
+
+
+def test_rank_plot_from_datatree():
+    tree = _posterior()
+    fig = plots.rank_plot(tree, ["mu", "a"], bins=10)
+    assert len(fig.axes) == 5
+    assert [ax.get_title() for ax in fig.axes][:2] == ["mu", "a[A]"]
+    steps = [p for p in fig.axes[0].patches if isinstance(p, StepPatch)]
+    assert len(steps) == 3 and all(int(s.get_data().values.sum()) == 100 for s in steps)
+    svg = _svg(fig)
+    assert "<script>" not in svg
+    assert svg == _svg(plots.rank_plot(tree, ["mu", "a"], bins=10))
+
+
+def test_rank_plot_caps_panels_and_checks_names():
+    tree = _posterior()
+    fig = plots.rank_plot(tree["posterior"].to_dataset(), ["mu", "a"], max_panels=2)
+    assert len(fig.axes) == 2 and "3 more not shown" in fig.get_suptitle()
+    with pytest.raises(ValueError, match="sigma"):
+        plots.rank_plot(tree, ["sigma"])

@@ -146,6 +146,39 @@ class SamplingInfo:
     priors: dict[str, str] = field(default_factory=dict)
     prior_preset: str = ""
     structure: str = ""
+    cores: int = 0
+    target_accept: float = 0.8
+    formula: str = ""  # the generated engine formula (safe column names)
+    flags: tuple[str, ...] = ()  # R-hat, ESS, divergence and tree-depth warnings
+    max_rhat: float = float("nan")
+    min_ess_bulk: float = float("nan")
+    min_ess_tail: float = float("nan")
+
+    @property
+    def ok(self) -> bool:
+        """No diagnostic flag was raised."""
+        return not self.flags
+
+    def describe_priors(self) -> str:
+        """The priors used, one ``name ~ prior`` line each."""
+        width = max((len(k) for k in self.priors), default=0)
+        return "\n".join(f"{k.ljust(width)} ~ {v}" for k, v in self.priors.items())
+
+    def describe(self) -> str:
+        """A printable account of the run: structure, sampler, phases, priors, flags."""
+        phases = ", ".join(f"{k} {v:.2f}s" for k, v in self.timings.items())
+        lines = [f"structure: {self.structure}",
+                 f"sampler: {self.sampler} ({self.chains} chains x {self.draws} draws after "
+                 f"{self.tune} tuning, seed {self.seed}, {self.cores} core(s), "
+                 f"target_accept {self.target_accept})",
+                 f"wall time: {phases}",
+                 f"diagnostics: max R-hat {self.max_rhat:.4f}, min bulk ESS {self.min_ess_bulk:.0f}, "
+                 f"min tail ESS {self.min_ess_tail:.0f}, {self.divergences} divergence(s), "
+                 f"{self.tree_depth_saturation} tree-depth saturation(s)",
+                 f"priors ({self.prior_preset}):"]
+        lines += ["  " + line for line in self.describe_priors().splitlines()]
+        lines += [f"FLAG: {f}" for f in self.flags] or ["no diagnostic flags"]
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True, eq=False)

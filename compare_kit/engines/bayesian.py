@@ -1,0 +1,446 @@
+"""The Bayesian engine: Bambi where it can express the spec, compare_kit's PyMC model where not.
+
+``fit_bayesian`` builds the design once (the same rows and columns as the
+frequentist engine), a Bambi model from generated safe names (``bambi_names``),
+resolves the priors (``priors``), and samples with nutpie by default
+(``sampling``). Specs with correlated group effects, which Bambi cannot express,
+get the PyMC model of ``pymc_models`` with the same priors plus an LKJ prior on
+the correlations. Draws are translated to canonical names and summarised
+(``posterior``) into the tidy schema of ``compare_kit.results``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from compare_kit.design import INTERCEPT, Design, build_design
+from compare_kit.engines.bambi_names import (
+    BAMBI_INTERCEPT,
+    BAMBI_RESIDUAL,
+    PYMC_RESIDUAL,
+    BambiNaming,
+    build_naming,
+    check_fixed_columns,
+    pymc_block_names,
+    pymc_fixed_name,
+)
+from compare_kit.engines.posterior import (
+    BlockDraws,
+    CanonicalDraws,
+    health_flags,
+    stack_draws,
+    summarise,
+)
+from compare_kit.engines.priors import Prior, Priors, PriorPreset, Role, preset_priors, role_of_key
+from compare_kit.engines.pymc_models import FixedGroup, ModelPriors, build_pymc_model, centring
+from compare_kit.engines.sampling import Sampler, SamplerRun, SamplerSettings, run_sampler
+from compare_kit.errors import FitError, SpecError
+from compare_kit.results import (
+    RESIDUAL_TERM,
+    EngineName,
+    FitResult,
+    FitStats,
+    Health,
+    SamplingInfo,
+    sd_term,
+)
+from compare_kit.spec import ModelSpec
+
+PriorsArg = Priors | PriorPreset | str | Mapping[str, Prior | str] | None
+
+
+@dataclass(frozen=True)
+class _Built:
+    """A model ready to sample, with everything needed to read its draws back."""
+
+    engine: EngineName
+    model: Any  # pymc.Model
+    var_names: list[str]
+    priors: ModelPriors
+    prior_record: dict[str, str]
+    bambi_terms: dict[str, list[str]]  # Bambi common term -> canonical columns
+    structure: str
+
+
+def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000,
+                 chains: int = 4, seed: int = 1, priors: PriorsArg = None,
+                 sampler: Sampler | str = Sampler.NUTPIE, progress: bool = False,
+                 cores: int | None = None, target_accept: float = 0.8,
+                 conf_level: float = 0.95) -> FitResult:
+    """Fit ``spec`` to ``data`` by MCMC; return the tidy estimates, diagnostics and draws.
+
+    Parameters
+    ----------
+    draws, tune, chains : int
+        Draws kept per chain, tuning steps per chain, number of chains.
+    seed : int
+        The same seed gives the same estimates, whatever ``cores``.
+    priors : str, mapping or Priors
+        A preset (``"default"``, ``"tutorial"``, ``"vague"``) or overrides keyed by
+        canonical names, e.g. ``{"preset": "tutorial", "floor": "Normal(0, 1)"}``.
+    sampler : {"nutpie", "pymc", "numpyro"}
+        The NUTS implementation; nutpie by default.
+    progress : bool
+        Show the sampler's progress bar.
+    cores : int, optional
+        Chains run in parallel (default: as many as chains and CPUs allow).
+    """
+    settings = _check_options(draws, tune, chains, seed, sampler, progress, cores, target_accept,
+                              conf_level)
+    sampler = Sampler(sampler)
+    prior_choice = Priors.coerce(priors)
+    t0 = time.perf_counter()
+    design = build_design(spec, data)
+    naming = build_naming(design)
+    _check_prior_keys(prior_choice, naming)
+    built = _build(design, naming, prior_choice)
+    t_build = time.perf_counter() - t0
+    run = run_sampler(built.model, sampler, settings, built.var_names)
+    t2 = time.perf_counter()
+    canonical = (_bambi_draws if built.engine == EngineName.BAMBI else _pymc_draws)(run, design, naming, built)
+    keys, values = stack_draws(canonical)
+    estimates, diagnostics = summarise(keys, values, engine=built.engine.value, model=spec.label,
+                                       notes=_alias_notes(design), conf_level=conf_level)
+    flags = health_flags(diagnostics, run.divergences, run.tree_depth_saturation, chains, draws)
+    timings = {"build": t_build, "compile": run.compile_seconds, "sample": run.sample_seconds,
+               "post_process": time.perf_counter() - t2}
+    info = SamplingInfo(
+        sampler=run.sampler, seed=seed, chains=chains, draws=draws, tune=tune,
+        divergences=run.divergences, tree_depth_saturation=run.tree_depth_saturation,
+        timings=timings, priors=built.prior_record, prior_preset=prior_choice.preset.value,
+        structure=built.structure, cores=settings.cores, target_accept=target_accept,
+        formula=naming.formula, flags=flags,
+        max_rhat=float(np.nanmax(diagnostics["rhat"])) if chains > 1 else float("nan"),
+        min_ess_bulk=float(np.nanmin(diagnostics["ess_bulk"])),
+        min_ess_tail=float(np.nanmin(diagnostics["ess_tail"])),
+    )
+    rhat_ok = chains > 1 and not (diagnostics["rhat"] > 1.01).any()
+    ran_pars = estimates["effect"] == "ran_pars"
+    return FitResult(
+        engine=built.engine, spec=spec, method="MCMC", estimates=estimates,
+        stats=FitStats(nobs=design.n, n_groups={b.group: len(b.levels) for b in design.blocks},
+                       df=int(design.x.shape[1] + ran_pars.sum())),
+        health=Health(converged=rhat_ok and run.divergences == 0, optimizer=run.sampler,
+                      warnings=flags),
+        data_summary=design.summary, diagnostics=diagnostics, posterior=run.idata, sampling=info,
+        extras={"draws": _draws_frame(keys, values), "bambi_formula": naming.formula},
+    )
+
+
+# ------------------------------------------------------------------ options
+
+
+def _check_options(draws: Any, tune: Any, chains: Any, seed: Any, sampler: Any, progress: Any,
+                   cores: Any, target_accept: Any, conf_level: Any) -> SamplerSettings:
+    def whole(name: str, value: Any, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
+            raise FitError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        return int(value)
+
+    draws = whole("draws", draws, 1, 1_000_000)
+    tune = whole("tune", tune, 1, 1_000_000)
+    chains = whole("chains", chains, 1, 64)
+    seed = whole("seed", seed, 0, 2**32 - 1)
+    if sampler not in {s.value for s in Sampler}:
+        raise FitError(f"unknown sampler {sampler!r}; accepted: {', '.join(s.value for s in Sampler)}")
+    if not isinstance(progress, bool):
+        raise FitError(f"progress must be True or False, got {progress!r}")
+    cores = min(chains, os.cpu_count() or 1) if cores is None else whole("cores", cores, 1, chains)
+    for name, value in (("target_accept", target_accept), ("conf_level", conf_level)):
+        if isinstance(value, bool) or not isinstance(value, float | int) or not 0 < value < 1:
+            raise FitError(f"{name} must be a number between 0 and 1 (exclusive), got {value!r}")
+    return SamplerSettings(draws, tune, chains, cores, seed, progress, float(target_accept))
+
+
+def _accepted_prior_keys(naming: BambiNaming) -> list[str]:
+    keys = ([INTERCEPT] if naming.intercept else []) + [f.label for f in naming.fixed]
+    for block in naming.blocks:
+        for j, coef in enumerate(block.coefs):
+            keys += [sd_term(coef), block.sd_key(j)]
+        if block.correlated and len(block.coefs) > 1:
+            keys += ["cor", block.cor_key]
+    return list(dict.fromkeys(keys + [RESIDUAL_TERM]))
+
+
+def _check_prior_keys(priors: Priors, naming: BambiNaming) -> None:
+    accepted = _accepted_prior_keys(naming)
+    for key, _ in priors.overrides:
+        if key not in accepted:
+            raise SpecError(f"the prior key {key!r} names nothing in this model; accepted keys: "
+                            f"{', '.join(accepted)}")
+
+
+# ------------------------------------------------------------------- build
+
+
+def _structure(naming: BambiNaming) -> tuple[EngineName, str]:
+    if not naming.blocks:
+        return EngineName.BAMBI, "fixed effects only (no group-level effects), fitted by Bambi"
+    correlated = any(b.correlated and len(b.coefs) > 1 for b in naming.blocks)
+    parts = []
+    for b in naming.blocks:
+        coefs = " + ".join(b.coefs)
+        if b.correlated and len(b.coefs) > 1:
+            parts.append(f"correlated {coefs} by {b.group} (lme4 '|', LKJ prior on the correlation)")
+        else:
+            parts.append(f"independent {coefs} by {b.group}" + (" (lme4 '||')" if len(b.coefs) > 1 else ""))
+    how = ("fitted by compare_kit's non-centred PyMC model (Bambi cannot express correlated "
+           "group effects)" if correlated else "fitted by Bambi (non-centred)")
+    return (EngineName.PYMC if correlated else EngineName.BAMBI), "; ".join(parts) + "; " + how
+
+
+def _bambi_prior(prior: Prior) -> Any:
+    import bambi as bmb
+
+    return bmb.Prior(prior.dist, **prior.kwargs)
+
+
+def _explicit_bambi_priors(naming: BambiNaming, priors: Priors) -> dict[str, Any]:
+    """Bambi priors for every term whose prior is not Bambi's automatic one."""
+    import bambi as bmb
+
+    preset = preset_priors(priors.preset)
+    out: dict[str, Any] = {}
+    labels = ([INTERCEPT] if naming.intercept else []) + [f.label for f in naming.fixed]
+    for label in labels:
+        prior = priors.override(label) or preset.coefficient
+        if prior is not None:
+            out[naming.bambi_term(label)] = _bambi_prior(prior)
+    for block in naming.blocks:
+        for j, coef in enumerate(block.coefs):
+            prior = priors.override(block.sd_key(j)) or priors.override(sd_term(coef)) or preset.group_sd
+            if prior is not None:
+                out[block.bambi_effect(j)] = bmb.Prior("Normal", mu=0.0, sigma=_bambi_prior(prior))
+    residual = priors.override(RESIDUAL_TERM) or preset.residual_sd
+    if residual is not None:
+        out[BAMBI_RESIDUAL] = _bambi_prior(residual)
+    return out
+
+
+def _make_bambi(naming: BambiNaming, explicit: dict[str, Any], center: bool) -> Any:
+    import bambi as bmb
+
+    with warnings.catch_warnings():
+        # Bambi's data-scaled prior divides by a column's SD; a column with no variation
+        # (an unidentified slope, e.g. CASS's floor) gives inf, which _bambi_model replaces
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module="bambi.priors.scaler")
+        return bmb.Model(naming.formula, naming.frame, priors=explicit, dropna=False,
+                         center_predictors=center, noncentered=True)
+
+
+def _bambi_model(design: Design, naming: BambiNaming, priors: Priors) -> tuple[Any, dict[str, str]]:
+    """The Bambi model with resolved priors; notes on any prior compare_kit had to patch."""
+    explicit = _explicit_bambi_priors(naming, priors)
+    center = naming.intercept and BAMBI_INTERCEPT not in explicit
+    model = _make_bambi(naming, explicit, center)
+    notes: dict[str, str] = {}
+    patched = dict(explicit)
+    y_sd = float(np.std(design.y))
+    for name, term in model.parameters["mu"].common_terms.items():
+        if name in explicit or term.prior.name != "Normal":
+            continue
+        sigma = np.atleast_1d(np.asarray(term.prior.args["sigma"], dtype=float))
+        if np.all(np.isfinite(sigma)):
+            continue
+        # Bambi's own rule for a multi-column term's shared scale: the SD of the row sums
+        data = np.atleast_2d(np.asarray(term.data, dtype=float).T).T
+        spread = float(np.std(data.sum(axis=1)))
+        fallback = 2.5 * y_sd / spread if spread > 0 else 2.5 * y_sd
+        fixed_sigma = np.where(np.isfinite(sigma), sigma, fallback)
+        mu = np.zeros_like(fixed_sigma)
+        patched[name] = _bambi_prior(Prior.of("Normal", mu=mu if mu.size > 1 else 0.0,
+                                              sigma=fixed_sigma if fixed_sigma.size > 1 else fixed_sigma[0]))
+        notes[naming.prior_key(name)] = (f"; {int((~np.isfinite(sigma)).sum())} column(s) with no variation "
+                                         f"get sigma = {fallback:.4g} (Bambi's scale gives infinity)")
+    if len(patched) != len(explicit):
+        model = _make_bambi(naming, patched, center)
+    if naming.intercept and BAMBI_INTERCEPT not in explicit:
+        sigma = np.asarray(model.parameters["mu"].intercept_term.prior.args.get("sigma", 1.0))
+        if not np.all(np.isfinite(sigma)):  # pragma: no cover - guarded by the patch above
+            raise FitError("Bambi's default intercept prior is not finite for this model; "
+                           "set one, e.g. priors={'(Intercept)': 'Normal(0, 10)'}")
+    return model, notes
+
+
+def _from_bambi(prior: Any) -> Prior:
+    return Prior.of(prior.name, **{k: np.asarray(v, dtype=float) for k, v in prior.args.items()})
+
+
+def _resolve_priors(model: Any, naming: BambiNaming, priors: Priors, notes: dict[str, str],
+                    bambi_terms: dict[str, list[str]], center: bool
+                    ) -> tuple[ModelPriors, dict[str, str]]:
+    """Read every prior back from the Bambi model: the numbers that will really be used."""
+    mu = model.parameters["mu"]
+    explicit = _explicit_bambi_priors(naming, priors)
+    source = {True: "set", False: "Bambi default, data-scaled"}
+    record: dict[str, str] = {}
+    fixed: list[FixedGroup] = []
+    terms = ([(BAMBI_INTERCEPT, mu.intercept_term)] if naming.intercept else [])
+    terms += list(mu.common_terms.items())
+    for name, term in terms:
+        prior = _from_bambi(term.prior)
+        key = naming.prior_key(name)
+        fixed.append(FixedGroup(key, prior, tuple(bambi_terms[name])))
+        where = " at centred predictors" if name == BAMBI_INTERCEPT and center else ""
+        record[key] = f"{prior}  [{source[name in explicit]}{where}{notes.get(key, '')}]"
+    block_sd: list[tuple[Prior, ...]] = []
+    block_cor: list[Prior | None] = []
+    preset = preset_priors(priors.preset)
+    for block in naming.blocks:
+        sds = []
+        for j in range(len(block.coefs)):
+            term = mu.group_specific_terms[block.bambi_effect(j)]
+            prior = _from_bambi(term.prior.args["sigma"])
+            sds.append(prior)
+            record[block.sd_key(j)] = f"{prior}  [{source[block.bambi_effect(j) in explicit]}]"
+        block_sd.append(tuple(sds))
+        if block.correlated and len(block.coefs) > 1:
+            cor = priors.override(block.cor_key) or priors.override("cor") or preset.correlation
+            cor.check(Role.CORRELATION)
+            block_cor.append(cor)
+            record[block.cor_key] = f"{cor}  [{'set' if priors.override('cor') or priors.override(block.cor_key) else priors.preset.value + ' preset'}]"
+        else:
+            block_cor.append(None)
+    residual = _from_bambi(model.parameters[BAMBI_RESIDUAL].prior)
+    record[RESIDUAL_TERM] = f"{residual}  [{source[BAMBI_RESIDUAL in explicit]}]"
+    return ModelPriors(tuple(fixed), tuple(block_sd), tuple(block_cor), residual, center), record
+
+
+def _fixed_layout(model: Any, naming: BambiNaming, design: Design) -> dict[str, list[str]]:
+    """Bambi common term -> canonical columns, checked value for value against the design."""
+    mu = model.parameters["mu"]
+    layout: dict[str, list[str]] = {}
+    columns: dict[str, np.ndarray] = {}
+    if naming.intercept:
+        layout[BAMBI_INTERCEPT] = [INTERCEPT]
+        columns[INTERCEPT] = np.ones(design.n)
+    for name, term in mu.common_terms.items():
+        names = naming.fixed_columns(name, None if term.levels is None else list(term.levels))
+        data = np.asarray(term.data, dtype=float).reshape(design.n, -1)
+        if data.shape[1] != len(names):
+            raise FitError(f"internal error: Bambi's term {name!r} has {data.shape[1]} columns, "
+                           f"expected {len(names)}")
+        layout[name] = names
+        columns.update({n: data[:, j] for j, n in enumerate(names)})
+    check_fixed_columns(design, columns)
+    return layout
+
+
+def _build(design: Design, naming: BambiNaming, priors: Priors) -> _Built:
+    engine, structure = _structure(naming)
+    model, notes = _bambi_model(design, naming, priors)
+    layout = _fixed_layout(model, naming, design)
+    center = naming.intercept and BAMBI_INTERCEPT not in _explicit_bambi_priors(naming, priors)
+    model_priors, record = _resolve_priors(model, naming, priors, notes, layout, center)
+    if engine == EngineName.BAMBI:
+        model.build()
+        pm_model = model.backend.model
+        effects = [b.bambi_effect(j) for b in naming.blocks for j in range(len(b.coefs))]
+        var_names = [v.name for v in pm_model.free_RVs if not v.name.endswith("_offset")] + effects
+    else:
+        pm_model = build_pymc_model(design, naming, model_priors)
+        var_names = [v.name for v in pm_model.free_RVs] + [v.name for v in pm_model.deterministics]
+    return _Built(engine, pm_model, var_names, model_priors, record, layout, structure)
+
+
+# ------------------------------------------------------------- read draws
+
+
+def _values(run: SamplerRun, name: str) -> np.ndarray:
+    da = run.idata["posterior"][name]
+    rest = [d for d in da.dims if d not in ("chain", "draw")]
+    return np.asarray(da.transpose("chain", "draw", *rest).values, dtype=float)
+
+
+def _uncentre(fixed: np.ndarray, design: Design, center: bool) -> np.ndarray:
+    """The intercept at uncentred predictors: b0 - sum_j mean(x_j) b_j, per draw."""
+    means = centring(design, center)
+    if not means.any():
+        return fixed
+    out = fixed.copy()
+    out[..., list(design.x.columns).index(INTERCEPT)] -= fixed @ means
+    return out
+
+
+def _fixed_draws(parts: dict[str, np.ndarray], design: Design, center: bool, shape: tuple[int, ...]
+                 ) -> np.ndarray:
+    fixed = np.zeros((*shape, design.x.shape[1]))
+    for j, name in enumerate(design.x.columns):
+        fixed[..., j] = parts[name]
+    return _uncentre(fixed, design, center)
+
+
+def _bambi_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: _Built) -> CanonicalDraws:
+    parts: dict[str, np.ndarray] = {}
+    for name, columns in built.bambi_terms.items():
+        values = _values(run, name)
+        values = values.reshape(*values.shape[:2], len(columns))
+        parts.update({col: values[..., j] for j, col in enumerate(columns)})
+    residual = _values(run, BAMBI_RESIDUAL)
+    fixed = _fixed_draws(parts, design, built.priors.center, residual.shape)
+    blocks = []
+    for block in naming.blocks:
+        for j in range(len(block.coefs)):
+            coords = run.idata["posterior"][block.bambi_effect(j)]
+            dim = next(dd for dd in coords.dims if dd not in ("chain", "draw"))
+            if tuple(str(v) for v in coords[dim].values) != block.levels:
+                raise FitError(f"internal error: Bambi's levels of {block.group!r} are not in design order")
+        sd = np.stack([_values(run, block.bambi_sd(j)) for j in range(len(block.coefs))], axis=-1)
+        vals = np.stack([_values(run, block.bambi_effect(j)) for j in range(len(block.coefs))], axis=-1)
+        blocks.append(BlockDraws(block.group, block.coefs, block.levels, sd, None, vals))
+    return CanonicalDraws(tuple(design.x.columns), fixed, tuple(blocks), residual)
+
+
+def _pymc_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: _Built) -> CanonicalDraws:
+    parts: dict[str, np.ndarray] = {}
+    for i, group in enumerate(built.priors.fixed):
+        values = _values(run, pymc_fixed_name(i))
+        values = values.reshape(*values.shape[:2], -1)
+        parts.update({col: values[..., j] for j, col in enumerate(group.columns)})
+    residual = _values(run, PYMC_RESIDUAL)
+    fixed = _fixed_draws(parts, design, built.priors.center, residual.shape)
+    blocks = []
+    for block, cor_prior in zip(naming.blocks, built.priors.block_cor, strict=True):
+        names = pymc_block_names(block)
+        k = len(block.coefs)
+        sd = np.stack([_values(run, f"{names.sd}_{j}") for j in range(k)], axis=-1)
+        z = _values(run, names.z)  # (chain, draw, level, coef)
+        if cor_prior is not None and k > 1:
+            chol = _values(run, names.chol)  # (chain, draw, coef, coef), lower triangular
+            scale = sd[..., :, None] * chol
+            vals = np.einsum("cdlk,cdmk->cdlm", z, scale)
+            cor = np.einsum("cdik,cdjk->cdij", chol, chol)
+        else:
+            vals = z * sd[..., None, :]
+            cor = None
+        blocks.append(BlockDraws(block.group, block.coefs, block.levels, sd, cor, vals))
+    return CanonicalDraws(tuple(design.x.columns), fixed, tuple(blocks), residual)
+
+
+def _alias_notes(design: Design) -> dict[tuple[str, str], str]:
+    """Fixed columns the data cannot identify: their posterior is (mostly) the prior."""
+    notes = {}
+    for column, reason in design.aliased.items():
+        detail = reason.removeprefix("not estimable: ")
+        zero = not design.x[column].to_numpy().any()
+        tail = ("the posterior is the prior" if zero else
+                "only its sum with other columns is identified, so the posterior leans on the prior")
+        notes[("fixed", column)] = f"prior-dominated: not identified by the data ({detail}); {tail}"
+    return notes
+
+
+def _draws_frame(keys: list[dict[str, str]], values: np.ndarray) -> pd.DataFrame:
+    """Draws as a table: rows (chain, draw), columns (effect, group, level, term)."""
+    c, d, p = values.shape
+    index = pd.MultiIndex.from_product([range(c), range(d)], names=["chain", "draw"])
+    columns = pd.MultiIndex.from_tuples([(k["effect"], k["group"], k["level"], k["term"]) for k in keys],
+                                        names=["effect", "group", "level", "term"])
+    return pd.DataFrame(values.reshape(c * d, p), index=index, columns=columns)

@@ -1,0 +1,164 @@
+"""Canonical posterior draws -> the tidy estimates table and per-parameter diagnostics.
+
+Engines translate their draws into ``CanonicalDraws`` (canonical names, the
+intercept at uncentred predictors); everything after that is shared: ran_coefs
+are computed per draw (fixed + deviation) and then summarised like every other
+quantity (posterior mean, posterior SD, equal-tailed interval), and R-hat, bulk
+and tail ESS come from the same draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import arviz_stats as azs
+import numpy as np
+import pandas as pd
+
+from compare_kit.results import (
+    RESIDUAL_GROUP,
+    RESIDUAL_TERM,
+    Effect,
+    cor_term,
+    make_estimates,
+    sd_term,
+    validate_diagnostics,
+)
+
+RHAT_LIMIT = 1.01
+ESS_LIMIT = 400
+TAIL_PROBS = (0.05, 0.95)
+
+
+@dataclass(frozen=True, eq=False)
+class BlockDraws:
+    """Draws of one grouping block: SDs, correlations and group deviations."""
+
+    group: str
+    coefs: tuple[str, ...]
+    levels: tuple[str, ...]
+    sd: np.ndarray  # (chain, draw, coef)
+    cor: np.ndarray | None  # (chain, draw, coef, coef) when correlated
+    vals: np.ndarray  # (chain, draw, level, coef)
+
+
+@dataclass(frozen=True, eq=False)
+class CanonicalDraws:
+    """All draws of one fit under canonical names."""
+
+    fixed_names: tuple[str, ...]
+    fixed: np.ndarray  # (chain, draw, column)
+    blocks: tuple[BlockDraws, ...]
+    residual: np.ndarray  # (chain, draw)
+
+
+def _key(effect: Effect, term: str, group: str = "", level: str = "") -> dict[str, str]:
+    return {"effect": effect.value, "group": group, "level": level, "term": term}
+
+
+def stack_draws(draws: CanonicalDraws) -> tuple[list[dict[str, str]], np.ndarray]:
+    """Every summarised quantity as one (chain, draw, quantity) array with its keys."""
+    keys: list[dict[str, str]] = []
+    arrays: list[np.ndarray] = []
+    for j, name in enumerate(draws.fixed_names):
+        keys.append(_key(Effect.FIXED, name))
+        arrays.append(draws.fixed[..., j])
+    for block in draws.blocks:
+        for j, coef in enumerate(block.coefs):
+            keys.append(_key(Effect.RAN_PARS, sd_term(coef), block.group))
+            arrays.append(block.sd[..., j])
+        if block.cor is not None:
+            for i in range(len(block.coefs)):
+                for j in range(i + 1, len(block.coefs)):
+                    keys.append(_key(Effect.RAN_PARS, cor_term(block.coefs[i], block.coefs[j]), block.group))
+                    arrays.append(block.cor[..., i, j])
+    keys.append(_key(Effect.RAN_PARS, RESIDUAL_TERM, RESIDUAL_GROUP))
+    arrays.append(draws.residual)
+    for block in draws.blocks:
+        for j, coef in enumerate(block.coefs):
+            for li, level in enumerate(block.levels):
+                keys.append(_key(Effect.RAN_VALS, coef, block.group, level))
+                arrays.append(block.vals[..., li, j])
+    for (group, level, coef), values in _ran_coefs(draws).items():
+        keys.append(_key(Effect.RAN_COEFS, coef, group, level))
+        arrays.append(values)
+    return keys, np.stack(arrays, axis=-1)
+
+
+def _ran_coefs(draws: CanonicalDraws) -> dict[tuple[str, str, str], np.ndarray]:
+    """Fixed + every block's deviation, per draw (lme4's ``coef()``), by group, term, level."""
+    fixed = {name: draws.fixed[..., j] for j, name in enumerate(draws.fixed_names)}
+    out: dict[tuple[str, str, str], np.ndarray] = {}
+    for block in draws.blocks:
+        for j, coef in enumerate(block.coefs):
+            for li, level in enumerate(block.levels):
+                key = (block.group, level, coef)
+                base = out.get(key, fixed.get(coef, 0.0))
+                out[key] = base + block.vals[..., li, j]
+    return out
+
+
+def summarise(keys: list[dict[str, str]], values: np.ndarray, *, engine: str, model: str,
+              notes: Mapping[tuple[str, str], str], conf_level: float = 0.95
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Estimates (mean, SD, equal-tailed interval) and diagnostics for stacked draws."""
+    flat = values.reshape(-1, values.shape[-1])
+    tail = (1 - conf_level) / 2
+    low, high = np.quantile(flat, [tail, 1 - tail], axis=0)
+    mean = flat.mean(axis=0)
+    sd = flat.std(axis=0, ddof=1) if flat.shape[0] > 1 else np.zeros(flat.shape[1])
+    rows: list[dict[str, Any]] = []
+    for i, key in enumerate(keys):
+        rows.append({"engine": engine, "model": model, **key, "estimate": mean[i], "std_error": sd[i],
+                     "conf_low": low[i], "conf_high": high[i], "conf_level": conf_level,
+                     "note": notes.get((key["effect"], key["term"]), "")})
+    estimates = make_estimates(rows)
+    diagnostics = pd.DataFrame([{"engine": engine, "model": model, **k} for k in keys])
+    diagnostics["rhat"], diagnostics["ess_bulk"], diagnostics["ess_tail"] = _diagnose(values)
+    return estimates, validate_diagnostics(diagnostics)
+
+
+def _diagnose(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank-normalised split R-hat, bulk ESS and tail ESS, one per quantity."""
+    chains, draws = values.shape[:2]
+    nan = np.full(values.shape[-1], np.nan)
+    if draws < 4:
+        return nan, nan, nan
+    constant = np.ptp(values.reshape(-1, values.shape[-1]), axis=0) == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rhat = azs.rhat(values, chain_axis=0, draw_axis=1) if chains > 1 else nan
+        bulk = azs.ess(values, method="bulk", chain_axis=0, draw_axis=1)
+        tail = azs.ess(values, method="tail", prob=TAIL_PROBS, chain_axis=0, draw_axis=1)
+    rhat, bulk, tail = (np.where(constant, np.nan, np.asarray(a, dtype=float)) for a in (rhat, bulk, tail))
+    return rhat, bulk, tail
+
+
+def health_flags(diagnostics: pd.DataFrame, divergences: int, saturation: int, chains: int,
+                 draws: int) -> tuple[str, ...]:
+    """Warnings a user must see: R-hat > 1.01, ESS < 400, divergences, tree-depth saturation."""
+    flags: list[str] = []
+    if divergences:
+        flags.append(f"{divergences} divergent transition(s) after tuning: the posterior may be "
+                     "biased; raise target_accept or reparameterise")
+    if saturation:
+        flags.append(f"{saturation} draw(s) hit the maximum tree depth: sampling was inefficient")
+    label = diagnostics["term"].where(diagnostics["level"] == "",
+                                      diagnostics["term"] + "[" + diagnostics["level"] + "]")
+    if chains < 2:
+        flags.append("R-hat needs at least 2 chains; convergence was not checked")
+    else:
+        bad = diagnostics["rhat"] > RHAT_LIMIT
+        if bad.any():
+            worst = diagnostics.loc[diagnostics["rhat"].idxmax()]
+            flags.append(f"R-hat > {RHAT_LIMIT} for {int(bad.sum())} quantity(ies) (worst "
+                         f"{label[worst.name]}: {worst['rhat']:.3f}); run longer chains")
+    for col, what in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
+        low = diagnostics[col] < ESS_LIMIT
+        if low.any():
+            worst = diagnostics.loc[diagnostics[col].idxmin()]
+            flags.append(f"{what} ESS < {ESS_LIMIT} for {int(low.sum())} quantity(ies) (lowest "
+                         f"{label[worst.name]}: {worst[col]:.0f} of {chains * draws} draws); "
+                         "run more draws")
+    return tuple(flags)

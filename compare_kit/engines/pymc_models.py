@@ -1,0 +1,135 @@
+"""PyMC models that compare_kit builds itself, where Bambi cannot express the spec.
+
+Bambi's group effects are independent (its ``(1 + x | g)`` is lme4's
+``(1 + x || g)``). A spec with correlated group effects (``(1 + floor | county)``)
+is built here: the same fixed-effect columns as the design, every group
+block non-centred (``u = z @ (diag(sd) L)^T`` with ``z ~ Normal(0, 1)``, ``L`` the
+Cholesky factor of the correlation matrix), an LKJ prior on each correlated
+block's correlation matrix, and the same priors Bambi resolved for every other
+parameter, so that only the correlation differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from compare_kit.design import INTERCEPT, Design
+from compare_kit.engines.bambi_names import (
+    PYMC_RESIDUAL,
+    RESPONSE,
+    BambiNaming,
+    pymc_block_names,
+    pymc_fixed_name,
+)
+from compare_kit.engines.priors import Prior
+
+
+@dataclass(frozen=True)
+class FixedGroup:
+    """Fixed-effect columns sharing one prior (one spec term)."""
+
+    key: str  # canonical prior key: the term label
+    prior: Prior
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ModelPriors:
+    """Every prior of a model, resolved to numbers."""
+
+    fixed: tuple[FixedGroup, ...]
+    block_sd: tuple[tuple[Prior, ...], ...]  # per block, per coefficient
+    block_cor: tuple[Prior | None, ...]  # per block: LKJ prior if correlated, else None
+    residual: Prior
+    center: bool  # the intercept prior applies at centred predictors (Bambi's default)
+
+
+def make_rv(prior: Prior, name: str, **kwargs: object) -> pt.TensorVariable:
+    """A PyMC random variable from a ``Prior`` (inside a model context)."""
+    return getattr(pm, prior.dist)(name, **prior.kwargs, **kwargs)
+
+
+def centring(design: Design, center: bool) -> np.ndarray:
+    """Column means subtracted from the non-intercept columns (zeros when not centring)."""
+    means = design.x.mean(axis=0).to_numpy(dtype=float, copy=True)
+    if not center or INTERCEPT not in design.x.columns:
+        return np.zeros(design.x.shape[1])
+    means[list(design.x.columns).index(INTERCEPT)] = 0.0
+    return means
+
+
+def lkj_cholesky(raw: pt.TensorVariable, k: int, eta: float
+                 ) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """Cholesky factor of a k x k correlation matrix from k(k-1)/2 free values, and its log prior.
+
+    The free values are mapped by ``tanh`` to canonical partial correlations and
+    then, row by row, to the Cholesky factor ``L`` (Stan's construction). The log
+    density is the LKJ(eta) density of ``L`` plus the log Jacobian of the map, so
+    that ``L @ L.T`` is LKJ(eta) distributed. (PyMC's own ``LKJCorr`` builds a
+    scan that takes tens of seconds to compile; this graph is a few scalars.)
+    """
+    cpc = pt.tanh(raw)
+    log_jac = pt.sum(pt.log1p(-(cpc**2)))
+    rows = [[pt.constant(1.0)] + [pt.constant(0.0)] * (k - 1)]
+    log_lkj = pt.constant(0.0)
+    n = 0
+    for i in range(1, k):
+        row = []
+        sum_sqs = pt.constant(0.0)
+        for j in range(i):
+            value = cpc[n] if j == 0 else cpc[n] * pt.sqrt(1.0 - sum_sqs)
+            if j > 0:
+                log_jac = log_jac + 0.5 * pt.log1p(-sum_sqs)
+            row.append(value)
+            sum_sqs = sum_sqs + value**2
+            n += 1
+        diag = pt.sqrt(1.0 - sum_sqs)
+        row.append(diag)
+        row += [pt.constant(0.0)] * (k - 1 - i)
+        rows.append(row)
+        log_lkj = log_lkj + (k - i - 1 + 2.0 * (eta - 1.0)) * pt.log(diag)
+    chol = pt.stack([pt.stack(r) for r in rows])
+    return chol, log_lkj + log_jac
+
+
+def build_pymc_model(design: Design, naming: BambiNaming, priors: ModelPriors) -> pm.Model:
+    """The mixed model of ``design`` in PyMC, correlated blocks with an LKJ prior."""
+    x = design.x.to_numpy(dtype=float) - centring(design, priors.center)
+    col_index = {c: i for i, c in enumerate(design.x.columns)}
+    coords: dict[str, list[str]] = {}
+    for i, group in enumerate(priors.fixed):
+        coords[f"{pymc_fixed_name(i)}_dim"] = list(group.columns)
+    for block in naming.blocks:
+        names = pymc_block_names(block)
+        coords[names.level_dim] = list(block.levels)
+        coords[names.coef_dim] = list(block.coefs)
+    with pm.Model(coords=coords) as model:
+        mu = pt.zeros(design.n)
+        for i, group in enumerate(priors.fixed):
+            name = pymc_fixed_name(i)
+            beta = make_rv(group.prior, name, dims=f"{name}_dim")
+            cols = [col_index[c] for c in group.columns]
+            mu = mu + pt.dot(x[:, cols], beta)
+        for block, design_block, sd_priors, cor_prior in zip(
+                naming.blocks, design.blocks, priors.block_sd, priors.block_cor, strict=True):
+            names = pymc_block_names(block)
+            k = len(block.coefs)
+            sd = pt.stack([make_rv(p, f"{names.sd}_{j}") for j, p in enumerate(sd_priors)])
+            z = pm.Normal(names.z, 0.0, 1.0, dims=(names.level_dim, names.coef_dim))
+            if cor_prior is not None and k > 1:
+                raw = pm.Flat(f"{names.chol}_free", shape=k * (k - 1) // 2)
+                chol, log_density = lkj_cholesky(raw, k, float(cor_prior.kwargs["eta"]))
+                pm.Potential(f"{names.chol}_lkj", log_density)
+                chol = pm.Deterministic(names.chol, chol)
+                u = pt.dot(z, (sd[:, None] * chol).T)
+            else:
+                u = z * sd
+            zmat = design_block.z.to_numpy(dtype=float)
+            mu = mu + (zmat * u[design_block.codes]).sum(axis=1)
+        sigma = make_rv(priors.residual, PYMC_RESIDUAL)
+        pm.Normal(RESPONSE, mu=mu, sigma=sigma, observed=design.y)
+    return model

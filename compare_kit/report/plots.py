@@ -547,30 +547,39 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
     """Share of shrinkage against group size, one panel per term, both engines.
 
     If the table has a ``pooling_factor`` column (the closed-form share expected
-    from the variance components), it is drawn as a line. Values outside ``ylim``
-    are drawn as open triangles on the edge, not dropped.
+    from the variance components; ``compare.shrinkage_table`` fills it for a random
+    intercept alone), its finite values are drawn as a line. Values outside
+    ``ylim`` are drawn as open triangles on the edge, not dropped.
     """
     _require(shrinkage, ["group", "level", "n", "term", "shrinkage_freq", "shrinkage_bayes"], "shrinkage")
     table = _pick_one(shrinkage, "group", group, "shrinkage")
     terms = list(dict.fromkeys(table["term"])) if terms is None else list(terms)
+    has_curve = ("pooling_factor" in table.columns
+                 and bool(np.isfinite(pd.to_numeric(table["pooling_factor"], errors="coerce")).any()))
     fig = _figure(height=4.2)
     axes = fig.subplots(1, len(terms), sharey=True, squeeze=False).ravel()
     lo, hi = ylim
-    series = [("shrinkage_freq", "frequentist", FREQ_COLOR, "o", 0.94),
-              ("shrinkage_bayes", "Bayesian", BAYES_COLOR, "s", 1.06)]
+    series = [(col, label, color, marker, dodge) for col, label, color, marker, dodge in
+              (("shrinkage_freq", "frequentist", FREQ_COLOR, "o", 0.94),
+               ("shrinkage_bayes", "Bayesian", BAYES_COLOR, "s", 1.06))
+              if pd.to_numeric(table[col], errors="coerce").notna().any()]
+    if len(series) == 1:  # nothing to dodge from
+        series = [(col, label, color, marker, 1.0) for col, label, color, marker, _ in series]
     for ax, term in zip(axes, terms, strict=True):
         rows = table[table["term"] == term]
         n = rows["n"].to_numpy(dtype=float)
-        if "pooling_factor" in rows.columns:
+        if has_curve:
             order = np.argsort(n, kind="stable")
-            pf = rows["pooling_factor"].to_numpy(dtype=float)[order]
+            pf = pd.to_numeric(rows["pooling_factor"], errors="coerce").to_numpy(dtype=float)[order]
             ok = np.isfinite(pf)
-            ax.plot(n[order][ok], pf[ok], color="black", linewidth=1.4, zorder=2)
-        missing = 0
+            if ok.any():
+                ax.plot(n[order][ok], pf[ok], color="black", linewidth=1.4, zorder=2)
+        # groups that have no share to draw at all (usually: no own estimate)
+        drawn = np.zeros(len(rows), dtype=bool)
         for col, _, color, marker, dodge in series:
             value = rows[col].to_numpy(dtype=float)
             finite = np.isfinite(value) & np.isfinite(n) & (n > 0)
-            missing = max(missing, int(np.sum(~finite)))
+            drawn |= finite
             inside = finite & (value >= lo) & (value <= hi)
             ax.scatter(n[inside] * dodge, value[inside], s=20, color=color, marker=marker,
                        alpha=0.7, linewidths=0, zorder=3)
@@ -582,6 +591,7 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
         ax.set_xscale("log")
         ax.set_ylim(lo - 0.03, hi + 0.03)
         title = term_label(str(term))
+        missing = int(np.sum(~drawn))
         if missing:
             title += f"\n({_count(missing, 'group')} without an own estimate, not shown)"
         ax.set_title(title)
@@ -592,7 +602,7 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
                       va="center", fontsize=8, color="#555555")
     axes[0].set_ylabel("shrinkage toward complete pooling")
     handles = [Line2D([], [], color=c, marker=m, linestyle="", label=lab) for _, lab, c, m, _ in series]
-    if "pooling_factor" in table.columns:
+    if has_curve:
         handles.append(Line2D([], [], color="black", linewidth=1.4, label="closed-form pooling factor"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
     return fig
@@ -810,8 +820,8 @@ def _posterior_dataset(posterior: Any) -> Any:
     raise TypeError(f"rank_plot needs an arviz DataTree or xarray Dataset, not {type(posterior).__name__}")
 
 
-def _rank_panels(dataset: Any, var_names: Sequence[str],
-                 max_panels: int) -> tuple[list[tuple[str, np.ndarray]], int]:
+def _rank_panels(dataset: Any, var_names: Sequence[str], max_panels: int,
+                 labels: Mapping[str, str]) -> tuple[list[tuple[str, np.ndarray]], int]:
     """(title, draws[chain, draw]) per scalar element, and how many were left out."""
     panels: list[tuple[str, np.ndarray]] = []
     total = 0
@@ -832,20 +842,23 @@ def _rank_panels(dataset: Any, var_names: Sequence[str],
             if len(panels) >= max_panels:
                 break
             label = ", ".join(str(c[i]) for c, i in zip(coords, idx, strict=True))
-            panels.append((f"{name}[{label}]" if label else name, flat[:, :, j]))
+            shown = labels.get(name, name)
+            panels.append((f"{shown}[{label}]" if label else shown, flat[:, :, j]))
     return panels, total - len(panels)
 
 
 @_styled
 def rank_plot(posterior: Any, var_names: Sequence[str], *, bins: int = 20, max_panels: int = 12,
-              ncols: int = 4) -> Figure:
+              ncols: int = 4, labels: Mapping[str, str] | None = None) -> Figure:
     """Rank histograms per chain (Vehtari et al. 2021), drawn with numpy/matplotlib.
 
     ``posterior`` is an arviz DataTree (its ``posterior`` group is used) or an
     xarray Dataset with dims ``chain, draw``. Vector variables are split into one
     panel per element, up to ``max_panels`` panels in all (the rest are counted in
-    the title). Each chain's rank counts are a step line; the grey band is the 95%
-    range of a bin count when ranks are uniform. Deterministic: no simulation.
+    the title). ``labels`` renames variables in the panel titles (e.g.
+    ``{"sd_0_0": "SD of county intercepts"}``). Each chain's rank counts are a step
+    line; the grey band is the 95% range of a bin count when ranks are uniform.
+    Deterministic: no simulation.
 
     (arviz_plots.plot_rank draws Δ-ECDF curves through a PlotCollection; plain rank
     histograms are easier to read in a static report and need no extra styling.)
@@ -854,7 +867,7 @@ def rank_plot(posterior: Any, var_names: Sequence[str], *, bins: int = 20, max_p
 
     dataset = _posterior_dataset(posterior)
     var_names = [var_names] if isinstance(var_names, str) else list(var_names)
-    panels, left_out = _rank_panels(dataset, var_names, max_panels)
+    panels, left_out = _rank_panels(dataset, var_names, max_panels, labels or {})
     if not panels:
         raise ValueError("no variables to draw")
     ncols = max(1, min(ncols, len(panels)))
@@ -877,7 +890,7 @@ def rank_plot(posterior: Any, var_names: Sequence[str], *, bins: int = 20, max_p
             counts, _ = np.histogram(ranks[c], bins=edges)
             ax.stairs(counts, np.arange(bins + 1), color=chain_colors[c % len(chain_colors)],
                       linewidth=1.2, baseline=None)
-        ax.set_title(_text(title, 30), fontsize=9)
+        ax.set_title(_text(title, 34), fontsize=9)
         ax.set_xlim(0, bins)
         ax.set_xticks([0, bins / 2, bins], ["low", "", "high"])
         ax.set_ylim(0, max(high * 1.5, expected * 2))

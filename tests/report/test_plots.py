@@ -203,8 +203,14 @@ def test_shrinkage_vs_size(shrinkage):
         assert ax.get_xscale() == "log"
         curves = [ln for ln in ax.get_lines() if ln.get_color() == "black"]
         assert len(curves) == 1 and list(curves[0].get_xdata()) == [1, 3, 5, 40]  # sorted by size
-    without = plots.shrinkage_vs_size(shrinkage.drop(columns="pooling_factor"))
-    assert not [ln for ax in without.axes for ln in ax.get_lines() if ln.get_color() == "black"]
+    freq_only = plots.shrinkage_vs_size(shrinkage.assign(shrinkage_bayes=np.nan))
+    legend = [t.get_text() for t in freq_only.legends[0].get_texts()]
+    assert legend == ["frequentist", "closed-form pooling factor"]
+    assert "(1 group without an own estimate" in freq_only.axes[0].get_title()  # 'cost$5' only
+    for table in (shrinkage.drop(columns="pooling_factor"), shrinkage.assign(pooling_factor=np.nan)):
+        without = plots.shrinkage_vs_size(table)
+        assert not [ln for ax in without.axes for ln in ax.get_lines() if ln.get_color() == "black"]
+        assert "closed-form" not in " ".join(t.get_text() for t in without.legends[0].get_texts())
 
 
 def test_shrinkage_radon_stand_in(radon):
@@ -317,5 +323,7 @@ def test_rank_plot_caps_panels_and_checks_names():
     tree = _posterior()
     fig = plots.rank_plot(tree["posterior"].to_dataset(), ["mu", "a"], max_panels=2)
     assert len(fig.axes) == 2 and "3 more not shown" in fig.get_suptitle()
+    named = plots.rank_plot(tree, ["mu"], labels={"mu": "population mean"})
+    assert named.axes[0].get_title() == "population mean"
     with pytest.raises(ValueError, match="sigma"):
         plots.rank_plot(tree, ["sigma"])

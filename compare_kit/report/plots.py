@@ -773,7 +773,7 @@ def posterior_predictive(observed: Sequence[float] | np.ndarray | pd.Series, rep
     finite = values[np.isfinite(values)]
     lo = min(obs.min(), np.quantile(finite, 0.001) if finite.size else obs.min()) - 3 * bandwidth
     hi = max(obs.max(), np.quantile(finite, 0.999) if finite.size else obs.max()) + 3 * bandwidth
-    grid = np.linspace(lo, hi, 256)
+    grid = np.linspace(lo, hi, 128)  # smooth enough, keeps the SVG small
 
     sources = (list(dict.fromkeys(replicated["source"].astype(str))) if "source" in replicated
                else ["replicated"])

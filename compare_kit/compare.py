@@ -63,16 +63,16 @@ def compare(freq: FitResult, bayes: FitResult) -> Comparison:
         raise IncomparableError(f"the first fit must come from statsmodels, got {freq.engine}")
     if bayes.engine not in (EngineName.BAMBI, EngineName.PYMC):
         raise IncomparableError(f"the second fit must come from bambi or pymc, got {bayes.engine}")
-    fs, bs = freq.data_summary, bayes.data_summary
-    if (fs.data_hash, fs.n_used) != (bs.data_hash, bs.n_used):
-        raise IncomparableError(
-            f"the two fits used different data: {fs.n_used} rows (hash {fs.data_hash}) for statsmodels and "
-            f"{bs.n_used} rows (hash {bs.data_hash}) for {bayes.engine}; fit both to the same table")
     a, b = freq.spec, bayes.spec
     if a.response != b.response:
         raise IncomparableError(f"the responses differ: {a.response.label} vs {b.response.label}")
     if a.intercept != b.intercept or {t.key for t in a.fixed} != {t.key for t in b.fixed}:
         raise IncomparableError(f"the fixed parts differ: {a} vs {b}")
+    fs, bs = freq.data_summary, bayes.data_summary
+    if (fs.data_hash, fs.n_used) != (bs.data_hash, bs.n_used):
+        raise IncomparableError(
+            f"the two fits used different data: {fs.n_used} rows (hash {fs.data_hash}) for statsmodels and "
+            f"{bs.n_used} rows (hash {bs.data_hash}) for {bayes.engine}; fit both to the same table")
     note = _structure_note(freq, bayes)
     return Comparison(freq, bayes, structure_note=note)
 

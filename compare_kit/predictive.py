@@ -107,7 +107,8 @@ def _loo_tree(bayes: FitResult):
 
     mu = posterior_mu(bayes)
     ll = log_likelihood(bayes, mu)
-    return az.from_dict({"posterior_predictive": {"y": mu}, "log_likelihood": {"y": ll},
+    return az.from_dict({"posterior": {"sigma": _draws(bayes).residual},
+                         "posterior_predictive": {"y": mu}, "log_likelihood": {"y": ll},
                          "observed_data": {"y": _design(bayes).y}})
 
 

@@ -55,7 +55,7 @@ def make_estimates(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Build a validated estimates table from row dicts (missing keys become empty)."""
     frame = pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
     for col in _TEXT_COLUMNS:
-        frame[col] = frame[col].fillna("").astype(str)
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), "").astype(str)
     for col in _NUMBER_COLUMNS:
         frame[col] = pd.to_numeric(frame[col], errors="raise").astype(float)
     return validate_estimates(frame)

@@ -112,24 +112,38 @@ def _loo_tree(bayes: FitResult):
                          "observed_data": {"y": _design(bayes).y}})
 
 
-def loo_summary(bayes: FitResult) -> dict[str, float]:
-    """PSIS-LOO: expected log predictive density, its SE, effective parameters, bad Pareto k."""
-    import arviz as az
-
-    tree = _loo_tree(bayes)
+def _loo(bayes: FitResult):
+    """PSIS-LOO of a Bayesian fit and its leave-one-out mean predictions (cached on the result)."""
     import warnings
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        loo = az.loo(tree, pointwise=True)
-        expect = az.loo_expectations(tree, var_name="y", kind="mean")
-    pred = np.asarray(expect[0] if isinstance(expect, tuple) else expect).ravel()
+    import arviz as az
+
+    if "loo" not in bayes.extras:
+        tree = _loo_tree(bayes)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loo = az.loo(tree, pointwise=True)
+            expect = az.loo_expectations(tree, var_name="y", kind="mean")
+        pred = np.asarray(expect[0] if isinstance(expect, tuple) else expect).ravel()
+        messages = tuple(dict.fromkeys(str(w.message) for w in caught))
+        bayes.extras["loo"] = (loo, pred, messages)
+    return bayes.extras["loo"]
+
+
+def loo_predictions(bayes: FitResult) -> np.ndarray:
+    """Each row's posterior mean prediction with that row left out (PSIS-LOO)."""
+    return _loo(bayes)[1]
+
+
+def loo_summary(bayes: FitResult) -> dict[str, float]:
+    """PSIS-LOO: expected log predictive density, its SE, effective parameters, bad Pareto k."""
+    loo, pred, caught = _loo(bayes)
     k = np.asarray(loo.pareto_k).ravel()
     y = _design(bayes).y
     return {"elpd_loo": float(loo.elpd), "elpd_loo_se": float(loo.se), "p_loo": float(loo.p),
             "looic": float(-2 * loo.elpd), "pareto_k_above_0.7": int((k > 0.7).sum()),
             "loo_rmse": float(np.sqrt(np.mean((y - pred) ** 2))),
-            "warnings": " | ".join(dict.fromkeys(str(w.message) for w in caught))}
+            "warnings": " | ".join(caught)}
 
 
 def loo_table(pairs: list[tuple[FitResult, FitResult]]) -> pd.DataFrame:
@@ -185,12 +199,15 @@ def _prediction_design(spec: ModelSpec, test: pd.DataFrame, train: pd.DataFrame)
 
 
 def cross_validated_rmse(specs: list[ModelSpec], data: pd.DataFrame, folds: int = 10,
-                         seed: int = 1) -> pd.DataFrame:
-    """K-fold cross-validated RMSE of held-out rows, on the rows every model can predict.
+                         seed: int = 1, bayes_fits: list[FitResult] = ()) -> pd.DataFrame:
+    """Out-of-sample RMSE of every model, on the rows every model can predict.
 
-    A no-pooling model cannot predict a row whose group has no training rows, or
-    whose group's slope is not estimable from the training rows; such rows are
-    left out for every model, so that all RMSEs are over the same rows.
+    statsmodels: K-fold cross-validation (each fold refitted). Bayesian fits
+    (optional, fitted to the same rows): PSIS leave-one-out predictions, which
+    need no refits. A no-pooling model cannot predict a row whose group has no
+    training rows, or whose group's slope is not estimable from the training
+    rows; such rows are left out for every model, so that all RMSEs are over the
+    same rows.
     """
     columns = list(dict.fromkeys(c for spec in specs for c in spec.columns))
     data = data.dropna(subset=columns).reset_index(drop=True)
@@ -205,6 +222,14 @@ def cross_validated_rmse(specs: list[ModelSpec], data: pd.DataFrame, folds: int 
     rows = [{"model": label, "engine": "statsmodels", "method": f"{folds}-fold cross-validation",
              "rmse": float(np.sqrt(np.mean((y[usable] - p[usable]) ** 2))), "rows": int(usable.sum()),
              "rows_left_out": int((~usable).sum())} for label, p in preds.items()]
+    for bayes in bayes_fits:
+        if _design(bayes).n != len(data):
+            raise CompareKitError(f"the Bayesian fit of {bayes.model} used {_design(bayes).n} rows, the "
+                                  f"cross-validation {len(data)}; fit it to the same rows")
+        p = loo_predictions(bayes)
+        rows.append({"model": bayes.model, "engine": str(bayes.engine), "method": "PSIS leave-one-out",
+                     "rmse": float(np.sqrt(np.mean((y[usable] - p[usable]) ** 2))), "rows": int(usable.sum()),
+                     "rows_left_out": int((~usable).sum())})
     return pd.DataFrame(rows)
 
 

@@ -304,7 +304,7 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
     tables = {
         "rmsd": pd.concat([predictive.in_sample_rmsd(f, b) for f, b in fits.values()], ignore_index=True),
         "cv": predictive.cross_validated_rmse([m.spec for m in study.models], data, folds=s.cv_folds,
-                                              seed=s.seed),
+                                              seed=s.seed, bayes_fits=[b for _, b in fits.values()]),
         "loo": predictive.loo_table(list(fits.values())),
     }
     timings["predictive checks"] = time.perf_counter() - t0

@@ -120,6 +120,18 @@ def test_cross_validation_ranks_multilevel_first(radon):
     assert cv.loc["partial_pooling", "rmse"] < cv.loc["pooled", "rmse"] < cv.loc["unpooled", "rmse"]
     assert (cv["rows"] + cv["rows_left_out"] == 919).all()
     assert cv["rows"].nunique() == 1 and cv["rows"].iloc[0] > 850
+    assert set(cv["method"]) == {"5-fold cross-validation"}
+
+
+@pytest.mark.slow
+def test_bayesian_loo_rmse_joins_the_cross_validation_table(radon, pair_pp):
+    specs = [ck.ModelSpec.named(n) for n in ("pooled", "partial_pooling")]
+    pooled_b = ck.fit_bayesian(specs[0], radon, **SHORT)
+    cv = predictive.cross_validated_rmse(specs, radon, folds=5, seed=1, bayes_fits=[pooled_b, pair_pp[1]])
+    bayes = cv[cv["method"] == "PSIS leave-one-out"].set_index("model")["rmse"]
+    freq = cv[cv["engine"] == "statsmodels"].set_index("model")["rmse"]
+    assert bayes["partial_pooling"] < bayes["pooled"]
+    assert abs(bayes["pooled"] - freq["pooled"]) < 0.01  # 919 rows, 2 coefficients: LOO ~ K-fold
 
 
 @pytest.mark.slow

@@ -166,7 +166,8 @@ class SamplingInfo:
 
     def describe(self) -> str:
         """A printable account of the run: structure, sampler, phases, priors, flags."""
-        phases = ", ".join(f"{k} {v:.2f}s" for k, v in self.timings.items())
+        phases = ", ".join(f"{k} {v:.2f}s" if v == v else f"{k} n/a (inside sample)"
+                           for k, v in self.timings.items())
         lines = [f"structure: {self.structure}",
                  f"sampler: {self.sampler} ({self.chains} chains x {self.draws} draws after "
                  f"{self.tune} tuning, seed {self.seed}, {self.cores} core(s), "

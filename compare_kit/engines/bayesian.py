@@ -70,7 +70,7 @@ class _Built:
     structure: str
 
 
-def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000,
+def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = 2000, tune: int = 1000,
                  chains: int = 4, seed: int = 1, priors: PriorsArg = None,
                  sampler: Sampler | str = Sampler.NUTPIE, progress: bool = False,
                  cores: int | None = None, target_accept: float = 0.8,
@@ -80,7 +80,9 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = 1000, tune
     Parameters
     ----------
     draws, tune, chains : int
-        Draws kept per chain, tuning steps per chain, number of chains.
+        Draws kept per chain, tuning steps per chain, number of chains. With nutpie a
+        draw costs well under a millisecond, so the default keeps 2000 per chain: the
+        Monte Carlo error of every summary halves against 500, at little cost.
     seed : int
         The same seed gives the same estimates, whatever ``cores``.
     priors : str, mapping or Priors
@@ -106,6 +108,7 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = 1000, tune
     run = run_sampler(built.model, sampler, settings, built.var_names)
     t2 = time.perf_counter()
     canonical = (_bambi_draws if built.engine == EngineName.BAMBI else _pymc_draws)(run, design, naming, built)
+    _store_uncentred_intercept(run, built, canonical)
     keys, values = stack_draws(canonical)
     estimates, diagnostics = summarise(keys, values, engine=built.engine.value, model=spec.label,
                                        notes=_alias_notes(design), conf_level=conf_level)
@@ -131,7 +134,7 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = 1000, tune
         health=Health(converged=rhat_ok and run.divergences == 0, optimizer=run.sampler,
                       warnings=flags),
         data_summary=design.summary, diagnostics=diagnostics, posterior=run.idata, sampling=info,
-        extras={"draws": _draws_frame(keys, values), "bambi_formula": naming.formula},
+        extras={"canonical": canonical, "design": design, "engine_formula": naming.formula},
     )
 
 
@@ -425,6 +428,17 @@ def _pymc_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: _Bu
     return CanonicalDraws(tuple(design.x.columns), fixed, tuple(blocks), residual)
 
 
+def _store_uncentred_intercept(run: SamplerRun, built: _Built, canonical: CanonicalDraws) -> None:
+    """Put the intercept at uncentred predictors into the posterior, as Bambi's own fit does."""
+    if not built.priors.center:
+        return
+    name = (BAMBI_INTERCEPT if built.engine == EngineName.BAMBI else
+            pymc_fixed_name(next(i for i, g in enumerate(built.priors.fixed) if g.columns == (INTERCEPT,))))
+    posterior = run.idata["posterior"]
+    values = canonical.fixed[..., canonical.fixed_names.index(INTERCEPT)]
+    posterior[name] = posterior[name].copy(data=values.reshape(posterior[name].shape))
+
+
 def _alias_notes(design: Design) -> dict[tuple[str, str], str]:
     """Fixed columns the data cannot identify: their posterior is (mostly) the prior."""
     notes = {}
@@ -436,11 +450,3 @@ def _alias_notes(design: Design) -> dict[tuple[str, str], str]:
         notes[("fixed", column)] = f"prior-dominated: not identified by the data ({detail}); {tail}"
     return notes
 
-
-def _draws_frame(keys: list[dict[str, str]], values: np.ndarray) -> pd.DataFrame:
-    """Draws as a table: rows (chain, draw), columns (effect, group, level, term)."""
-    c, d, p = values.shape
-    index = pd.MultiIndex.from_product([range(c), range(d)], names=["chain", "draw"])
-    columns = pd.MultiIndex.from_tuples([(k["effect"], k["group"], k["level"], k["term"]) for k in keys],
-                                        names=["effect", "group", "level", "term"])
-    return pd.DataFrame(values.reshape(c * d, p), index=index, columns=columns)

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import arviz_stats as azs
 import numpy as np
 import pandas as pd
 
+from compare_kit.engines.diagnostics import diagnose
 from compare_kit.results import (
     RESIDUAL_GROUP,
     RESIDUAL_TERM,
@@ -29,7 +29,6 @@ from compare_kit.results import (
 
 RHAT_LIMIT = 1.01
 ESS_LIMIT = 400
-TAIL_PROBS = (0.05, 0.95)
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,18 +120,9 @@ def summarise(keys: list[dict[str, str]], values: np.ndarray, *, engine: str, mo
 
 
 def _diagnose(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rank-normalised split R-hat, bulk ESS and tail ESS, one per quantity."""
-    chains, draws = values.shape[:2]
-    nan = np.full(values.shape[-1], np.nan)
-    if draws < 4:
-        return nan, nan, nan
+    """Rank-normalised split R-hat, bulk ESS and tail ESS, one per quantity (NaN if constant)."""
     constant = np.ptp(values.reshape(-1, values.shape[-1]), axis=0) == 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rhat = azs.rhat(values, chain_axis=0, draw_axis=1) if chains > 1 else nan
-        bulk = azs.ess(values, method="bulk", chain_axis=0, draw_axis=1)
-        tail = azs.ess(values, method="tail", prob=TAIL_PROBS, chain_axis=0, draw_axis=1)
-    rhat, bulk, tail = (np.where(constant, np.nan, np.asarray(a, dtype=float)) for a in (rhat, bulk, tail))
-    return rhat, bulk, tail
+    return tuple(np.where(constant, np.nan, a) for a in diagnose(values))
 
 
 def health_flags(diagnostics: pd.DataFrame, divergences: int, saturation: int, chains: int,

@@ -134,5 +134,5 @@ def _run_numpyro(model: pm.Model, s: SamplerSettings, var_names: list[str]) -> t
                       nuts_sampler="numpyro", var_names=var_names, progressbar=s.progress,
                       compute_convergence_checks=False, quiet=not s.progress,
                       nuts={"chain_method": "vectorized", "target_accept": s.target_accept})
-    # numpyro traces and compiles inside sampling: that time is in "sample"
-    return idata, 0.0, time.perf_counter() - t0
+    # numpyro traces and compiles inside sampling: that time is in "sample", compile is unknown
+    return idata, float("nan"), time.perf_counter() - t0

@@ -101,7 +101,11 @@ def test_result_follows_the_tidy_schema_and_records_the_run(varying_intercept) -
     assert info.priors["sd__Observation"].startswith("HalfStudentT(nu=4, sigma=0.8189)")
     assert "sd__(Intercept)|county ~ HalfNormal(sigma=2.242)" in info.describe()
     assert fit.posterior["posterior"]["Intercept"].shape == (4, 500)
-    assert fit.extras["draws"].shape == (2000, len(fit.estimates))
+    canonical = fit.extras["canonical"]
+    assert canonical.fixed_names == ("(Intercept)", "floor")
+    assert canonical.fixed.shape == (4, 500, 2) and canonical.blocks[0].vals.shape == (4, 500, 85, 1)
+    np.testing.assert_allclose(canonical.fixed.mean(axis=(0, 1)), fit.table("fixed").estimate)
+    assert fit.extras["engine_formula"] == "y ~ 1 + x0 + (1 | g0)"
     assert fit.stats.nobs == 919 and fit.stats.n_groups == {"county": 85}
 
 
@@ -192,3 +196,13 @@ def test_vague_priors_bring_the_answer_towards_reml(radon, lme4) -> None:
     ref = lme4["fixed_effects"].query("model == 'varying_intercept' and method == 'REML'")
     intercept = _row(fit, "fixed", "(Intercept)")
     assert abs(intercept.estimate - ref[ref.term == "(Intercept)"].estimate.item()) < 0.5 * intercept.std_error
+
+
+def test_numpyro_sampler_when_installed(radon) -> None:
+    pytest.importorskip("numpyro")
+    fit = ck.fit_bayesian(ck.ModelSpec.named("pooled"), radon, draws=200, tune=200, chains=2, seed=1,
+                          sampler="numpyro")
+    assert fit.sampling.sampler == "numpyro"
+    assert np.isnan(fit.sampling.timings["compile"])  # jax compiles inside sampling
+    assert "compile n/a (inside sample)" in fit.sampling.describe()
+    assert _row(fit, "fixed", "floor").estimate == pytest.approx(-0.586, abs=0.05)

@@ -75,7 +75,8 @@ class Design:
     blocks: tuple[GroupingBlock, ...]
     summary: DataSummary
     categorical: frozenset[str]
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())  # facts a reader should know (e.g. one-row groups)
+    warnings: tuple[str, ...] = field(default=())  # facts that weaken the results (e.g. few groups)
 
     @property
     def response_label(self) -> str:
@@ -125,8 +126,8 @@ def build_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
     y = _response(spec, frame)
     x = _fixed_matrix(spec, frame, categorical)
     blocks = tuple(_grouping_block(r, frame, categorical) for r in spec.random)
-    notes = _unused_level_notes(spec, data)
-    design = Design(spec, frame, y, x, blocks, summary, categorical, notes)
+    notes = _unused_level_notes(spec, data) + _group_size_notes(blocks)
+    design = Design(spec, frame, y, x, blocks, summary, categorical, notes, _few_group_warnings(blocks))
     _check_groups(design)
     return design
 
@@ -412,4 +413,24 @@ def _unused_level_notes(spec: ModelSpec, data: pd.DataFrame) -> tuple[str, ...]:
             if unused:
                 notes.append(f"categorical column {col!r} has level(s) with no rows, left out: "
                              f"{', '.join(map(str, unused))}")
+    return tuple(notes)
+
+
+def _few_group_warnings(blocks: tuple[GroupingBlock, ...]) -> tuple[str, ...]:
+    return tuple(
+        f"only {len(b.levels)} groups of {b.group!r}: its SDs rest on {len(b.levels)} group effects and are "
+        "poorly estimated (the frequentist estimate may sit at zero, the posterior depends on the prior); "
+        "five or more groups are advisable"
+        for b in dict((blk.group, blk) for blk in blocks).values() if 2 <= len(b.levels) <= 4)
+
+
+def _group_size_notes(blocks: tuple[GroupingBlock, ...]) -> tuple[str, ...]:
+    notes = []
+    for b in dict((blk.group, blk) for blk in blocks).values():
+        sizes = b.sizes
+        single = list(sizes[sizes == 1].index)
+        if single:
+            shown = ", ".join(single[:12]) + (f" and {len(single) - 12} more" if len(single) > 12 else "")
+            notes.append(f"{len(single)} group(s) of {b.group!r} have a single row ({shown}): they are kept; "
+                         "their effects come mostly from the population distribution")
     return tuple(notes)

@@ -327,7 +327,7 @@ def _fit_mixed(design: Design, method: Method, conf_level: float,
     boundary, boundary_terms = _boundary(design, rel_covs)
     rows = _mixed_rows(design, solution, rel_covs, scale, conf_level, boundary_terms)
     stats = _mixed_stats(design, res, method, optimizers, free, model, information_criteria)
-    warn = list(attempt.warnings)
+    warn = list(design.warnings) + list(attempt.warnings)
     if not attempt.converged:
         warn.insert(0, "MixedLM did not converge with any optimizer; the estimates shown are the best "
                        "found and may be wrong")

@@ -102,7 +102,7 @@ def _ran_coefs(draws: CanonicalDraws) -> dict[tuple[str, str, str], np.ndarray]:
 def summarise(keys: list[dict[str, str]], values: np.ndarray, *, engine: str, model: str,
               notes: Mapping[tuple[str, str], str], conf_level: float = 0.95
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Estimates (mean, SD, equal-tailed interval) and diagnostics for stacked draws."""
+    """Estimates (mean, SD, equal-tailed interval) of every quantity; diagnostics of the parameters."""
     flat = values.reshape(-1, values.shape[-1])
     tail = (1 - conf_level) / 2
     low, high = np.quantile(flat, [tail, 1 - tail], axis=0)
@@ -114,8 +114,11 @@ def summarise(keys: list[dict[str, str]], values: np.ndarray, *, engine: str, mo
                      "conf_low": low[i], "conf_high": high[i], "conf_level": conf_level,
                      "note": notes.get((key["effect"], key["term"]), "")})
     estimates = make_estimates(rows)
-    diagnostics = pd.DataFrame([{"engine": engine, "model": model, **k} for k in keys])
-    diagnostics["rhat"], diagnostics["ess_bulk"], diagnostics["ess_tail"] = _diagnose(values)
+    # diagnostics are per parameter; ran_coefs are sums of parameters, not parameters
+    params = np.array([k["effect"] != Effect.RAN_COEFS for k in keys])
+    diagnostics = pd.DataFrame([{"engine": engine, "model": model, **k}
+                                for k, keep in zip(keys, params, strict=True) if keep])
+    diagnostics["rhat"], diagnostics["ess_bulk"], diagnostics["ess_tail"] = _diagnose(values[..., params])
     return estimates, validate_diagnostics(diagnostics)
 
 

@@ -96,13 +96,14 @@ def test_check_fixed_columns_catches_any_difference(radon: pd.DataFrame) -> None
     "log_radon ~ center(log_uranium) + floor + (0 + floor | county)",
 ])
 def test_bambi_codes_fixed_effects_exactly_like_the_design(radon: pd.DataFrame, formula: str) -> None:
-    from compare_kit.engines.bayesian import _bambi_model, _fixed_layout
+    from compare_kit.engines.bayesian import _build
     from compare_kit.engines.priors import Priors
 
     design, naming = naming_for(formula, radon)
-    model, _ = _bambi_model(design, naming, Priors())
-    layout = _fixed_layout(model, naming, design)  # raises FitError on any mismatch
-    assert sorted(c for cols in layout.values() for c in cols) == sorted(design.x.columns)
+    built = _build(design, naming, Priors())  # raises FitError on any column mismatch
+    assert sorted(c for cols in built.bambi_terms.values() for c in cols) == sorted(design.x.columns)
+    for group in built.priors.fixed:  # Bambi's default gives inf for columns without variation
+        assert all(np.all(np.isfinite(v)) for v in group.prior.kwargs.values()), group.key
 
 
 def test_lkj_density_matches_pymc_up_to_a_constant() -> None:

@@ -14,11 +14,13 @@ from compare_kit.errors import CompareKitError, DataError, FitError, Incomparabl
 from compare_kit.spec import CANONICAL_MODELS, ModelSpec
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from compare_kit.results import FitResult
 
 __all__ = [
     "CANONICAL_MODELS", "CompareKitError", "DataError", "FitError", "IncomparableError",
-    "ModelSpec", "SpecError", "fit_bayesian", "fit_frequentist", "load_csv", "load_radon",
+    "ModelSpec", "SpecError", "fit_bayesian", "fit_frequentist", "load_csv", "load_radon", "write_report",
 ]
 __version__ = "0.1.0"
 
@@ -35,3 +37,10 @@ def fit_bayesian(spec: ModelSpec, data: Any, **options: Any) -> FitResult:
     from compare_kit.engines.bayesian import fit_bayesian as _fit
 
     return _fit(spec, data, **options)
+
+
+def write_report(result_or_study: Any, path: str | Path, *, timestamp: bool = True, **options: Any) -> Path:
+    """Write the self-contained HTML report of a StudyResult (or of a Study, which is run first)."""
+    from compare_kit.report.render import write_report as _write
+
+    return _write(result_or_study, path, timestamp=timestamp, **options)

@@ -86,11 +86,32 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--priors", default="default", help="Bayesian prior preset: default, tutorial, vague")
     fit.add_argument("--sampler", default="nutpie", help="Bayesian sampler: nutpie, pymc, numpyro")
     fit.add_argument("--csv-out", type=Path, metavar="FILE", help="also write the tidy table as CSV")
-    report = sub.add_parser("report", help="run the radon study (or a formula on your table) and write "
-                                           "its tables")
-    _add_data_options(report)
-    report.add_argument("--tables-dir", type=Path, metavar="DIR", default=Path("reports"),
-                        help="where to write estimates.csv and fit_stats.csv (default reports/)")
+    report = sub.add_parser(
+        "report", help="run a study (default: the tutorial's radon study) and write its HTML report",
+        description="Fit every model of a study with both engines, compare them, and write one "
+                    "self-contained HTML report. With no options: the tutorial's radon study, written to "
+                    "reports/radon.html with its tidy tables in reports/.")
+    source = report.add_mutually_exclusive_group()
+    source.add_argument("--data", choices=["radon"], default=None,
+                        help="the bundled Minnesota radon survey (the default)")
+    source.add_argument("--csv", type=Path, metavar="PATH", help="a CSV table of your own (needs --formula)")
+    source.add_argument("--study", type=Path, metavar="FILE", help="a study file (TOML): data, models, settings")
+    report.add_argument("--formula", default=None, metavar="F",
+                        help="an lme4-style formula or a named model; the report fits it beside complete "
+                             "pooling (and no pooling, for one grouping factor) of the same fixed part")
+    report.add_argument("--seed", type=int, default=None, help="random seed (default: the study's, 1)")
+    report.add_argument("--draws", type=_positive_int, default=None, help="posterior draws per chain (1000)")
+    report.add_argument("--tune", type=_non_negative_int, default=None, help="tuning steps per chain (1000)")
+    report.add_argument("--chains", type=_positive_int, default=None, help="number of chains (4)")
+    report.add_argument("--out", type=Path, metavar="FILE.html", default=None,
+                        help="where to write the report (default reports/radon.html for the default study, "
+                             "reports/<name>.html otherwise)")
+    report.add_argument("--tables-dir", type=Path, metavar="DIR", default=None,
+                        help="also write estimates.csv, equivalence.csv, shrinkage.csv, fit_stats.csv and "
+                             "diagnostics.csv here (default: reports/ for the default study, none otherwise)")
+    report.add_argument("--no-timestamp", action="store_true",
+                        help="leave the generation time out (for byte-identical reruns)")
+    report.add_argument("--quiet", action="store_true", help="print no progress messages")
     return parser
 
 
@@ -142,33 +163,96 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _report_study(args: argparse.Namespace) -> tuple[object, str, bool]:
+    """The study the options describe, the report's file stem, and whether it is the default study."""
+    from compare_kit.study import load_study
+
+    if args.study is not None:
+        if args.formula is not None:
+            raise _UsageError("--formula cannot be combined with --study; put the models in the study file")
+        return load_study(args.study), args.study.stem, False
+    if args.csv is not None:
+        if args.formula is None:
+            raise _UsageError("--csv needs --formula, e.g. --formula \"score ~ dose + (1 + dose | subject)\"")
+        return _study_from_formula(args.formula, csv_path=args.csv), args.csv.stem, False
+    if args.formula is not None:
+        study = _study_from_formula(args.formula)
+        return study, f"radon_{study.models[-1].label}", False
+    return load_study(), "radon", True
+
+
+def _study_from_formula(formula: str, csv_path: Path | None = None) -> object:
+    """A study for one formula: the model itself, complete pooling of its fixed part and, for one
+    grouping factor with a random intercept, no pooling (a coefficient per group for each random term)."""
+    from compare_kit.spec import CANONICAL_MODELS, ModelSpec, quote_name
+    from compare_kit.study import ModelEntry, Study
+
+    named = formula.strip() in CANONICAL_MODELS
+    spec = ModelSpec.from_text(formula)
+    label = formula.strip() if named else ("partial_pooling" if spec.random else "model")
+    spec = spec.with_label(label)
+    models = []
+    response = spec.response.to_formula()
+    fixed = " + ".join(t.to_formula() for t in spec.fixed)
+    if spec.random:
+        pooled = f"{response} ~ {fixed or '1'}" if spec.intercept else f"{response} ~ 0 + {fixed}"
+        models.append(ModelEntry("pooled", ModelSpec.from_formula(pooled, label="pooled")))
+        term = spec.random[0]
+        if len(spec.random) == 1 and len(term.grouping) == 1 and term.intercept:
+            group = f"C({quote_name(term.grouping[0])})"
+            slopes = [t.to_formula() for t in term.terms]
+            others = [t.to_formula() for t in spec.fixed if t.to_formula() not in slopes]
+            parts = ["0", group, *[f"{group}:{s}" for s in slopes], *others]
+            unpooled = f"{response} ~ {' + '.join(parts)}"
+            models.append(ModelEntry("unpooled", ModelSpec.from_formula(unpooled, label="unpooled")))
+    models.append(ModelEntry(label, spec))
+    group = spec.grouping_columns[0] if spec.grouping_columns else ""
+    what = f"{spec.response.label} by {group}" if group else spec.response.label
+    title = f"{what}: complete, no and partial pooling" if len(models) == 3 else f"{what}: {spec}"
+    source = "csv" if csv_path is not None else "radon"
+    return Study(title, source, csv_path, tuple(models))
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
-    from compare_kit.io import check_writable, write_csv_atomic
-    from compare_kit.spec import CANONICAL_MODELS, ModelSpec
-    from compare_kit.study import fit_all
+    import shlex
+
+    from compare_kit.io import check_writable
+    from compare_kit.report.render import TABLE_FILES, write_report
 
     say = _say(args)
+    study, stem, default = _report_study(args)
+    study = study.with_settings(seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains)
+    out = args.out if args.out is not None else Path("reports") / f"{stem}.html"
     tables_dir = args.tables_dir
-    if not tables_dir.is_dir():
-        raise CompareKitError(f"the tables folder {str(tables_dir)!r} does not exist; create it or pass "
-                              "--tables-dir with an existing folder")
-    check_writable(tables_dir / "estimates.csv")
-    if args.csv is None and args.formula == DEFAULT_FORMULA:
-        specs = [ModelSpec.named(name) for name in CANONICAL_MODELS]
-    else:
-        specs = [ModelSpec.from_text(args.formula)]
-    data = _load(args, specs[0])
-    results = fit_all(specs, data, engines=("frequentist",), say=say)
-    estimates = pd.concat([r.estimates for r in results], ignore_index=True)
-    fit_stats = pd.concat([r.fit_stats for r in results], ignore_index=True)
-    write_csv_atomic(tables_dir / "estimates.csv", estimates)
-    write_csv_atomic(tables_dir / "fit_stats.csv", fit_stats)
-    say(f"wrote {tables_dir / 'estimates.csv'} and {tables_dir / 'fit_stats.csv'} "
-        f"({len(results)} frequentist fits). The Bayesian side and the HTML report are not built yet.")
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(fit_stats[["model", "method", "nobs", "loglik", "aic", "bic", "converged", "boundary"]]
-              .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if tables_dir is None and default and args.out is None:
+        tables_dir = out.parent
+    if args.tables_dir is not None:
+        if not tables_dir.is_dir():
+            raise CompareKitError(f"the tables folder {str(tables_dir)!r} does not exist; create it or pass "
+                                  "--tables-dir with an existing folder")
+    if args.out is None:
+        out.parent.mkdir(parents=True, exist_ok=True)  # the default folder, reports/
+    check_writable(out)
+    if tables_dir is not None:
+        check_writable(tables_dir / TABLE_FILES[0])
+    say(f"study: {study.title} ({len(study.models)} models x 2 engines, {study.settings.chains} chains x "
+        f"{study.settings.draws} draws)")
+    command = shlex.join(["compare-kit", "report", *_argv_of(args)])
+    write_report(study, out, timestamp=not args.no_timestamp, tables_dir=tables_dir, command=command, say=say)
+    say(f"wrote {out}" + (f" and {len(TABLE_FILES)} tables in {tables_dir}" if tables_dir is not None else ""))
     return EXIT_OK
+
+
+def _argv_of(args: argparse.Namespace) -> list[str]:
+    """The report options as a command line (for the report's reproducibility section)."""
+    out: list[str] = []
+    for name in ("csv", "study", "formula", "seed", "draws", "tune", "chains", "out", "tables_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            out += [f"--{name.replace('_', '-')}", str(value)]
+    if args.no_timestamp:
+        out.append("--no-timestamp")
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

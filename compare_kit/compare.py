@@ -54,6 +54,11 @@ class Comparison:
         """Per group and random coefficient: own estimate, population value, both partial-pooling ones."""
         return shrinkage_table(self.freq, self.bayes)
 
+    def _repr_html_(self) -> str:
+        from compare_kit.report.tables import comparison_tables, table_html
+
+        return table_html(*comparison_tables(self))
+
 
 def compare(freq: FitResult, bayes: FitResult) -> Comparison:
     """Align a statsmodels fit and a Bambi/PyMC fit of the same spec on the same data."""

@@ -235,6 +235,11 @@ class FitResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def _repr_html_(self) -> str:
+        from compare_kit.report.tables import fit_result_tables, table_html
+
+        return table_html(*fit_result_tables(self))
+
 
 def wald_interval(estimate: np.ndarray, std_error: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric normal interval ``estimate ± z * se``."""

@@ -70,12 +70,4 @@ def test_csv_input_with_generic_columns(tmp_path):
     assert set(table.loc[table["effect"] == "ran_vals", "level"]) == {f"S{s:02d}" for s in range(8)}
 
 
-def test_report_writes_frequentist_tables(tmp_path):
-    result = _run("report", "--tables-dir", str(tmp_path), "--quiet")
-    assert result.returncode == 0, result.stderr
-    stats = pd.read_csv(tmp_path / "fit_stats.csv")
-    assert set(stats["model"]) == {"pooled", "unpooled", "partial_pooling", "correlated_slopes",
-                                   "varying_intercept", "group_predictor"}
-    assert stats["converged"].all() and stats["aic"].notna().all()
-    est = pd.read_csv(tmp_path / "estimates.csv", keep_default_na=False, na_values=[""])
-    assert {"engine", "model", "effect", "group", "level", "term", "estimate", "std_error"} <= set(est.columns)
+# the report command (HTML, tables, progress, --quiet) is tested in tests/report/

@@ -1,0 +1,296 @@
+"""The report's figures: plot inputs built from a StudyResult, drawn by ``plots.py``, turned into SVG.
+
+Each builder returns a :class:`ReportFigure` (a stable id, a title, the caption
+from ``plots.CAPTIONS`` plus data-specific notes, and the inline SVG). A figure
+that cannot be drawn becomes a problem message for the top of the report, never
+a crash and never a silent gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from compare_kit.design import Design, Pooling
+from compare_kit.report import plots
+
+if TYPE_CHECKING:
+    from compare_kit.results import FitResult
+    from compare_kit.study import StudyResult
+
+MAX_DRAWS = 100  # thin lines per panel and source, replicated data sets in the predictive check
+RADON_X_LABELS = {0: "basement (0)", 1: "first floor (1)"}
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    id: str
+    title: str
+    caption: str
+    svg: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which of the study's models plays which part in the figures."""
+
+    hierarchical: str | None  # a model with exactly one grouping block
+    unpooled: str | None
+    pooled: str | None
+    group: str = ""
+    predictor: str | None = None  # a numeric column with a slope, for the group panels
+    slope_term: str | None = None  # its canonical term name
+
+
+def _design(fit: FitResult) -> Design:
+    return fit.extras["design"]
+
+
+def model_roles(result: StudyResult) -> Roles:
+    """Pick the hierarchical, no-pooling and complete-pooling models and the panels' predictor."""
+    hierarchical = unpooled = pooled = None
+    for label in result.fits:  # study order
+        freq = result.fits[label][0]
+        design = _design(freq)
+        if design.pooling == Pooling.PARTIAL and len(design.blocks) == 1 and hierarchical is None:
+            hierarchical = label
+        elif design.pooling == Pooling.NONE and unpooled is None:
+            unpooled = label
+        elif design.pooling == Pooling.COMPLETE and pooled is None:
+            pooled = label
+    if "partial_pooling" in result.fits and len(_design(result.fits["partial_pooling"][0]).blocks) == 1:
+        hierarchical = "partial_pooling"
+    if hierarchical is None:
+        return Roles(None, unpooled, pooled)
+    design = _design(result.fits[hierarchical][0])
+    block = design.blocks[0]
+    numeric = [c for c in design.x.columns if c != "(Intercept)" and ":" not in c
+               and c in design.data.columns and c not in design.categorical]
+    slopes = [c for c in block.z.columns if c in numeric]
+    predictor = slopes[0] if slopes else (numeric[0] if numeric else None)
+    return Roles(hierarchical, unpooled, pooled, block.group, predictor, predictor)
+
+
+def panel_levels(result: StudyResult, roles: Roles) -> list[str]:
+    """The study's chosen groups, else the smallest, median and largest groups (ties by name)."""
+    design = _design(result.fits[roles.hierarchical][0])
+    sizes = design.blocks[0].sizes
+    wanted = [lv for lv in result.study.settings.panel_levels if lv in sizes.index]
+    if wanted:
+        return wanted
+    order = sorted(sizes.items(), key=lambda kv: (kv[1], kv[0]))
+    picks = [order[0][0], order[len(order) // 2][0], order[-1][0]]
+    return list(dict.fromkeys(picks))
+
+
+# ----------------------------------------------------------------- builders
+
+
+def _line_draws(bayes: FitResult, level: str, intercept_cols: tuple[str, str | None],
+                slope_cols: tuple[str | None, str | None], source: str, n: int) -> pd.DataFrame:
+    """Per posterior draw, a group's intercept and slope: fixed column + the block's deviation."""
+    draws = bayes.extras["canonical"]
+    fixed = {name: draws.fixed[..., j].ravel() for j, name in enumerate(draws.fixed_names)}
+    block = draws.blocks[0] if draws.blocks else None
+
+    def value(cols: tuple[str | None, str | None]) -> np.ndarray:
+        fixed_col, coef = cols
+        total = fixed.get(fixed_col, 0.0) if fixed_col else 0.0
+        total = np.zeros(draws.residual.size) + total
+        if block is not None and coef in block.coefs:
+            total = total + block.vals[:, :, block.levels.index(level), block.coefs.index(coef)].ravel()
+        return total
+
+    a, b = value(intercept_cols), value(slope_cols)
+    keep = np.unique(np.linspace(0, a.size - 1, min(n, a.size)).round().astype(int))
+    return pd.DataFrame({"level": level, "draw": keep, "intercept": a[keep], "slope": b[keep],
+                         "source": source})
+
+
+def group_panels(result: StudyResult, roles: Roles) -> ReportFigure:
+    freq, bayes = result.fits[roles.hierarchical]
+    predictor = roles.predictor
+    if predictor is None:
+        raise ValueError("the hierarchical model has no numeric predictor to draw lines against")
+    levels = panel_levels(result, roles)
+    design = _design(freq)
+    coefs = tuple(design.blocks[0].z.columns)
+    lines, draws, notes = [], [], []
+    partial_b = bayes.table("ran_coefs")
+    partial_f = freq.table("ran_coefs")
+    fixed_f = freq.table("fixed").set_index("term")["estimate"]
+    fixed_b = bayes.table("fixed").set_index("term")["estimate"]
+
+    def coef_of(table: pd.DataFrame, fixed: pd.Series, level: str, term: str) -> float:
+        hit = table[(table["level"] == level) & (table["term"] == term)]
+        if len(hit):
+            return float(hit["estimate"].iloc[0])
+        return float(fixed.get(term, 0.0))
+
+    unpooled = result.fits.get(roles.unpooled) if roles.unpooled else None
+    shrink = result.comparisons[roles.hierarchical].shrinkage
+    for level in levels:
+        if unpooled is not None:
+            ub = unpooled[1]
+            icol, scol = f"{roles.group}{level}", f"{roles.group}{level}:{predictor}"
+            est = ub.table("fixed").set_index("term")
+            if icol in est.index:
+                slope = float(est["estimate"].get(scol, np.nan))
+                lines.append({"level": level, "source": "no pooling, Bayesian",
+                              "intercept": float(est.loc[icol, "estimate"]), "slope": slope})
+                draws.append(_line_draws(ub, level, (icol, None),
+                                         (scol if scol in est.index else None, None),
+                                         "no pooling", MAX_DRAWS))
+                note = unpooled[0].table("fixed").set_index("term")["note"].get(scol, "")
+                if note:
+                    notes.append(f"{level}: the no-pooling slope is not identified by the data ({note}); "
+                                 "its posterior is the prior, drawn as the wide fan of faint green lines.")
+        else:
+            own = shrink[shrink["level"] == level].set_index("term")["no_pooling"]
+            if "(Intercept)" in own.index:
+                lines.append({"level": level, "source": "no pooling (own least squares)",
+                              "intercept": float(own["(Intercept)"]),
+                              "slope": float(own.get(predictor, fixed_f.get(predictor, np.nan)))})
+        lines.append({"level": level, "source": "partial pooling, frequentist",
+                      "intercept": coef_of(partial_f, fixed_f, level, "(Intercept)"),
+                      "slope": coef_of(partial_f, fixed_f, level, predictor)})
+        lines.append({"level": level, "source": "partial pooling, Bayesian",
+                      "intercept": coef_of(partial_b, fixed_b, level, "(Intercept)"),
+                      "slope": coef_of(partial_b, fixed_b, level, predictor)})
+        draws.append(_line_draws(bayes, level, ("(Intercept)", "(Intercept)" if "(Intercept)" in coefs else None),
+                                 (predictor, predictor if predictor in coefs else None),
+                                 "partial pooling", MAX_DRAWS))
+    data = design.data
+    x_labels = (RADON_X_LABELS if result.study.data_source == "radon" and predictor == "floor" else None)
+    fig = plots.county_panels(data, design.response_label if design.response_label in data else
+                              freq.spec.response.column, predictor, roles.group, levels,
+                              pd.DataFrame(lines), pd.concat(draws, ignore_index=True),
+                              x_labels=x_labels, seed=result.study.settings.seed, max_draws=MAX_DRAWS)
+    title = f"Three {roles.group} groups: data and fitted lines"
+    chosen = ("the study's chosen groups" if result.study.settings.panel_levels
+              else "the smallest, median and largest groups")
+    caption = plots.CAPTIONS["county_panels"] + f" Shown: {', '.join(levels)} ({chosen})."
+    return ReportFigure("fig-group-panels", title, caption, _svg(fig, "fig-group-panels"), tuple(notes))
+
+
+def shrinkage_arrows(result: StudyResult, roles: Roles) -> ReportFigure:
+    table = result.comparisons[roles.hierarchical].shrinkage
+    if roles.slope_term is None or roles.slope_term not in set(table["term"]):
+        raise ValueError("the hierarchical model has no random slope, so there is no (intercept, slope) "
+                         "plane to draw")
+    fig = plots.shrinkage_arrows(table, "(Intercept)", roles.slope_term)
+    return ReportFigure("fig-shrinkage-arrows", "Shrinkage of intercepts and slopes", plots.CAPTIONS[
+        "shrinkage_arrows"], _svg(fig, "fig-shrinkage-arrows"))
+
+
+def shrinkage_size(result: StudyResult, roles: Roles) -> ReportFigure:
+    table = result.comparisons[roles.hierarchical].shrinkage
+    fig = plots.shrinkage_vs_size(table)
+    return ReportFigure("fig-shrinkage-size", "Shrinkage against group size",
+                        plots.CAPTIONS["shrinkage_vs_size"], _svg(fig, "fig-shrinkage-size"))
+
+
+def caterpillar(result: StudyResult, roles: Roles, term: str) -> ReportFigure:
+    fig = plots.caterpillar(result.estimates, roles.group, term, model=roles.hierarchical)
+    fid = "fig-caterpillar-" + ("intercept" if term == "(Intercept)" else "slope")
+    return ReportFigure(fid, f"Group effects: {plots.term_label(term)}", plots.CAPTIONS["caterpillar"],
+                        _svg(fig, fid))
+
+
+def forest(result: StudyResult, roles: Roles) -> ReportFigure:
+    fig = plots.fixed_effects_forest(result.estimates, model=roles.hierarchical)
+    return ReportFigure("fig-forest", "Population-level estimates", plots.CAPTIONS["fixed_effects_forest"],
+                        _svg(fig, "fig-forest"))
+
+
+def predictive_check(result: StudyResult, roles: Roles) -> ReportFigure:
+    from compare_kit.predictive import posterior_mu
+
+    bayes = result.fits[roles.hierarchical][1]
+    design = _design(bayes)
+    mu = posterior_mu(bayes).reshape(-1, design.n)
+    sigma = bayes.extras["canonical"].residual.ravel()
+    keep = np.unique(np.linspace(0, mu.shape[0] - 1, min(MAX_DRAWS, mu.shape[0])).round().astype(int))
+    rng = np.random.default_rng(result.study.settings.seed)
+    reps = mu[keep] + rng.normal(size=(keep.size, design.n)) * sigma[keep, None]
+    replicated = pd.DataFrame({"draw": np.repeat(keep, design.n), "value": reps.ravel(),
+                               "source": f"{roles.hierarchical} model, replicated"})
+    fig = plots.posterior_predictive(design.y, replicated, response_label=design.response_label)
+    return ReportFigure("fig-ppc", "Posterior predictive check", plots.CAPTIONS["posterior_predictive"],
+                        _svg(fig, "fig-ppc"))
+
+
+def rank_plots(result: StudyResult, roles: Roles, levels: list[str]) -> ReportFigure:
+    import xarray as xr
+
+    bayes = result.fits[roles.hierarchical][1]
+    draws = bayes.extras["canonical"]
+    variables: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+
+    def add(label: str, values: np.ndarray) -> None:
+        key = f"v{len(variables)}"
+        variables[key] = xr.DataArray(np.asarray(values, dtype=float), dims=("chain", "draw"))
+        labels[key] = label
+
+    for j, name in enumerate(draws.fixed_names):
+        add(plots.term_label(name), draws.fixed[..., j])
+    for block in draws.blocks:
+        for j, coef in enumerate(block.coefs):
+            add(plots.term_label(f"sd__{coef}", block.group), block.sd[..., j])
+        if block.cor is not None:
+            add(plots.term_label(f"cor__{block.coefs[0]}.{block.coefs[-1]}", block.group), block.cor[..., 0, -1])
+    add("residual SD", draws.residual)
+    block = draws.blocks[0]
+    for level in levels:
+        if level in block.levels:
+            add(f"{level}: {plots.term_label(block.coefs[0])}", block.vals[:, :, block.levels.index(level), 0])
+    fig = plots.rank_plot(xr.Dataset(variables), list(variables), labels=labels, max_panels=12)
+    return ReportFigure("fig-rank", f"Rank plots of the {roles.hierarchical} model's chains",
+                        plots.CAPTIONS["rank_plot"], _svg(fig, "fig-rank"))
+
+
+def _svg(fig: Any, fid: str) -> str:
+    """Inline SVG with ids salted by the figure id (unique across figures) and no comments."""
+    import re
+
+    svg = plots.figure_to_svg(fig, salt=fid)
+    svg = re.sub(r"<!--.*?-->\s*", "", svg, flags=re.S)  # matplotlib's text comments: data, not needed
+    return re.sub(r"<svg ", f'<svg role="img" aria-labelledby="{fid}-title" ', svg, count=1)
+
+
+# --------------------------------------------------------------------- all
+
+
+def build_figures(result: StudyResult) -> tuple[dict[str, ReportFigure], list[str]]:
+    """Every figure the report shows, by id, and a message for each that could not be drawn."""
+    roles = model_roles(result)
+    figures: dict[str, ReportFigure] = {}
+    problems: list[str] = []
+    if roles.hierarchical is None:
+        return figures, []  # nothing grouped to draw; the report says so where the figures would be
+    levels = panel_levels(result, roles)
+    design = _design(result.fits[roles.hierarchical][0])
+    jobs: list[tuple[str, Callable[[], ReportFigure]]] = [
+        ("the group panels", lambda: group_panels(result, roles)),
+        ("the shrinkage arrows", lambda: shrinkage_arrows(result, roles)),
+        ("shrinkage against group size", lambda: shrinkage_size(result, roles)),
+        ("the population-level forest plot", lambda: forest(result, roles)),
+    ]
+    for term in design.blocks[0].z.columns[:2]:
+        jobs.append((f"the caterpillar plot of {term}", lambda t=term: caterpillar(result, roles, t)))
+    jobs += [("the posterior predictive check", lambda: predictive_check(result, roles)),
+             ("the rank plots", lambda: rank_plots(result, roles, levels))]
+    for what, job in jobs:
+        try:
+            fig = job()
+        except Exception as exc:  # noqa: BLE001 - a figure that fails is reported, not fatal
+            problems.append(f"Figure not drawn: {what} ({type(exc).__name__}: {exc})")
+            continue
+        figures[fig.id] = fig
+    return figures, problems

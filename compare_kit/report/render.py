@@ -1,0 +1,449 @@
+"""The HTML report: a StudyResult -> one self-contained, deterministic HTML page.
+
+``render_report(result)`` returns the page as a string; ``write_report`` runs a
+study if given one, renders, and writes atomically (plus the tidy CSVs when
+asked). The page is built only by jinja2 templates with autoescape on; figures
+are inline SVG from ``figures.py``; every number is rounded in ``tables.py``.
+The same result renders to the same bytes except the one line marked
+``Generated at`` (the timestamp and run time).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from markupsafe import Markup
+
+from compare_kit.design import Design, Pooling
+from compare_kit.report import figures as figs
+from compare_kit.report import tables as tb
+
+if TYPE_CHECKING:
+    from compare_kit.results import FitResult
+    from compare_kit.study import Study, StudyResult
+
+PACKAGES = ("compare_kit", "numpy", "scipy", "pandas", "statsmodels", "pymc", "pytensor", "bambi", "arviz",
+            "nutpie", "numba", "xarray", "matplotlib", "seaborn", "jinja2")
+TABLE_FILES = ("estimates.csv", "equivalence.csv", "shrinkage.csv", "fit_stats.csv", "diagnostics.csv")
+
+
+@dataclass(frozen=True)
+class Problem:
+    what: str  # the fit or part of the report concerned
+    items: tuple[str, ...]
+    where: str  # the section id it belongs to
+    severity: str = "warning"  # "error" or "warning"
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    title: str
+
+
+SECTIONS = (
+    Section("data", "1. The data"),
+    Section("models", "2. The models"),
+    Section("results", "3. Results side by side"),
+    Section("equivalence", "4. Do the engines agree?"),
+    Section("shrinkage", "5. Shrinkage"),
+    Section("predictive", "6. Predictive checks"),
+    Section("connection", "7. Random effects and Bayesian partial pooling"),
+    Section("health", "8. Health of the fits"),
+    Section("reproducibility", "9. Reproducibility"),
+)
+
+
+# ------------------------------------------------------------------ words
+
+
+def _design(fit: FitResult) -> Design:
+    return fit.extras["design"]
+
+
+def _join(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def pooling_words(fit: FitResult, study_group: str = "") -> str:
+    """What a model assumes about the groups, in plain words."""
+    design = _design(fit)
+    spec = fit.spec
+    coefs = [tb.term_text(c) for c in design.x.columns] if design.x.shape[1] <= 4 else []
+    if design.pooling == Pooling.COMPLETE:
+        shared = f" ({_join(coefs)})" if coefs else ""
+        who = f"every {study_group} group" if study_group else "every row"
+        return (f"Complete pooling: one set of coefficients{shared} for {who}, as if all groups were the "
+                "same. Differences between groups end up in the residual.")
+    if design.pooling == Pooling.NONE:
+        factors = sorted({v.column for t in spec.fixed for v in t.variables if v.column in design.categorical})
+        return (f"No pooling: every level of {_join(factors)} gets its own coefficients, estimated from its "
+                "own rows alone; nothing is shared between groups. Groups with few rows get noisy "
+                "estimates, and a coefficient a group's rows cannot identify is not estimated by "
+                "statsmodels and comes from the prior alone in the Bayesian fit.")
+    parts = []
+    for r in spec.random:
+        names = _join([tb.term_text(t) if t == "(Intercept)" else f"{t} slope" for t in r.term_labels])
+        link = ("their deviations may be correlated" if r.correlated and len(r.term_labels) > 1
+                else "independent of each other" if len(r.term_labels) > 1 else "")
+        parts.append(f"each {r.group} group has its own {names}, drawn from a common normal distribution "
+                     f"centred on the population value, whose SD is estimated from the data"
+                     + (f" ({link})" if link else ""))
+    return ("Partial pooling: " + "; ".join(parts) + ". Groups with few rows are pulled toward the "
+            "population value, groups with many rows keep close to their own estimate.")
+
+
+def statsmodels_words(fit: FitResult) -> str:
+    """What was handed to statsmodels (built as arrays from the parse, never from a formula string)."""
+    design = _design(fit)
+    cols = list(design.x_estimable.columns)
+    shown = ", ".join(cols) if len(cols) <= 6 else f"{', '.join(cols[:3])}, … ({len(cols)} columns)"
+    dropped = len(design.aliased)
+    extra = f"; {dropped} aliased column(s) dropped" if dropped else ""
+    if not design.blocks:
+        return f"OLS: endog {design.response_label}; exog [{shown}]{extra}"
+    blocks = "; ".join(
+        f"groups {b.group} with random [{', '.join(b.z.columns)}]"
+        f" ({'correlated' if b.term.correlated or len(b.z.columns) == 1 else 'independent'})"
+        for b in design.blocks)
+    return f"MixedLM by {fit.method}: endog {design.response_label}; exog [{shown}]{extra}; {blocks}"
+
+
+def bambi_legend(bayes: FitResult) -> str:
+    """The generated engine formula's names, translated back to the table's columns."""
+    from compare_kit.engines.bambi_names import build_naming
+
+    naming = build_naming(_design(bayes))
+    pairs = [("y", _design(bayes).response_label)]
+    seen = set()
+    for f in naming.fixed:
+        for safe, var in zip(f.safe.split(":"), f.term.variables, strict=True):
+            if safe not in seen:
+                seen.add(safe)
+                pairs.append((safe, var.label))
+    for b in naming.blocks:
+        pairs.append((b.safe_group, b.group))
+        pairs += [(s, c) for s, c in zip(b.safe_coefs, b.coefs, strict=True) if s != "1"]
+    return ", ".join(f"{a} = {b}" for a, b in pairs)
+
+
+# -------------------------------------------------------------- problems
+
+
+def collect_problems(result: StudyResult, figure_problems: list[str]) -> tuple[list[Problem], list[str]]:
+    """Everything a reader must see before trusting the numbers (one entry per fit); notes apart."""
+    problems: list[Problem] = []
+    notes: list[str] = []
+    for label, pair in result.fits.items():
+        for fit in pair:
+            engine = tb.engine_text(fit.engine)
+            if fit.health.warnings:
+                failed = not fit.health.converged and fit.sampling is None
+                problems.append(Problem(f"{label}, {engine}", tuple(fit.health.warnings), "health",
+                                        "error" if failed else "warning"))
+            for n in fit.health.notes:
+                notes.append(f"{label} ({engine}): {n}")
+    covered = {f"{label} ({fit.engine}): {w}" for label, pair in result.fits.items() for fit in pair
+               for w in fit.health.warnings}
+    extra = tuple(p for p in result.problems if p not in covered)
+    if extra:
+        problems.append(Problem("the study", extra, "health"))
+    loo = result.predictive.get("loo")
+    if loo is not None:
+        for _, r in loo.iterrows():
+            k = int(r["pareto_k_above_0.7"])
+            if k:
+                notes.append(f"{r['model']}: {k} row(s) with Pareto k > 0.7, so PSIS-LOO is unreliable for "
+                             "those rows (common when a model has a parameter per small group)")
+    for label, cmp in result.comparisons.items():
+        if cmp.structure_note:
+            notes.append(f"{label}: {cmp.structure_note}")
+    if figure_problems:
+        problems.append(Problem("figures", tuple(figure_problems), "results", "error"))
+    return problems, notes
+
+
+# ------------------------------------------------------------- sections
+
+
+def _data_section(result: StudyResult, roles: figs.Roles) -> dict[str, Any]:
+    study = result.study
+    data = result.data
+    source = ("the bundled Minnesota survey (data/radon_mn.csv)" if study.data_source == "radon"
+              else f"CSV file {study.csv_path.name if study.csv_path else ''}")
+    rows = [("source", source), ("rows in the table", len(data)), ("columns", ", ".join(map(str, data.columns)))]
+    per_model = []
+    for label, (freq, _) in result.fits.items():
+        s = freq.data_summary
+        why = ("none" if not s.n_dropped else
+               "; ".join(f"missing {c}: {k}" for c, k in s.dropped_by_column.items() if k))
+        per_model.append({"model": label, "rows used": s.n_used, "rows dropped": s.n_dropped,
+                          "why dropped": why, "data hash": s.data_hash})
+    tables = [tb.key_values(rows, "tbl-data", "The table"),
+              tb.generic(pd.DataFrame(per_model), "tbl-rows", "Rows used by each model")]
+    group_text = ""
+    if roles.hierarchical is not None:
+        design = _design(result.fits[roles.hierarchical][0])
+        for block in design.blocks:
+            sizes = block.sizes
+            counts = sizes.value_counts().sort_index()
+            tables.append(tb.key_values(
+                [("groups", len(sizes)), ("smallest group", _rows(sizes.min())),
+                 ("median group", _rows(sizes.median())), ("largest group", _rows(sizes.max())),
+                 ("groups with 1 row", int((sizes == 1).sum())),
+                 ("groups with 5 rows or fewer", int((sizes <= 5).sum()))],
+                f"tbl-groups-{block.group}", f"Groups: {block.group}"))
+            dist = pd.DataFrame({"rows per group": counts.index.astype(int), "groups": counts.to_numpy()})
+            tables.append(tb.generic(dist, f"tbl-group-sizes-{block.group}",
+                                     f"How many {block.group} groups have each size", fold=True))
+            by_size = sizes.sort_values(ascending=False, kind="stable")
+            tables.append(tb.generic(pd.DataFrame({block.group: by_size.index, "rows": by_size.to_numpy()}),
+                                     f"tbl-group-list-{block.group}", f"Every {block.group} and its size",
+                                     fold=True))
+            group_text = (f"{len(sizes)} {block.group} groups, from {int(sizes.min())} to {int(sizes.max())} "
+                          f"rows each (median {float(sizes.median()):g}).")
+    spec_cols = list(dict.fromkeys(c for m in study.models for c in m.spec.columns if c in data.columns))
+    head = data[spec_cols].head(6)
+    tables.append(tb.generic(head, "tbl-head", "The first rows of the modelled columns", fold=False))
+    return {"tables": tables, "group_text": group_text}
+
+
+def _rows(n: float) -> str:
+    return f"{float(n):g} row" + ("" if float(n) == 1 else "s")
+
+
+DEMO_LABELS = {
+    "groups": "group effects", "max_abs_z_mc": "max |z| (MC)", "min_sd_ratio": "min SD ratio",
+    "max_sd_ratio": "max SD ratio", "median_cond_to_pev": "median cond. SD / PEV SD",
+    "fixed_max_abs_z_mc": "fixed: max |z| (MC)", "term": "term", "gls": "GLS", "gls_se": "GLS SE",
+    "posterior_mean": "posterior mean", "posterior_sd": "posterior SD", "mcse": "MCSE", "z_mc": "z (MC)",
+    "blup": "BLUP", "cond_sd": "cond. SD", "pev_sd": "PEV SD", "sd_ratio_posterior_to_pev": "posterior / PEV SD",
+    "sd_ratio_cond_to_pev": "cond. / PEV SD", "prior": "prior on the SD", "prior_scale": "prior scale",
+    "posterior_mode": "posterior mode", "posterior_median": "posterior median", "conf_low": "2.5%",
+    "conf_high": "97.5%", "reml": "REML", "ml": "ML", "mode_minus_reml": "mode − REML",
+    "reml_sd": "REML SD", "boundary_flag": "at boundary", "posterior_mean_sd": "posterior mean SD",
+    "posterior_conf_low": "posterior 2.5%", "posterior_conf_high": "posterior 97.5%",
+    "own_mean_deviation": "own mean − grand mean", "level": "group", "n": "n",
+}
+
+
+def _models_section(result: StudyResult, roles: figs.Roles) -> list[dict[str, Any]]:
+    cards = []
+    for entry in result.study.models:
+        freq, bayes = result.fits[entry.label]
+        s = bayes.sampling
+        priors = [(k, v) for k, v in (s.priors.items() if s else [])]
+        prior_rows = pd.DataFrame(priors, columns=["parameter", "prior"]) if priors else pd.DataFrame()
+        cards.append({
+            "id": f"model-{entry.label}", "label": entry.label, "formula": str(entry.spec),
+            "words": pooling_words(freq, roles.group),
+            "statsmodels": statsmodels_words(freq),
+            "bayes_engine": tb.engine_text(bayes.engine),
+            "bayes_formula": bayes.extras.get("engine_formula", s.formula if s else ""),
+            "legend": bambi_legend(bayes),
+            "structure": s.structure if s else "",
+            "preset": s.prior_preset if s else "",
+            "priors": tb.generic(prior_rows, f"tbl-priors-{entry.label}", f"Priors of {entry.label}",
+                                 fold=False) if priors else None,
+        })
+    return cards
+
+
+def _results_section(result: StudyResult, roles: figs.Roles) -> dict[str, Any]:
+    est = result.estimates
+    population, long = [], []
+    for label in result.fits:
+        rows = est[(est["model"] == label) & est["effect"].isin(["fixed", "ran_pars"])]
+        n_fixed = int(((rows["effect"] == "fixed") & (rows["engine"] == "statsmodels")).sum())
+        t = tb.estimates_side_by_side(est, label, ["fixed", "ran_pars"], f"tbl-pop-{label}",
+                                      f"{label}: fixed effects and variance components",
+                                      fold=n_fixed > tb.LONG_TABLE)
+        (long if n_fixed > tb.LONG_TABLE else population).append(t)
+    groups = []
+    for label, (freq, _) in result.fits.items():
+        design = _design(freq)
+        if design.blocks:
+            sizes = design.blocks[0].sizes if len(design.blocks) == 1 else None
+            groups.append(tb.group_effects(est, label, sizes, f"tbl-groups-{label}",
+                                           f"{label}: every group's deviation from the population value"))
+    return {"population": population, "long": long, "groups": groups}
+
+
+def _equivalence_section(result: StudyResult) -> list[dict[str, Any]]:
+    out = []
+    for label, cmp in result.comparisons.items():
+        eq = cmp.equivalence
+        main = eq[eq["effect"] != "ran_vals"]
+        vals = eq[eq["effect"] == "ran_vals"]
+        counts = eq["verdict"].value_counts()
+        tables = [tb.equivalence(main, f"tbl-eq-{label}", f"{label}: parameter by parameter")]
+        if len(vals):
+            tables.append(tb.equivalence(vals, f"tbl-eq-vals-{label}", f"{label}: group effects", fold=True))
+        out.append({"label": label, "note": cmp.structure_note,
+                    "counts": [(v, int(counts.get(v, 0)), tb.verdict_cell(v).css) for v in
+                               ("agree", "differ slightly", "differ", "prior-dominated", "only frequentist",
+                                "only Bayesian") if counts.get(v, 0)],
+                    "summary": tb.equivalence_summary(cmp.equivalence_summary, f"tbl-eqsum-{label}",
+                                                      f"{label}: agreement by kind of parameter"),
+                    "tables": tables})
+    return out
+
+
+def _connection_section(result: StudyResult) -> list[dict[str, Any]]:
+    titles = {"conditional_equivalence": "Same model, same answer: conditional equivalence",
+              "prior_flattening": "Flattening the prior: the posterior mode moves to REML",
+              "boundary": "The boundary case: an SD estimated at zero"}
+    out = []
+    for key in ("conditional_equivalence", "prior_flattening", "boundary"):
+        demo = result.demos.get(key)
+        if demo is None:
+            continue
+        tables = [tb.generic(demo.summary, f"tbl-demo-{key}-summary", "In one line", DEMO_LABELS, fold=False)]
+        if demo.fixed is not None:
+            tables.append(tb.generic(demo.fixed, f"tbl-demo-{key}-fixed", "Fixed effects: GLS vs posterior",
+                                     DEMO_LABELS, fold=False))
+        tables.append(tb.generic(demo.table, f"tbl-demo-{key}", "The full table", DEMO_LABELS,
+                                 fold=len(demo.table) > 12))
+        out.append({"id": f"demo-{key}", "title": titles[key], "explanation": demo.explanation,
+                    "tables": tables})
+    return out
+
+
+def _versions() -> list[tuple[str, str]]:
+    rows = [("python", platform.python_version())]
+    for name in PACKAGES:
+        try:
+            rows.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            rows.append((name, "not installed"))
+    return rows
+
+
+def _reproducibility(result: StudyResult, command: str) -> dict[str, Any]:
+    s = result.study.settings
+    bayes = [b for _, b in result.fits.values() if b.sampling is not None]
+    first = bayes[0].sampling if bayes else None
+    hashes = sorted({f.data_summary.data_hash for f, _ in result.fits.values()})
+    settings = [("seed", s.seed), ("chains", s.chains), ("draws per chain", s.draws),
+                ("tuning steps per chain", s.tune), ("sampler", s.sampler),
+                ("target_accept", first.target_accept if first else ""),
+                ("prior preset", s.priors), ("frequentist method", s.method),
+                ("cross-validation folds", s.cv_folds),
+                ("data hash (rows used)", ", ".join(hashes))]
+    study_text = ""
+    if result.study.source_file and Path(result.study.source_file).is_file():
+        study_text = Path(result.study.source_file).read_text(encoding="utf-8")
+    return {"command": command,
+            "settings": tb.key_values(settings, "tbl-settings", "Settings"),
+            "versions": tb.generic(pd.DataFrame(_versions(), columns=["package", "version"]),
+                                   "tbl-versions", "Package versions", fold=False),
+            "study_source": Path(result.study.source_file).name if result.study.source_file else "",
+            "study_text": study_text}
+
+
+# ------------------------------------------------------------------ render
+
+
+def render_report(result: StudyResult, *, timestamp: bool = True, command: str = "") -> str:
+    """The report as one HTML string (self-contained: CSS and figures inline)."""
+    fig_map, fig_problems = figs.build_figures(result)
+    roles = figs.model_roles(result)
+    problems, notes = collect_problems(result, fig_problems)
+    hier = roles.hierarchical
+    shrink = None
+    if hier is not None and len(result.comparisons[hier].shrinkage):
+        shrink = tb.shrinkage(result.comparisons[hier].shrinkage, "tbl-shrinkage",
+                              f"{hier}: every group's own, pooled and partial-pooling estimates")
+    pred = result.predictive
+    engines = sorted({tb.engine_text(b.engine) for _, b in result.fits.values()})
+    if timestamp:
+        now = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", " UTC")
+        total = result.timings.get("total")
+        took = f"; the study ran in {total:.0f} s" if total is not None else ""
+        generated = f"Generated at {now}{took}"
+    else:
+        generated = "Generated at (timestamp left out)"
+    context = {
+        "title": result.study.title,
+        "engines": engines,
+        "generated": generated,
+        "css": Markup(tb.stylesheet("report.css")),  # package data, not user input
+        "sections": SECTIONS,
+        "problems": problems,
+        "notes": notes,
+        "roles": roles,
+        "n_models": len(result.fits),
+        "model_labels": list(result.fits),
+        "data": _data_section(result, roles),
+        "models": _models_section(result, roles),
+        "results": _results_section(result, roles),
+        "equivalence": _equivalence_section(result),
+        "shrinkage": shrink,
+        "rmsd": tb.rmsd(pred["rmsd"], "tbl-rmsd", "In-sample RMSD (lower: predictions closer to the data)"),
+        "cv": tb.cross_validation(pred["cv"], "tbl-cv", "Out-of-sample prediction error"),
+        "loo": tb.information_criteria(pred["loo"], "tbl-loo", "Information criteria and PSIS-LOO"),
+        "demos": _connection_section(result),
+        "health_freq": tb.frequentist_health([f for f, _ in result.fits.values()], "tbl-health-freq",
+                                             "Frequentist fits (statsmodels)"),
+        "health_bayes": tb.bayesian_health([b for _, b in result.fits.values()], "tbl-health-bayes",
+                                           "Bayesian fits"),
+        "worst": (tb.worst_diagnostics(result.diagnostics, "tbl-worst",
+                                       "The least well-sampled parameters (highest R-hat, lowest ESS)")
+                  if len(result.diagnostics) else None),
+        "fig": {k: {"id": v.id, "title": v.title, "caption": v.caption, "notes": v.notes,
+                    "svg": Markup(v.svg)}  # matplotlib output: its text is drawn as paths, comments removed
+                for k, v in fig_map.items()},
+        "repro": _reproducibility(result, command),
+        "pooled": roles.pooled, "unpooled": roles.unpooled,
+    }
+    return tb.environment().get_template("report.html.j2").render(**context)
+
+
+def write_tables(result: StudyResult, folder: str | Path) -> list[Path]:
+    """The five tidy CSVs of DESIGN.md, written atomically (full precision)."""
+    from compare_kit.io import write_csv_atomic
+
+    folder = Path(folder)
+    frames = {"estimates.csv": result.estimates, "equivalence.csv": result.equivalence,
+              "shrinkage.csv": result.shrinkage, "fit_stats.csv": result.fit_stats,
+              "diagnostics.csv": result.diagnostics}
+    return [write_csv_atomic(folder / name, frames[name]) for name in TABLE_FILES]
+
+
+def write_report(result_or_study: StudyResult | Study, path: str | Path, *, timestamp: bool = True,
+                 tables_dir: str | Path | None = None, command: str = "",
+                 say: Callable[[str], None] = lambda _m: None) -> Path:
+    """Render a StudyResult (or run a Study first) and write the HTML atomically; returns the path."""
+    from compare_kit.io import check_writable, write_text_atomic
+    from compare_kit.study import Study, StudyResult, run_study
+
+    path = check_writable(path)
+    if isinstance(result_or_study, Study):
+        result = run_study(result_or_study, say=say)
+    elif isinstance(result_or_study, StudyResult):
+        result = result_or_study
+    else:
+        raise TypeError("write_report takes a StudyResult (from run_study) or a Study (from load_study), "
+                        f"not {type(result_or_study).__name__}")
+    say("drawing figures and writing the report ...")
+    html = render_report(result, timestamp=timestamp, command=command or _python_command(path))
+    write_text_atomic(path, html)
+    if tables_dir is not None:
+        write_tables(result, tables_dir)
+    return path
+
+
+def _python_command(path: Path) -> str:
+    return f"compare_kit.write_report(result, {str(path)!r})"
+
+
+__all__ = ["render_report", "write_report", "write_tables"]

@@ -1,0 +1,67 @@
+"""The report in headless Chromium: no console errors, every figure drawn, every section there, no script.
+
+Set CK_SCREENSHOT_DIR to keep the full-page screenshots (radon.png, generic.png).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from compare_kit.report.render import SECTIONS
+from tests.report.chromium import Browser, chromium_path
+from tests.report.conftest import XSS
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(chromium_path() is None,
+                       reason="Debian's chromium is not installed (bash scripts/dev test installs it)"),
+]
+
+CHECKS = """(() => {
+  const svgs = [...document.querySelectorAll('svg')].filter(s => !s.parentElement.closest('svg'));
+  const imgs = [...document.images];
+  return {
+    scripts: document.querySelectorAll('script').length,
+    svgs: svgs.length,
+    emptySvgs: svgs.filter(s => { const r = s.getBoundingClientRect(); return !(r.width > 0 && r.height > 0); }).length,
+    imgs: imgs.length,
+    brokenImgs: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).length,
+    sections: [...document.querySelectorAll('main > section[id], #status')].map(s => s.id),
+    tocTargets: [...document.querySelectorAll('nav.toc a')].map(a => a.getAttribute('href'))
+      .filter(h => !document.querySelector(h)).length,
+    text: document.body.innerText,
+  };
+})()"""
+
+
+def _check(html_path: Path, shot_name: str, tmp_path: Path) -> dict:
+    with Browser(chromium_path()) as browser:
+        browser.open(html_path)
+        result = browser.evaluate(CHECKS)
+        errors = browser.errors()
+        folder = Path(os.environ.get("CK_SCREENSHOT_DIR", tmp_path))
+        shot = browser.screenshot(folder / shot_name)
+    assert errors == []
+    assert result["scripts"] == 0
+    assert result["svgs"] >= 7 and result["emptySvgs"] == 0
+    assert result["brokenImgs"] == 0
+    assert result["sections"] == ["status", *[s.id for s in SECTIONS]]
+    assert result["tocTargets"] == 0
+    assert shot.stat().st_size > 100_000
+    return result
+
+
+def test_radon_report_in_chromium(radon_html, tmp_path):
+    path = tmp_path / "radon.html"
+    path.write_text(radon_html, encoding="utf-8")
+    result = _check(path, "radon.png", tmp_path)
+    assert "CASS" in result["text"] and "Do the engines agree?" in result["text"]
+
+
+def test_generic_report_shows_an_injected_name_as_text(generic_run, tmp_path):
+    result = _check(generic_run["html"], "generic.png", tmp_path)
+    assert XSS in result["text"]  # shown as text, and the DOM gained no script element
+    assert "radon" not in result["text"].lower()

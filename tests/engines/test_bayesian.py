@@ -177,7 +177,9 @@ def test_same_seed_same_table_whatever_the_cores_other_seed_differs(radon) -> No
 
 def test_pymc_sampler_is_selectable_and_read_from_the_draws(radon) -> None:
     spec = ck.ModelSpec.named("pooled")
-    fit = ck.fit_bayesian(spec, radon, draws=200, tune=200, chains=2, seed=1, sampler="pymc")
+    fit = ck.fit_bayesian(spec, radon, draws=200, tune=200, chains=2, seed=1, sampler="pymc", cores=2)
+    one_core = ck.fit_bayesian(spec, radon, draws=200, tune=200, chains=2, seed=1, sampler="pymc", cores=1)
+    pd.testing.assert_frame_equal(fit.estimates, one_core.estimates)  # per-chain seeds: cores don't matter
     assert fit.sampling.sampler == "pymc"
     assert fit.posterior["posterior"].attrs["inference_library"] == "pymc"
     floor = _row(fit, "fixed", "floor")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import time
-import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -113,13 +112,10 @@ def _run_pymc(model: pm.Model, s: SamplerSettings, var_names: list[str]) -> tupl
                                         random_seed=seeds, progressbar=False, quiet=True,
                                         tune=s.tune, target_accept=s.target_accept)
     t1 = time.perf_counter()
-    with warnings.catch_warnings():
-        # short test chains trip PyMC's "fewer than 100 draws" advice; diagnostics are ours
-        warnings.filterwarnings("ignore", message=".*samples per chain.*")
-        idata = pm.sample(draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores, step=step,
-                          initvals=initial_points, random_seed=seeds, model=model,
-                          nuts_sampler="pymc", var_names=var_names, progressbar=s.progress,
-                          compute_convergence_checks=False, quiet=not s.progress)
+    idata = pm.sample(draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores, step=step,
+                      initvals=initial_points, random_seed=seeds, model=model,
+                      nuts_sampler="pymc", var_names=var_names, progressbar=s.progress,
+                      compute_convergence_checks=False, quiet=not s.progress)
     return idata, t1 - t0, time.perf_counter() - t1
 
 

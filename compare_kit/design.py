@@ -104,6 +104,10 @@ class Design:
     def x_estimable(self) -> pd.DataFrame:
         return self.x.drop(columns=list(self.aliased))
 
+    def variable_values(self, var: Variable) -> np.ndarray:
+        """A numeric variable's values on the rows used, transform applied (e.g. ``log(x)``)."""
+        return _transformed(var, self.data, "predictor")
+
     def group_sizes(self, group: str) -> pd.Series:
         for block in self.blocks:
             if block.group == group:

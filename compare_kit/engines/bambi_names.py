@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from compare_kit.design import INTERCEPT, Design, _transformed, level_labels
+from compare_kit.design import INTERCEPT, Design, level_labels
 from compare_kit.errors import FitError
 from compare_kit.results import sd_term
 from compare_kit.spec import Term, Variable
@@ -138,7 +138,7 @@ def build_naming(design: Design) -> BambiNaming:
             else:
                 name = f"x{n_num}"
                 n_num += 1
-                frame[name] = _transformed(var, design.data, "predictor")
+                frame[name] = design.variable_values(var)
             safe_of[var] = name
     fixed = tuple(FixedTerm(t.label, t, ":".join(safe_of[v] for v in t.variables)) for t in spec.fixed)
     blocks = []

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import arviz_stats as azs
 import numpy as np
 import pandas as pd
 
-from compare_kit.engines.diagnostics import diagnose
 from compare_kit.results import (
     RESIDUAL_GROUP,
     RESIDUAL_TERM,
@@ -123,9 +123,14 @@ def summarise(keys: list[dict[str, str]], values: np.ndarray, *, engine: str, mo
 
 
 def _diagnose(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rank-normalised split R-hat, bulk ESS and tail ESS, one per quantity (NaN if constant)."""
+    """Rank-normalised split R-hat, bulk ESS and tail ESS from arviz, one per quantity (NaN if constant)."""
+    import xarray as xr
+
+    draws = xr.DataArray(values, dims=("chain", "draw", "quantity"))
     constant = np.ptp(values.reshape(-1, values.shape[-1]), axis=0) == 0
-    return tuple(np.where(constant, np.nan, a) for a in diagnose(values))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        found = (azs.rhat(draws), azs.ess(draws, method="bulk"), azs.ess(draws, method="tail"))
+    return tuple(np.where(constant, np.nan, np.asarray(a, dtype=float)) for a in found)
 
 
 def health_flags(diagnostics: pd.DataFrame, divergences: int, saturation: int, chains: int,

@@ -141,7 +141,7 @@ def group_panels(result: StudyResult, roles: Roles) -> ReportFigure:
             est = ub.table("fixed").set_index("term")
             if icol in est.index:
                 slope = float(est["estimate"].get(scol, np.nan))
-                lines.append({"level": level, "source": "no pooling, Bayesian",
+                lines.append({"level": level, "source": "no pooling",
                               "intercept": float(est.loc[icol, "estimate"]), "slope": slope})
                 draws.append(_line_draws(ub, level, (icol, None),
                                          (scol if scol in est.index else None, None),
@@ -156,10 +156,10 @@ def group_panels(result: StudyResult, roles: Roles) -> ReportFigure:
                 lines.append({"level": level, "source": "no pooling (own least squares)",
                               "intercept": float(own["(Intercept)"]),
                               "slope": float(own.get(predictor, fixed_f.get(predictor, np.nan)))})
-        lines.append({"level": level, "source": "partial pooling, frequentist",
+        lines.append({"level": level, "source": "partial pooling (freq.)",
                       "intercept": coef_of(partial_f, fixed_f, level, "(Intercept)"),
                       "slope": coef_of(partial_f, fixed_f, level, predictor)})
-        lines.append({"level": level, "source": "partial pooling, Bayesian",
+        lines.append({"level": level, "source": "partial pooling",
                       "intercept": coef_of(partial_b, fixed_b, level, "(Intercept)"),
                       "slope": coef_of(partial_b, fixed_b, level, predictor)})
         draws.append(_line_draws(bayes, level, ("(Intercept)", "(Intercept)" if "(Intercept)" in coefs else None),
@@ -174,7 +174,10 @@ def group_panels(result: StudyResult, roles: Roles) -> ReportFigure:
     title = f"Three {roles.group} groups: data and fitted lines"
     chosen = ("the study's chosen groups" if result.study.settings.panel_levels
               else "the smallest, median and largest groups")
-    caption = plots.CAPTIONS["county_panels"] + f" Shown: {', '.join(levels)} ({chosen})."
+    caption = (plots.CAPTIONS["county_panels"] + " Green: no pooling (posterior mean and draws of the "
+               f"{roles.unpooled or 'no-pooling'} model); vermillion: partial pooling (posterior mean and draws "
+               f"of the {roles.hierarchical} model); blue: the frequentist partial-pooling line (fixed effects "
+               f"plus BLUPs). Shown: {', '.join(levels)} ({chosen}).")
     return ReportFigure("fig-group-panels", title, caption, _svg(fig, "fig-group-panels"), tuple(notes))
 
 

@@ -439,66 +439,70 @@ def _mixed_rows(design: Design, sol: MMESolution, rel_covs: list[np.ndarray], sc
     return rows
 
 
+@dataclass(frozen=True)
+class _EffectUncertainty:
+    """Per random effect (global order): conditional SD, Henderson PEV and its covariance with beta."""
+
+    cond_sd: np.ndarray
+    pev: np.ndarray
+    cov_with_beta: np.ndarray  # (effect, fixed column)
+
+
+def _effect_uncertainty(sol: MMESolution) -> _EffectUncertainty:
+    n = len(sol.b)
+    cond = np.zeros(n)
+    pev = np.zeros(n)
+    cross = np.zeros((n, len(sol.beta)))
+    for pi, index in enumerate(sol.partition_index):
+        cond[index] = np.sqrt(np.clip(np.diag(sol.cond_var[pi]), 0, None))
+        pev[index] = np.diag(sol.pev[pi])
+        cross[index] = sol.cov_b_beta[pi]
+    return _EffectUncertainty(cond, pev, cross)
+
+
+def _effect_labels(design: Design) -> pd.DataFrame:
+    """group, level, term of every random effect, in the global order used by the MME."""
+    frames = [pd.DataFrame({"group": block.group,
+                            "level": np.repeat(block.levels, block.z.shape[1]),
+                            "term": np.tile(block.z.columns, len(block.levels))})
+              for block in design.blocks]
+    return pd.concat(frames, ignore_index=True)
+
+
 def _group_rows(design: Design, sol: MMESolution, beta: dict[str, float], conf_level: float,
                 boundary_terms: dict[tuple[str, str], str]) -> list[dict]:
     """ran_vals (BLUP, conditional SD) and ran_coefs (fixed + BLUP, with its joint error SD)."""
-    label = design.spec.label
-    offsets = _effect_offsets(design)
-    cond_sd = np.zeros(len(sol.b))
+    labels = _effect_labels(design)
+    unc = _effect_uncertainty(sol)
     est_cols = list(design.x_estimable.columns)
-    parts = sol.partition_index
-    for pi, index in enumerate(parts):
-        cond_sd[index] = np.sqrt(np.clip(np.diag(sol.cond_var[pi]), 0, None))
+    fixed_idx = np.array([est_cols.index(t) if t in est_cols else -1 for t in labels["term"]])
+    has_fixed = fixed_idx >= 0
+    safe = np.where(has_fixed, fixed_idx, 0)
+    rows_idx = np.arange(len(labels))
+    coef_var = unc.pev + np.where(has_fixed, np.diag(sol.cov_beta)[safe]
+                                  + 2 * unc.cov_with_beta[rows_idx, safe], 0.0)
+    coef_se = np.sqrt(np.clip(coef_var, 0, None))
+    fixed_part = np.array([beta.get(t, 0.0) for t in labels["term"]])
+    vals_lo, vals_hi = wald_interval(sol.b, unc.cond_sd, conf_level)
+    coef = fixed_part + sol.b
+    coef_lo, coef_hi = wald_interval(coef, coef_se, conf_level)
+    label = design.spec.label
     vals, coefs = [], []
-    for bi, block in enumerate(design.blocks):
-        k = block.z.shape[1]
-        for level_idx, level in enumerate(block.levels):
-            for c, coef in enumerate(block.z.columns):
-                g = offsets[bi] + level_idx * k + c
-                b, s = sol.b[g], cond_sd[g]
-                lo, hi = wald_interval(b, s, conf_level)
-                note = ("group SD at the boundary: the BLUP is shrunk to zero, not estimated"
-                        if (block.group, coef) in boundary_terms else "")
-                vals.append(_row(Effect.RAN_VALS, block.group, level, coef, b, s, lo, hi, conf_level, label,
-                                 note=note))
-                fixed_part = beta.get(coef, 0.0)
-                se = _coef_se(sol, parts, g, est_cols.index(coef) if coef in est_cols else None)
-                lo, hi = wald_interval(fixed_part + b, se, conf_level)
-                coefs.append(_row(Effect.RAN_COEFS, block.group, level, coef, fixed_part + b, se, lo, hi,
-                                  conf_level, label))
+    for i, (group, level, term) in enumerate(labels.itertuples(index=False)):
+        note = ("group SD at the boundary: the BLUP is shrunk to zero, not estimated"
+                if (group, term) in boundary_terms else "")
+        vals.append(_row(Effect.RAN_VALS, group, level, term, sol.b[i], unc.cond_sd[i], vals_lo[i],
+                         vals_hi[i], conf_level, label, note=note))
+        coefs.append(_row(Effect.RAN_COEFS, group, level, term, coef[i], coef_se[i], coef_lo[i], coef_hi[i],
+                          conf_level, label))
     return vals + coefs
-
-
-def _coef_se(sol: MMESolution, parts: list[np.ndarray], g: int, beta_idx: int | None) -> float:
-    for pi, index in enumerate(parts):
-        hit = np.flatnonzero(index == g)
-        if hit.size:
-            h = hit[0]
-            var = sol.pev[pi][h, h]
-            if beta_idx is not None:
-                var += sol.cov_beta[beta_idx, beta_idx] + 2 * sol.cov_b_beta[pi][h, beta_idx]
-            return float(np.sqrt(max(var, 0.0)))
-    return float("nan")
 
 
 def _pev_table(design: Design, sol: MMESolution) -> pd.DataFrame:
     """Per group effect: BLUP, conditional SD (given beta) and Henderson's prediction-error SD."""
-    offsets = _effect_offsets(design)
-    parts = sol.partition_index
-    cond = np.zeros(len(sol.b))
-    pev = np.zeros(len(sol.b))
-    for pi, index in enumerate(parts):
-        cond[index] = np.sqrt(np.clip(np.diag(sol.cond_var[pi]), 0, None))
-        pev[index] = np.sqrt(np.clip(np.diag(sol.pev[pi]), 0, None))
-    rows = []
-    for bi, block in enumerate(design.blocks):
-        k = block.z.shape[1]
-        for level_idx, level in enumerate(block.levels):
-            for c, coef in enumerate(block.z.columns):
-                g = offsets[bi] + level_idx * k + c
-                rows.append({"group": block.group, "level": level, "term": coef, "blup": sol.b[g],
-                             "cond_sd": cond[g], "pev_sd": pev[g]})
-    return pd.DataFrame(rows)
+    unc = _effect_uncertainty(sol)
+    return _effect_labels(design).assign(blup=sol.b, cond_sd=unc.cond_sd,
+                                         pev_sd=np.sqrt(np.clip(unc.pev, 0, None)))
 
 
 def _mixed_stats(design: Design, res: object, method: Method, optimizers: tuple[str, ...],

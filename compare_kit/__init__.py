@@ -16,11 +16,14 @@ from compare_kit.spec import CANONICAL_MODELS, ModelSpec
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from compare_kit.compare import Comparison
     from compare_kit.results import FitResult
+    from compare_kit.study import Study, StudyResult
 
 __all__ = [
     "CANONICAL_MODELS", "CompareKitError", "DataError", "FitError", "IncomparableError",
-    "ModelSpec", "SpecError", "fit_bayesian", "fit_frequentist", "load_csv", "load_radon", "write_report",
+    "ModelSpec", "SpecError", "compare", "fit_bayesian", "fit_frequentist", "load_csv", "load_radon",
+    "load_study", "run_study", "write_report",
 ]
 __version__ = "0.1.0"
 
@@ -44,3 +47,24 @@ def write_report(result_or_study: Any, path: str | Path, *, timestamp: bool = Tr
     from compare_kit.report.render import write_report as _write
 
     return _write(result_or_study, path, timestamp=timestamp, **options)
+
+
+def compare(freq: FitResult, bayes: FitResult) -> Comparison:
+    """Align a frequentist and a Bayesian fit of the same model: equivalence and shrinkage tables."""
+    from compare_kit.compare import compare as _compare
+
+    return _compare(freq, bayes)
+
+
+def load_study(path: str | Path | None = None) -> Study:
+    """Read a study file (TOML); without a path, the packaged radon study."""
+    from compare_kit.study import load_study as _load
+
+    return _load(path)
+
+
+def run_study(study: Study, **options: Any) -> StudyResult:
+    """Fit every model of a study with both engines, compare them, run the checks and demonstrations."""
+    from compare_kit.study import run_study as _run
+
+    return _run(study, **options)

@@ -183,3 +183,9 @@ def test_boundary_demo_posterior_stays_positive():
     assert s["posterior_conf_low"] > 0 and s["posterior_mean_sd"] > 0.1
     assert (demo.table["blup"].abs() < 1e-3).all()
     assert (demo.table["posterior_mean"].abs() > demo.table["blup"].abs()).any()
+
+
+@pytest.mark.slow
+def test_public_api_compare(pair_vi):
+    cmp = ck.compare(*pair_vi)
+    assert cmp.model == "varying_intercept" and len(cmp.equivalence) == 89

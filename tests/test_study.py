@@ -11,7 +11,7 @@ def test_default_study_is_the_tutorials():
     study = load_study()
     assert [m.label for m in study.models] == ["pooled", "unpooled", "partial_pooling", "correlated_slopes"]
     assert study.data_source == "radon"
-    assert study.settings.chains == 4 and study.settings.draws == 1000
+    assert study.settings.chains == 4 and study.settings.draws == 2000
     assert study.settings.panel_levels == ("CASS", "CROWWING", "FREEBORN")
     unpooled = next(m for m in study.models if m.label == "unpooled")
     assert unpooled.priors == "tutorial"

@@ -14,11 +14,15 @@ from compare_kit.report.render import SECTIONS
 from tests.report.chromium import Browser, chromium_path
 from tests.report.conftest import XSS
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(chromium_path() is None,
-                       reason="Debian's chromium is not installed (bash scripts/dev test installs it)"),
-]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _chromium_is_installed() -> None:
+    """The browser checks are part of the suite: without chromium they fail, saying how to install it."""
+    if chromium_path() is None:
+        pytest.fail("Debian's chromium is needed for the report's browser tests: run 'bash scripts/dev test' "
+                    "as root, or 'sudo apt-get install -y chromium'")
 
 CHECKS = """(() => {
   const svgs = [...document.querySelectorAll('svg')].filter(s => !s.parentElement.closest('svg'));

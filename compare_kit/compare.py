@@ -149,9 +149,12 @@ def _why(row: pd.Series, verdict: str) -> str:
         return ("the posterior averages over the uncertain variance components, while GLS plugs in their "
                 "point estimates; priors on coefficients also pull slightly")
     if effect == Effect.RAN_PARS and term.startswith("sd__") and row["group"] != "Residual":
-        direction = "above" if row["difference"] > 0 else "below"
-        return (f"the posterior mean lies {direction} the REML/ML value: an SD's posterior is skewed (bounded "
-                "at 0, long right tail), so its mean exceeds its mode; REML/ML is closer to the mode")
+        if row["difference"] > 0:
+            return ("the posterior mean lies above the REML/ML value: an SD's posterior is skewed (bounded "
+                    "at 0, long right tail), so its mean exceeds its mode; REML/ML is closer to the mode")
+        return ("the posterior mean lies below the REML/ML value: the prior on this SD and the averaging "
+                "over the other uncertain parameters pull it down; with a wide posterior (few groups, or a "
+                "weakly identified slope) such a gap is still well inside the posterior")
     if effect == Effect.RAN_PARS and term.startswith("cor__"):
         return ("correlations are weakly identified with few groups; the LKJ prior pulls the posterior "
                 "toward 0")

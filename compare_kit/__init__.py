@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+# compare() shares its name with its module: importing it here, eagerly, keeps ``ck.compare`` the
+# function even after ``import compare_kit.compare`` (the module is then already loaded).
+from compare_kit.compare import compare
 from compare_kit.data import load_csv, load_radon
 from compare_kit.errors import CompareKitError, DataError, FitError, IncomparableError, SpecError
 from compare_kit.spec import CANONICAL_MODELS, ModelSpec
@@ -16,7 +19,6 @@ from compare_kit.spec import CANONICAL_MODELS, ModelSpec
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from compare_kit.compare import Comparison
     from compare_kit.results import FitResult
     from compare_kit.study import Study, StudyResult
 
@@ -47,13 +49,6 @@ def write_report(result_or_study: Any, path: str | Path, *, timestamp: bool = Tr
     from compare_kit.report.render import write_report as _write
 
     return _write(result_or_study, path, timestamp=timestamp, **options)
-
-
-def compare(freq: FitResult, bayes: FitResult) -> Comparison:
-    """Align a frequentist and a Bayesian fit of the same model: equivalence and shrinkage tables."""
-    from compare_kit.compare import compare as _compare
-
-    return _compare(freq, bayes)
 
 
 def load_study(path: str | Path | None = None) -> Study:

@@ -6,6 +6,7 @@ Errors in a study file name the key and, where it can be found, the line.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import tomllib
@@ -273,54 +274,94 @@ def teaching_spec(study: Study) -> ModelSpec | None:
                                   label="varying_intercept")
 
 
-def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
-              demos: bool = True) -> StudyResult:
-    """Fit every model with both engines, compare them, and run the checks and demonstrations."""
+def side_work(study: Study, data: pd.DataFrame, demos: bool) -> dict[str, Any]:
+    """The part of a study that needs no Bayesian fit of the study's models: the statsmodels K-fold
+    refits and the teaching demonstrations. ``run_study`` runs it beside the model fits."""
     import compare_kit as ck
     from compare_kit import predictive, teaching
-    from compare_kit.compare import compare
 
+    s = study.settings
+    out: dict[str, Any] = {"timings": {}, "demos": {}}
+    t0 = time.perf_counter()
+    out["kfold"] = predictive.kfold_predictions([m.spec for m in study.models], data, folds=s.cv_folds,
+                                                seed=s.seed)
+    out["timings"]["cross-validation refits"] = time.perf_counter() - t0
+    spec = teaching_spec(study)
+    if demos and spec is not None:
+        t0 = time.perf_counter()
+        reml = ck.fit_frequentist(spec, data)
+        ml = ck.fit_frequentist(spec, data, method="ML")
+        out["demos"]["conditional_equivalence"] = teaching.conditional_equivalence(
+            reml, draws=s.draws, tune=min(s.tune, 500), chains=s.chains, seed=s.seed)
+        out["demos"]["prior_flattening"] = teaching.prior_flattening(reml, ml, draws=s.draws, tune=s.tune,
+                                                                     chains=2, seed=s.seed)
+        out["demos"]["boundary"] = teaching.boundary_demo(draws=s.draws, tune=s.tune, chains=s.chains,
+                                                         seed=s.seed)
+        out["timings"]["teaching demonstrations"] = time.perf_counter() - t0
+    return out
+
+
+def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
+              demos: bool = True, workers: int | None = None) -> StudyResult:
+    """Fit every model with both engines, compare them, and run the checks and demonstrations.
+
+    ``workers``: processes to use (default: 2 where the machine has 2 or more CPUs, else 1).
+    With 2, the statsmodels cross-validation refits and the teaching demonstrations run in a
+    second process (``compare_kit.sidecar``) while this one fits the models; the tables are the
+    same as with ``workers=1``, which runs everything here, one step after another.
+    """
+    import compare_kit as ck
+    from compare_kit import predictive
+    from compare_kit.compare import compare
+    from compare_kit.sidecar import Sidecar
+
+    if workers is None:
+        workers = 2 if (os.cpu_count() or 1) >= 2 else 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number of at least 1, got {workers!r}")
     s = study.settings
     timings: dict[str, float] = {}
     problems: list[str] = []
     start = time.perf_counter()
     data = study.load_data()
-    fits: dict[str, tuple[FitResult, FitResult]] = {}
-    comparisons = {}
-    for entry in study.models:
+    sidecar = None
+    if workers > 1:
+        say("cross-validation refits and teaching demonstrations run in a second process ...")
+        sidecar = Sidecar(side_work, study, data, demos)
+    try:
+        fits: dict[str, tuple[FitResult, FitResult]] = {}
+        comparisons = {}
+        for entry in study.models:
+            t0 = time.perf_counter()
+            say(f"[{entry.label}] statsmodels {'OLS' if not entry.spec.random else s.method} ...")
+            freq = ck.fit_frequentist(entry.spec, data, method=s.method)
+            say(f"[{entry.label}] Bayesian ({s.chains} chains x {s.draws} draws, {s.sampler}) ...")
+            bayes = ck.fit_bayesian(entry.spec, data, draws=s.draws, tune=s.tune, chains=s.chains,
+                                    seed=s.seed, priors=entry.priors or s.priors, sampler=s.sampler)
+            fits[entry.label] = (freq, bayes)
+            comparisons[entry.label] = compare(freq, bayes)
+            for r in (freq, bayes):
+                problems += [f"{entry.label} ({r.engine}): {w}" for w in r.health.warnings]
+            timings[f"fit {entry.label}"] = time.perf_counter() - t0
+        say("predictive checks ...")
         t0 = time.perf_counter()
-        say(f"[{entry.label}] statsmodels {'OLS' if not entry.spec.random else s.method} ...")
-        freq = ck.fit_frequentist(entry.spec, data, method=s.method)
-        say(f"[{entry.label}] Bayesian ({s.chains} chains x {s.draws} draws, {s.sampler}) ...")
-        bayes = ck.fit_bayesian(entry.spec, data, draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
-                                priors=entry.priors or s.priors, sampler=s.sampler)
-        fits[entry.label] = (freq, bayes)
-        comparisons[entry.label] = compare(freq, bayes)
-        for r in (freq, bayes):
-            problems += [f"{entry.label} ({r.engine}): {w}" for w in r.health.warnings]
-        timings[f"fit {entry.label}"] = time.perf_counter() - t0
-    say("predictive checks ...")
-    t0 = time.perf_counter()
-    tables = {
-        "rmsd": pd.concat([predictive.in_sample_rmsd(f, b) for f, b in fits.values()], ignore_index=True),
-        "cv": predictive.cross_validated_rmse([m.spec for m in study.models], data, folds=s.cv_folds,
-                                              seed=s.seed, bayes_fits=[b for _, b in fits.values()]),
-        "loo": predictive.loo_table(list(fits.values())),
-    }
-    timings["predictive checks"] = time.perf_counter() - t0
-    demo_results: dict[str, Any] = {}
-    spec = teaching_spec(study)
-    if demos and spec is not None:
-        say("teaching demonstrations ...")
-        t0 = time.perf_counter()
-        reml = ck.fit_frequentist(spec, data)
-        ml = ck.fit_frequentist(spec, data, method="ML")
-        demo_results["conditional_equivalence"] = teaching.conditional_equivalence(
-            reml, draws=s.draws, tune=min(s.tune, 500), chains=s.chains, seed=s.seed)
-        demo_results["prior_flattening"] = teaching.prior_flattening(reml, ml, draws=s.draws, tune=s.tune,
-                                                                      chains=2, seed=s.seed)
-        demo_results["boundary"] = teaching.boundary_demo(draws=s.draws, tune=s.tune, chains=s.chains,
-                                                          seed=s.seed)
-        timings["teaching demonstrations"] = time.perf_counter() - t0
+        rmsd = pd.concat([predictive.in_sample_rmsd(f, b) for f, b in fits.values()], ignore_index=True)
+        loo = predictive.loo_table(list(fits.values()))
+        timings["predictive checks"] = time.perf_counter() - t0
+        if sidecar is None:
+            if demos and teaching_spec(study) is not None:
+                say("teaching demonstrations ...")
+            side = side_work(study, data, demos)
+        else:
+            t0 = time.perf_counter()
+            say("waiting for the second process ...")
+            side = sidecar.result()
+            timings["waiting for the second process"] = time.perf_counter() - t0
+    finally:
+        if sidecar is not None:
+            sidecar.close()
+    tables = {"rmsd": rmsd, "cv": predictive.cv_table(side["kfold"], [b for _, b in fits.values()]),
+              "loo": loo}
+    timings.update(side["timings"])
     timings["total"] = time.perf_counter() - start
-    return StudyResult(study, data, fits, comparisons, tables, demo_results, timings, tuple(problems))
+    return StudyResult(study, data, fits, comparisons, tables, side["demos"], timings, tuple(problems))

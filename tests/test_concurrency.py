@@ -1,0 +1,76 @@
+"""The study's second process (compare_kit.sidecar) and the single-pass PSIS-LOO predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from compare_kit.errors import FitError
+from compare_kit.sidecar import Sidecar, SidecarError
+
+
+def _add(a: int, b: int = 0) -> int:
+    return a + b
+
+
+def _fail(message: str) -> None:
+    raise FitError(message)
+
+
+def _unpicklable() -> object:
+    return lambda: None
+
+
+def test_sidecar_returns_the_value():
+    assert Sidecar(_add, 2, b=3).result() == 5
+
+
+def test_sidecar_reraises_the_exception():
+    with pytest.raises(FitError, match="no such model"):
+        Sidecar(_fail, "no such model").result()
+
+
+def test_sidecar_reports_an_unpicklable_result():
+    with pytest.raises(SidecarError, match="pickl"):
+        Sidecar(_unpicklable).result()
+
+
+def test_run_study_rejects_bad_workers():
+    from compare_kit.study import load_study, run_study
+
+    with pytest.raises(ValueError, match="workers"):
+        run_study(load_study(), workers=0)
+
+
+@pytest.mark.slow
+def test_loo_predictions_equal_arviz_loo_expectations(radon):
+    import warnings
+
+    import arviz as az
+
+    import compare_kit as ck
+    from compare_kit import predictive
+
+    bayes = ck.fit_bayesian(ck.ModelSpec.named("partial_pooling"), radon, draws=150, tune=150, chains=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected, _ = az.loo_expectations(predictive._loo_tree(bayes), var_name="y", kind="mean")
+    np.testing.assert_allclose(predictive.loo_predictions(bayes), np.asarray(expected).ravel(),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_study_tables_are_the_same_with_one_or_two_processes():
+    from compare_kit.study import load_study, run_study
+
+    study = load_study().with_settings(draws=100, tune=100, chains=2, cv_folds=3)
+    one = run_study(study, workers=1)
+    two = run_study(study, workers=2)
+    for name in ("estimates", "diagnostics", "equivalence", "shrinkage", "fit_stats"):
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name))
+    for name in one.predictive:
+        pd.testing.assert_frame_equal(one.predictive[name], two.predictive[name])
+    assert one.demos.keys() == two.demos.keys()
+    for key in one.demos:
+        pd.testing.assert_frame_equal(one.demos[key].table, two.demos[key].table)

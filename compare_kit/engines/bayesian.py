@@ -115,6 +115,7 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = 2000, tune
     estimates, diagnostics = summarise(keys, values, engine=built.engine.value, model=spec.label,
                                        notes=_alias_notes(design), conf_level=conf_level)
     timings = {"build": t_build, "compile": run.compile_seconds, "sample": run.sample_seconds,
+               "tune": run.tune_seconds, "draw": run.sample_seconds - run.tune_seconds,
                "post_process": time.perf_counter() - t2}
     return _result(spec, design, naming, built, run, settings, prior_choice, estimates, diagnostics,
                    canonical, timings)

@@ -51,20 +51,22 @@ class SamplerRun:
     sample_seconds: float
     divergences: int
     tree_depth_saturation: int
+    tune_seconds: float = float("nan")  # the tuning share of sample_seconds (nutpie; NaN if unknown)
 
 
 def run_sampler(model: pm.Model, sampler: Sampler, settings: SamplerSettings,
                 var_names: list[str]) -> SamplerRun:
     """Compile and sample ``model``; return draws with sampler statistics."""
+    t_tune = float("nan")
     match sampler:
         case Sampler.NUTPIE:
-            idata, t_compile, t_sample = _run_nutpie(model, settings, var_names)
+            idata, t_compile, t_sample, t_tune = _run_nutpie(model, settings, var_names)
         case Sampler.PYMC:
             idata, t_compile, t_sample = _run_pymc(model, settings, var_names)
         case Sampler.NUMPYRO:
             idata, t_compile, t_sample = _run_numpyro(model, settings, var_names)
     divergences, saturation = sampler_stats(idata)
-    return SamplerRun(idata, sampler_name(idata), t_compile, t_sample, divergences, saturation)
+    return SamplerRun(idata, sampler_name(idata), t_compile, t_sample, divergences, saturation, t_tune)
 
 
 def sampler_name(idata: Any) -> str:
@@ -89,16 +91,38 @@ def sampler_stats(idata: Any) -> tuple[int, int]:
     return divergences, 0
 
 
-def _run_nutpie(model: pm.Model, s: SamplerSettings, var_names: list[str]) -> tuple[Any, float, float]:
+class _TuningClock:
+    """nutpie's progress callback: each chain's sampling time spent tuning and in total."""
+
+    def __init__(self) -> None:
+        self.tune_ms: dict[int, float] = {}
+        self.total_ms: dict[int, float] = {}
+
+    def __call__(self, chains: list[Any]) -> None:
+        for i, chain in enumerate(chains):
+            runtime = float(chain.runtime_ms)
+            self.total_ms[i] = runtime
+            if chain.tuning:
+                self.tune_ms[i] = runtime
+
+    def share(self) -> float:
+        total = sum(self.total_ms.values())
+        return sum(self.tune_ms.values()) / total if total > 0 else float("nan")
+
+
+def _run_nutpie(model: pm.Model, s: SamplerSettings, var_names: list[str]
+                ) -> tuple[Any, float, float, float]:
     import nutpie
 
     t0 = time.perf_counter()
     compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)
     t1 = time.perf_counter()
+    clock = _TuningClock()
     idata = nutpie.sample(compiled, draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores,
                           seed=s.seed, save_warmup=False, progress_bar=s.progress,
-                          target_accept=s.target_accept)
-    return idata, t1 - t0, time.perf_counter() - t1
+                          target_accept=s.target_accept, progress_callback=clock, progress_rate=20)
+    t_sample = time.perf_counter() - t1
+    return idata, t1 - t0, t_sample, t_sample * clock.share()
 
 
 def _chain_seeds(seed: int, chains: int) -> list[int]:

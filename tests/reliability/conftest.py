@@ -31,7 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"simulations in the calibration test (default {SBC_DEFAULT_SIMS}, "
                          "or $COMPARE_KIT_SBC_SIMS)")
     group.addoption("--sbc-dir", default=None,
-                    help="folder for the calibration ranks (default $COMPARE_KIT_SBC_DIR, else a temporary one)")
+                    help="folder for the calibration ranks "
+                         "(default $COMPARE_KIT_SBC_DIR, else a temporary one)")
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,8 @@ from tests.reliability.conftest import SBC_REPORT
 pytestmark = pytest.mark.slow
 
 N_GROUPS, N_ROWS = 8, 5
-PRIORS = {"(Intercept)": "Normal(0, 1)", "sd__(Intercept)": "HalfNormal(1)", "sd__Observation": "HalfNormal(1)"}
+PRIORS = {"(Intercept)": "Normal(0, 1)", "sd__(Intercept)": "HalfNormal(1)",
+          "sd__Observation": "HalfNormal(1)"}
 FORMULA = "y ~ 1 + (1 | g)"
 CHAINS, DRAWS, TUNE, THIN, L = 4, 250, 300, 10, 99  # 1000 draws, every 10th, the first 99
 BINS = 10
@@ -80,8 +81,9 @@ class FastEngine:
         from compare_kit.engines.bayesian import _bambi_draws
         from compare_kit.engines.sampling import SamplerRun, sampler_stats
 
-        idata = nutpie.sample(self.compiled.with_data(sbc_y=np.asarray(y, dtype=float)), draws=DRAWS, tune=TUNE,
-                              chains=CHAINS, cores=2, seed=seed, progress_bar=False)
+        compiled = self.compiled.with_data(sbc_y=np.asarray(y, dtype=float))
+        idata = nutpie.sample(compiled, draws=DRAWS, tune=TUNE, chains=CHAINS, cores=2, seed=seed,
+                              progress_bar=False)
         divergences, saturation = sampler_stats(idata)
         canonical = _bambi_draws(SamplerRun(idata, "nutpie", 0.0, 0.0, divergences, saturation), self.design,
                                  self.naming, self.built)
@@ -116,7 +118,8 @@ def draw_from(prior, rng: np.random.Generator) -> float:
 def simulate(rng: np.random.Generator, priors: dict[str, object]) -> tuple[dict[str, float], np.ndarray]:
     truth = {name: draw_from(priors[name], rng) for name in PARAMETERS}
     effects = rng.normal(0.0, truth["group_sd"], N_GROUPS)
-    y = truth["intercept"] + np.repeat(effects, N_ROWS) + rng.normal(0.0, truth["residual_sd"], N_GROUPS * N_ROWS)
+    noise = rng.normal(0.0, truth["residual_sd"], N_GROUPS * N_ROWS)
+    y = truth["intercept"] + np.repeat(effects, N_ROWS) + noise
     return truth, y
 
 
@@ -153,8 +156,8 @@ def test_fast_path_is_the_engine(engine):
     """The compiled-once model with swapped data gives what fit_bayesian gives on the same data and seed."""
     truth, y = simulate(np.random.default_rng(SEED - 1), prior_objects())
     draws, _ = engine.fit(y, seed=SEED)
-    fit = ck.fit_bayesian(ck.ModelSpec.from_formula(FORMULA), sbc_frame(y), draws=DRAWS, tune=TUNE, chains=CHAINS,
-                          seed=SEED, priors=PRIORS, cores=2)
+    fit = ck.fit_bayesian(ck.ModelSpec.from_formula(FORMULA), sbc_frame(y), draws=DRAWS, tune=TUNE,
+                          chains=CHAINS, seed=SEED, priors=PRIORS, cores=2)
     pars = fit.table("ran_pars").set_index("group")["estimate"]
     engine_means = {"intercept": fit.table("fixed")["estimate"].item(), "group_sd": pars["g"],
                     "residual_sd": pars["Residual"]}

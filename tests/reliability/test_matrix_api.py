@@ -124,7 +124,8 @@ def test_missing_values_drop_the_same_rows_for_both_engines(tmp_path):
     freq = ck.fit_frequentist(spec, data)
     bayes = ck.fit_bayesian(spec, data, draws=100, tune=100, chains=2, seed=1)
     assert freq.data_summary == bayes.data_summary
-    assert bayes.data_summary.describe() == "45 of 48 rows used; 3 dropped for missing values in: y (2), x (1)."
+    assert bayes.data_summary.describe() == ("45 of 48 rows used; 3 dropped for missing values in: "
+                                             "y (2), x (1).")
     assert freq.stats.nobs == bayes.stats.nobs == 45
 
 
@@ -133,18 +134,18 @@ def test_missing_values_drop_the_same_rows_for_both_engines(tmp_path):
 
 @pytest.mark.slow
 def test_five_thousand_groups_finish_quickly():
-    """20,000 rows in 5,000 groups: the frequentist fit finishes in well under a minute (measured
-    ~12-14 s on 2 shared cores; the Bayesian engine at 2 x 50 draws ~32 s, see docs/reliability.md)."""
+    """20,000 rows in 5,000 groups: the frequentist fit finishes in seconds (measured ~3.5 s on 2 shared
+    cores; the Bayesian engine at 2 x 50 draws ~17 s, see docs/reliability.md), far from hanging."""
     rng = np.random.default_rng(5)
     n_groups, rows = 5000, 4
     x = rng.normal(size=n_groups * rows)
-    data = pd.DataFrame({"y": 1 + 0.5 * x + np.repeat(rng.normal(size=n_groups), rows) + rng.normal(size=x.size),
-                         "x": x, "g": np.repeat([f"g{i}" for i in range(n_groups)], rows)})
+    y = 1 + 0.5 * x + np.repeat(rng.normal(size=n_groups), rows) + rng.normal(size=x.size)
+    data = pd.DataFrame({"y": y, "x": x, "g": np.repeat([f"g{i}" for i in range(n_groups)], rows)})
     start = time.perf_counter()
     fit = ck.fit_frequentist(ModelSpec.from_formula("y ~ x + (1 | g)"), data, information_criteria=False)
     seconds = time.perf_counter() - start
     assert fit.health.converged and fit.stats.n_groups == {"g": n_groups}
-    assert seconds < 90, f"5,000 groups took {seconds:.0f} s"
+    assert seconds < 60, f"5,000 groups took {seconds:.0f} s"
     sd = fit.table("ran_pars").set_index("term").loc["sd__(Intercept)", "estimate"]
     assert sd == pytest.approx(1.0, abs=0.1)
 
@@ -171,13 +172,14 @@ def test_optimizers_that_disagree_are_flagged(radon, monkeypatch):
     from compare_kit.engines import profiled
 
     def stops_at_start(self, start):
-        return np.asarray(start, dtype=float), float(self._safe_deviance(np.asarray(start, dtype=float))), True
+        theta = np.asarray(start, dtype=float)
+        return theta, float(self._safe_deviance(theta)), True
 
     monkeypatch.setattr(profiled.ProfiledCriterion, "optimize", stops_at_start)
     fit = ck.fit_frequentist(ModelSpec.named("varying_intercept"), radon)
     assert any("optimizers disagree" in w for w in fit.health.warnings), fit.health.warnings
     assert fit.health.attempts[0].startswith("profiled criterion")
-    assert any(a.endswith(")") and "converged" in a and not a.startswith("profiled") for a in fit.health.attempts)
+    assert any("converged" in a and not a.startswith("profiled") for a in fit.health.attempts)
     assert fit.stats.loglik == pytest.approx(-1048.76099214154, abs=1e-3)  # statsmodels' answer is kept
 
 
@@ -222,20 +224,30 @@ def test_bayesian_divergences_rhat_and_ess_are_flagged(centred_fit):
 
 
 @pytest.mark.slow
-def test_sampling_problems_show_at_the_top_of_the_report(centred_fit, repro_result):
-    """The divergent fit, put into a study result, is listed in the report's status box (the first section)."""
+def test_fit_problems_show_at_the_top_of_the_report(centred_fit, repro_result, tmp_path):
+    """A few-groups, singular frequentist fit and the divergent Bayesian fit, put into a study result in place
+    of its hierarchical model's fits, are listed in the report's status box (before the first section)."""
     import dataclasses
 
     from compare_kit.report.render import render_report
+    from tests.reliability.cases import case
 
-    label = next(iter(repro_result.fits))
-    freq, _ = repro_result.fits[label]
-    result = dataclasses.replace(repro_result, fits={**repro_result.fits, label: (freq, centred_fit)})
-    html = render_report(result, timestamp=False)
-    status = html[html.index('<section id="status"'):html.index("</section>", html.index('<section id="status"'))]
+    path, formula, _ = materialise(case("groups-three"), tmp_path)
+    spec = ModelSpec.from_formula(formula, label="partial_pooling")
+    few = ck.fit_frequentist(spec, load_for(spec, path))
+    singular = ck.fit_frequentist(ModelSpec.from_formula("y ~ 1 + (1 | g)", label="unpooled"),
+                                  boundary_data())
+    fits = dict(repro_result.fits)
+    fits["partial_pooling"] = (few, centred_fit)
+    fits["unpooled"] = (singular, fits["unpooled"][1])
+    html = render_report(dataclasses.replace(repro_result, fits=fits), timestamp=False)
+    start = html.index('<section id="status"')
+    status = html[start:html.index("</section>", start)]
     assert "status-bad" in status
-    assert "divergent transition" in status and "R-hat &gt; 1.01" in status
-    assert html.index('<section id="status"') < html.index('<section id="data"')
+    for phrase in ("only 3 groups of", "singular fit", "divergent transition", "R-hat &gt; 1.01",
+                   "bulk ESS &lt; 400"):
+        assert phrase in status, phrase
+    assert start < html.index('<section id="data"')
 
 
 # ------------------------------------------------------------------ output
@@ -342,8 +354,9 @@ def test_table_text_is_escaped_in_the_report(repro_html):
     assert "<img" not in repro_html and "<b>" not in repro_html and "<script" not in repro_html
 
 
-@pytest.mark.xfail(strict=True, reason="needs a code change: a categorical predictor with one level in the rows "
-                   "used reaches Bambi, which raises a bare ValueError ('The term ... has only 1 category!'); "
+@pytest.mark.xfail(strict=True, reason="needs a code change: a categorical predictor with one level in the "
+                   "rows used reaches Bambi, which raises a bare ValueError ('The term ... has only 1 "
+                   "category!'); "
                    "the Bayesian engine (bambi_names/_build) should fit it like the frequentist engine does "
                    "(one indicator column) or raise a DataError naming the column")
 def test_one_level_categorical_is_not_a_bare_crash_in_the_bayesian_engine(monkeypatch):

@@ -142,7 +142,8 @@ def test_output_without_write_permission(tmp_path, capsys, monkeypatch):
 
 def test_output_path_is_a_folder(tmp_path, capsys):
     path, formula, _ = materialise(case("table-bom"), tmp_path)
-    code = main(["report", "--csv", str(path), "--formula", formula, "--out", str(tmp_path), *SMALL, "--quiet"])
+    code = main(["report", "--csv", str(path), "--formula", formula, "--out", str(tmp_path), *SMALL,
+                 "--quiet"])
     check_refused(code, capsys.readouterr().err, "is a folder")
 
 
@@ -164,7 +165,8 @@ def _process(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=300, cwd=cwd)
 
 
-@pytest.mark.parametrize("case_id", ["inject-os-system", "table-empty", "groups-one", "table-infinite-response"])
+@pytest.mark.parametrize("case_id", ["inject-os-system", "table-empty", "groups-one",
+                                     "table-infinite-response"])
 def test_end_to_end_fit(case_id, tmp_path):
     c = case(case_id)
     path, formula, sentinel = materialise(c, tmp_path)

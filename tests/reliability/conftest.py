@@ -3,7 +3,9 @@
 ``--sbc-sims N`` (or ``COMPARE_KIT_SBC_SIMS=N``) sets the number of simulations of the
 calibration test (default 200, sized for CI); ``COMPARE_KIT_SBC_DIR`` (or
 ``--sbc-dir``) keeps its ranks in that folder instead of pytest's temporary one. The
-path of the ranks is printed at the end of the run.
+path of the ranks is printed at the end of the run. The options are defined here, so they
+work when ``tests/reliability`` (or a file in it) is on the command line; the
+environment variables work from anywhere.
 """
 
 from __future__ import annotations

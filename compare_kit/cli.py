@@ -142,6 +142,16 @@ def _fit_one(args: argparse.Namespace, spec: object, data: pd.DataFrame, engine:
                            progress=not args.quiet)
 
 
+def _tell_what_matters(result: object) -> None:
+    """Dropped rows, warnings and notes go to stderr even with --quiet: they change how to read the table."""
+    if result.data_summary.n_dropped:
+        print(f"compare-kit: {result.data_summary.describe()}", file=sys.stderr)
+    for message in result.health.warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    for message in result.health.notes:
+        print(f"note: {message}", file=sys.stderr)
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     from compare_kit.io import check_writable, write_csv_atomic
     from compare_kit.spec import ModelSpec
@@ -153,8 +163,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     data = _load(args, spec)
     say(f"fitting {spec} with the {args.engine} engine on {len(data)} rows ...")
     result = _fit_one(args, spec, data, args.engine)
-    for message in result.health.warnings:
-        say(f"warning: {message}")
+    _tell_what_matters(result)
     with pd.option_context("display.max_rows", None, "display.width", 160, "display.max_columns", 20):
         print(result.estimates.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
     if args.csv_out is not None:

@@ -135,6 +135,14 @@ def _verdict(row: pd.Series, merged: pd.Series) -> tuple[str, str]:
         note = merged.get("note_f", "") or "not estimable"
         return "prior-dominated", (f"frequentist: {note}. The Bayesian estimate exists only because the prior "
                                    "supplies what the data cannot")
+    if "at the boundary" in str(merged.get("note_f", "")):
+        if row["effect"] == Effect.RAN_VALS:
+            return "boundary", ("the frequentist group SD is at the boundary (zero), so this BLUP is 0 by "
+                                "construction, not an estimate; the posterior keeps the SD positive and the "
+                                "group effect a little of the group's own deviation")
+        return "boundary", ("REML/ML puts this SD at the boundary (zero); the posterior of an SD cannot "
+                            "reach zero, so its mean is positive: the two summarise a likelihood that is "
+                            "flat near zero differently")
     z = abs(row["z_difference"])
     verdict = "agree" if z < AGREE_Z else "differ slightly" if z < SLIGHT_Z else "differ"
     return verdict, _why(row, verdict)

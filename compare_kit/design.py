@@ -130,7 +130,7 @@ def build_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
     y = _response(spec, frame)
     x = _fixed_matrix(spec, frame, categorical)
     blocks = tuple(_grouping_block(r, frame, categorical) for r in spec.random)
-    notes = _unused_level_notes(spec, data) + _group_size_notes(blocks)
+    notes = _unused_level_notes(spec, data, frame, categorical) + _group_size_notes(blocks)
     design = Design(spec, frame, y, x, blocks, summary, categorical, notes, _few_group_warnings(blocks))
     _check_groups(design)
     return design
@@ -408,15 +408,25 @@ def _check_groups(design: Design) -> None:
                             f"for {design.n} rows; there must be fewer random effects than rows")
 
 
-def _unused_level_notes(spec: ModelSpec, data: pd.DataFrame) -> tuple[str, ...]:
+def _unused_level_notes(spec: ModelSpec, data: pd.DataFrame, frame: pd.DataFrame,
+                        categorical: frozenset[str]) -> tuple[str, ...]:
+    """Levels of a categorical column that no row used carries: declared but empty (pandas
+    categories), or lost when their rows were dropped for missing values."""
     notes = []
     for col in spec.columns:
         series = data[col]
+        declared: set[str] = set()
         if isinstance(series.dtype, pd.CategoricalDtype):
-            unused = sorted(set(series.cat.categories) - set(series.dropna().unique()), key=str)
-            if unused:
-                notes.append(f"categorical column {col!r} has level(s) with no rows, left out: "
-                             f"{', '.join(map(str, unused))}")
+            declared = {_label(c) for c in series.cat.categories}
+        elif col in categorical:
+            declared = {_label(v) for v in series.dropna().unique()}
+        if not declared:
+            continue
+        used = {_label(v) for v in frame[col].unique()}
+        unused = sorted(declared - used)
+        if unused:
+            notes.append(f"categorical column {col!r} has level(s) with no rows, left out: "
+                         f"{', '.join(unused)}")
     return tuple(notes)
 
 

@@ -43,6 +43,7 @@ from compare_kit.spec import ModelSpec
 Method = Literal["REML", "ML"]
 DEFAULT_OPTIMIZERS: tuple[str, ...] = ("lbfgs", "bfgs", "cg", "powell", "nm")
 BOUNDARY_TOLERANCE = 1e-4  # lme4's isSingular tolerance on the relative Cholesky factor
+BOUNDARY_BLUP_NOTE = "group SD at the boundary: the BLUP is shrunk to zero, not estimated"
 _ENGINE = EngineName.STATSMODELS
 
 
@@ -566,10 +567,13 @@ def _group_rows(design: Design, sol: MMESolution, beta: dict[str, float], conf_l
     label = design.spec.label
     vals, coefs = [], []
     for i, (group, level, term) in enumerate(labels.itertuples(index=False)):
-        note = ("group SD at the boundary: the BLUP is shrunk to zero, not estimated"
-                if (group, term) in boundary_terms else "")
-        vals.append(_row(Effect.RAN_VALS, group, level, term, sol.b[i], unc.cond_sd[i], vals_lo[i],
-                         vals_hi[i], conf_level, label, note=note))
+        if (group, term) in boundary_terms:
+            # the BLUP is zero by construction, not an estimate: no standard error, no interval
+            vals.append(_row(Effect.RAN_VALS, group, level, term, sol.b[i], np.nan, np.nan, np.nan,
+                             conf_level, label, note=BOUNDARY_BLUP_NOTE))
+        else:
+            vals.append(_row(Effect.RAN_VALS, group, level, term, sol.b[i], unc.cond_sd[i], vals_lo[i],
+                             vals_hi[i], conf_level, label))
         coefs.append(_row(Effect.RAN_COEFS, group, level, term, coef[i], coef_se[i], coef_lo[i], coef_hi[i],
                           conf_level, label))
     return vals + coefs

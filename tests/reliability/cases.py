@@ -195,9 +195,7 @@ CASES: list[Case] = [
     Case("table-missing-values", "tables",
          _with(_with(_with(BASE, 2, "y", ""), 9, "y", "NA"), 20, "x", "NaN"),
          "y ~ x + (1 | g)", "ok", "45 of 48 rows used; 3 dropped for missing values in: y (2), x (1)",
-         where="summary", check=_dropped_rows,
-         cli_gap="'compare-kit fit' does not report dropped rows: print result.data_summary.describe() "
-                 "to stderr (also with --quiet) when rows were dropped"),
+         where="summary", check=_dropped_rows),
     Case("table-infinite-response", "tables", _with(BASE, 3, "y", "inf"), "y ~ x + (1 | g)", "error",
          "'y' has 1 infinite value"),
     Case("table-infinite-predictor", "tables", _with(BASE, 3, "x", "-Infinity"), "y ~ x + (1 | g)", "error",
@@ -210,11 +208,7 @@ CASES: list[Case] = [
          table(extra={"x2": [f"{2 * float(v.split(',')[1]) + 1:.4f}" for v in BASE.splitlines()[1:]]}),
          "y ~ x + x2 + (1 | g)", "ok", "", check=_not_estimable("x2")),
     Case("table-level-without-rows", "tables", _LEVEL_LOST, "y ~ x + k + (1 | g)", "ok",
-         "level(s) with no rows", where="notes",
-         api_gap="a level whose rows were all dropped for missing values is left out silently: "
-                 "design._unused_level_notes should also compare the text levels of the input table "
-                 "with those of the rows used",
-         cli_gap="as the API case, and 'compare-kit fit' should print the fit's notes"),
+         "level(s) with no rows", where="notes"),
     # ---------------------------------------------------------------- 3. groups
     Case("groups-one", "groups", table(groups=1, rows=20), "y ~ x + (1 | g)", "error", "only 1 level",
          report_gap="the report's no-pooling model y ~ 0 + C(g) + C(g):x reaches Bambi, which raises "
@@ -227,9 +221,7 @@ CASES: list[Case] = [
     Case("groups-fewer-rows-than-effects", "groups", table(groups=10, rows=2), "y ~ x + (1 + x | g)", "error",
          "fewer random effects than rows", report_gap=REPORT_VALIDATES_FIRST),
     Case("groups-single-row", "groups", _SINGLE_ROWS, "y ~ x + (1 | g)", "ok", "have a single row",
-         where="notes", check=_single_rows_listed,
-         cli_gap="'compare-kit fit' does not print the fit's notes (single-row groups): print each "
-                 "health note as 'note: ...' to stderr"),
+         where="notes", check=_single_rows_listed),
 ]
 
 CASE_IDS = [c.id for c in CASES]

@@ -167,11 +167,6 @@ def test_degenerate_variance_group_effects_are_not_estimates(factor):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "needs a code change: at a boundary fit the zero BLUPs get a conditional SD of ~3e-5 and a Wald "
-    "interval of +-6e-5 (a spuriously precise estimate), and compare.equivalence calls them 'agree' with "
-    "the posterior; expected: std_error, conf_low and conf_high empty (NaN) on those ran_vals rows, and an "
-    "equivalence verdict other than agree/differ whose 'why' says the group SD is at the boundary"))
 def test_degenerate_variance_group_effects_are_not_compared_as_estimates():
     data = boundary_data()
     spec = ModelSpec.from_formula("y ~ 1 + (1 | g)")

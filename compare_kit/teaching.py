@@ -39,10 +39,11 @@ class Demo:
 
 
 def _sample(model, draws: int, tune: int, chains: int, seed: int, var_names: list[str]):
+    from compare_kit.engines.compile_cache import default_cache_dir
     from compare_kit.engines.sampling import Sampler, SamplerSettings, run_sampler
 
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, cores=chains, seed=seed,
-                               progress=False, target_accept=0.9)
+                               progress=False, target_accept=0.9, compile_cache=default_cache_dir())
     return run_sampler(model, Sampler.NUTPIE, settings, var_names).idata
 
 

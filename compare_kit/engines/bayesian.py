@@ -11,11 +11,13 @@ the correlations. Draws are translated to canonical names and summarised
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,7 @@ from compare_kit.engines.bambi_names import (
     pymc_block_names,
     pymc_fixed_name,
 )
+from compare_kit.engines.compile_cache import resolve_cache_dir
 from compare_kit.engines.posterior import (
     RHAT_LIMIT,
     BlockDraws,
@@ -75,7 +78,7 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = 2000, tune
                  chains: int = 4, seed: int = 1, priors: PriorsArg = None,
                  sampler: Sampler | str = Sampler.NUTPIE, progress: bool = False,
                  cores: int | None = None, target_accept: float = 0.8,
-                 conf_level: float = 0.95) -> FitResult:
+                 conf_level: float = 0.95, compile_cache: Path | str | bool | None = None) -> FitResult:
     """Fit ``spec`` to ``data`` by MCMC; return the tidy estimates, diagnostics and draws.
 
     Parameters
@@ -95,9 +98,14 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = 2000, tune
         Show the sampler's progress bar.
     cores : int, optional
         Chains run in parallel (default: as many as chains and CPUs allow).
+    compile_cache : folder, True or False, optional
+        Where nutpie's compiled model is kept between runs (``compare_kit.engines.compile_cache``):
+        default ``$COMPARE_KIT_CACHE_DIR``, else ``~/.cache/compare_kit``; ``False`` compiles
+        without it. A hit gives the same draws as a compile.
     """
     settings = _check_options(draws, tune, chains, seed, sampler, progress, cores, target_accept,
                               conf_level)
+    settings = dataclasses.replace(settings, compile_cache=resolve_cache_dir(compile_cache))
     sampler = Sampler(sampler)
     prior_choice = Priors.coerce(priors)
     t0 = time.perf_counter()
@@ -149,7 +157,8 @@ def _result(spec: ModelSpec, design: Design, naming: BambiNaming, built: _Built,
                        df=int(design.x.shape[1] + n_pars)),
         health=Health(converged=rhat_ok and run.divergences == 0, optimizer=run.sampler, warnings=flags),
         data_summary=design.summary, diagnostics=diagnostics, posterior=run.idata, sampling=info,
-        extras={"canonical": canonical, "design": design, "engine_formula": naming.formula},
+        extras={"canonical": canonical, "design": design, "engine_formula": naming.formula,
+                "compile_cache": run.compile_cache},
     )
 
 

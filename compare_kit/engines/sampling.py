@@ -12,6 +12,7 @@ import importlib.util
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ class SamplerSettings:
     seed: int
     progress: bool
     target_accept: float
+    compile_cache: Path | None = None  # folder of compile_cache's entries; None: nutpie's own compile
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,22 +53,25 @@ class SamplerRun:
     sample_seconds: float
     divergences: int
     tree_depth_saturation: int
-    tune_seconds: float = float("nan")  # tuning share of sample_seconds (nutpie, 20 ms resolution; NaN if unknown)
+    tune_seconds: float = float("nan")
+    compile_cache: str = "off"  # compile_cache's status: hit, miss, unsaved, off, uncacheable: ...  # tuning share of sample_seconds (nutpie, 20 ms resolution; NaN if unknown)
 
 
 def run_sampler(model: pm.Model, sampler: Sampler, settings: SamplerSettings,
                 var_names: list[str]) -> SamplerRun:
     """Compile and sample ``model``; return draws with sampler statistics."""
     t_tune = float("nan")
+    cache = "off"
     match sampler:
         case Sampler.NUTPIE:
-            idata, t_compile, t_sample, t_tune = _run_nutpie(model, settings, var_names)
+            idata, t_compile, t_sample, t_tune, cache = _run_nutpie(model, settings, var_names)
         case Sampler.PYMC:
             idata, t_compile, t_sample = _run_pymc(model, settings, var_names)
         case Sampler.NUMPYRO:
             idata, t_compile, t_sample = _run_numpyro(model, settings, var_names)
     divergences, saturation = sampler_stats(idata)
-    return SamplerRun(idata, sampler_name(idata), t_compile, t_sample, divergences, saturation, t_tune)
+    return SamplerRun(idata, sampler_name(idata), t_compile, t_sample, divergences, saturation, t_tune,
+                      cache)
 
 
 def sampler_name(idata: Any) -> str:
@@ -111,18 +116,20 @@ class _TuningClock:
 
 
 def _run_nutpie(model: pm.Model, s: SamplerSettings, var_names: list[str]
-                ) -> tuple[Any, float, float, float]:
+                ) -> tuple[Any, float, float, float, str]:
     import nutpie
 
+    from compare_kit.engines.compile_cache import compile_pymc_model
+
     t0 = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)
+    compiled, cache = compile_pymc_model(model, var_names, s.compile_cache)
     t1 = time.perf_counter()
     clock = _TuningClock()
     idata = nutpie.sample(compiled, draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores,
                           seed=s.seed, save_warmup=False, progress_bar=s.progress,
                           target_accept=s.target_accept, progress_callback=clock, progress_rate=20)
     t_sample = time.perf_counter() - t1
-    return idata, t1 - t0, t_sample, t_sample * clock.share()
+    return idata, t1 - t0, t_sample, t_sample * clock.share(), cache
 
 
 def _chain_seeds(seed: int, chains: int) -> list[int]:

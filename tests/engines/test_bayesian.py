@@ -98,7 +98,7 @@ def test_result_follows_the_tidy_schema_and_records_the_run(varying_intercept) -
         params[["effect", "group", "level", "term"]].reset_index(drop=True))
     info = fit.sampling
     assert (info.sampler, info.seed, info.chains, info.draws, info.tune) == ("nutpie", 11, 4, 500, 500)
-    assert set(info.timings) == {"build", "compile", "sample", "post_process"}
+    assert set(info.timings) == {"build", "compile", "sample", "tune", "draw", "post_process"}
     assert all(v > 0 for v in info.timings.values())
     assert info.priors["floor"].startswith("Normal(mu=0, sigma=5.496)")
     assert info.priors["sd__Observation"].startswith("HalfStudentT(nu=4, sigma=0.8189)")

@@ -1,0 +1,81 @@
+"""The on-disk cache of nutpie's compiled models: a hit gives the same draws as a compile, a bad
+entry falls back to compiling, and the folder is chosen by an option or an environment variable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import compare_kit as ck
+from compare_kit.engines.compile_cache import ENV_VAR, default_cache_dir, resolve_cache_dir
+
+SCRIPT = """
+import json, sys
+import compare_kit as ck
+cache = sys.argv[2] if sys.argv[2] != "off" else False
+fit = ck.fit_bayesian(ck.ModelSpec.named(sys.argv[1]), ck.load_radon(), draws=100, tune=100, chains=2,
+                      seed=3, compile_cache=cache)
+print(json.dumps({"status": fit.extras["compile_cache"],
+                  "estimates": fit.estimates["estimate"].tolist()}))
+"""
+
+
+def _fresh_process_fit(model: str, cache: str) -> dict:
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, model, cache], capture_output=True, text=True,
+                          check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_cache_folder_option_and_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "compare_kit"
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "env"))
+    assert resolve_cache_dir(None) == tmp_path / "env"
+    assert resolve_cache_dir(True) == tmp_path / "env"
+    assert resolve_cache_dir(False) is None
+    assert resolve_cache_dir(tmp_path / "given") == tmp_path / "given"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["partial_pooling", "correlated_slopes"])
+def test_a_cache_hit_in_a_new_process_gives_the_draws_of_a_cold_compile(tmp_path, model):
+    folder = str(tmp_path / "cache")
+    cold = _fresh_process_fit(model, "off")
+    miss = _fresh_process_fit(model, folder)
+    hit = _fresh_process_fit(model, folder)
+    assert (cold["status"], miss["status"], hit["status"]) == ("off", "miss", "hit")
+    assert miss["estimates"] == cold["estimates"]
+    assert hit["estimates"] == cold["estimates"]
+
+
+@pytest.mark.slow
+def test_a_corrupt_entry_is_recompiled_with_the_same_draws(radon, tmp_path):
+    spec = ck.ModelSpec.named("pooled")
+    options = {"draws": 100, "tune": 100, "chains": 2, "seed": 3}
+    first = ck.fit_bayesian(spec, radon, compile_cache=tmp_path, **options)
+    entries = list(tmp_path.glob("*.nb[ci]"))
+    assert first.extras["compile_cache"] == "miss" and entries
+    for path in entries:
+        path.write_bytes(b"not a numba cache entry")
+    again = ck.fit_bayesian(spec, radon, compile_cache=tmp_path, **options)
+    assert again.extras["compile_cache"] in ("miss", "hit")
+    pd.testing.assert_frame_equal(first.estimates, again.estimates)
+    uncached = ck.fit_bayesian(spec, radon, compile_cache=False, **options)
+    assert uncached.extras["compile_cache"] == "off"
+    pd.testing.assert_frame_equal(first.estimates, uncached.estimates)
+
+
+@pytest.mark.slow
+def test_an_unwritable_cache_folder_still_fits(radon, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the folder should be")
+    fit = ck.fit_bayesian(ck.ModelSpec.named("pooled"), radon, draws=50, tune=50, chains=2,
+                          compile_cache=Path(blocker) / "sub")
+    assert fit.extras["compile_cache"].startswith(("uncacheable", "unsaved"))
+    assert fit.sampling.sampler == "nutpie"

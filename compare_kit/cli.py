@@ -219,7 +219,7 @@ def _study_from_formula(formula: str, csv_path: Path | None = None) -> object:
     what = f"{spec.response.label} by {group}" if group else spec.response.label
     title = f"{what}: complete, no and partial pooling" if len(models) == 3 else f"{what}: {spec}"
     source = "csv" if csv_path is not None else "radon"
-    return Study(title, source, csv_path, tuple(models))
+    return Study(title, source, csv_path, tuple(models), primary=label)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -62,6 +62,7 @@ class Study:
     models: tuple[ModelEntry, ...]
     settings: Settings = field(default_factory=Settings)
     source_file: str = ""
+    primary: str = ""  # the label of the model the user wrote (checked first); "" for none in particular
 
     def load_data(self) -> pd.DataFrame:
         import compare_kit as ck
@@ -76,7 +77,16 @@ class Study:
     def with_settings(self, **changes: Any) -> Study:
         values = {**self.settings.__dict__, **{k: v for k, v in changes.items() if v is not None}}
         return Study(self.title, self.data_source, self.csv_path, self.models, Settings(**values),
-                     self.source_file)
+                     self.source_file, self.primary)
+
+    def check(self, data: pd.DataFrame) -> None:
+        """Build every model's design before anything is fitted, the user's own model first, so that a
+        bad table is refused with a message about that model and before any sampling."""
+        from compare_kit.design import build_design
+
+        order = sorted(self.models, key=lambda m: m.label != self.primary)
+        for entry in order:
+            build_design(entry.spec, data)
 
 
 def default_study_path() -> Path:
@@ -324,6 +334,7 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
     problems: list[str] = []
     start = time.perf_counter()
     data = study.load_data()
+    study.check(data)
     sidecar = None
     if workers > 1:
         say("cross-validation refits and teaching demonstrations run in a second process ...")

@@ -46,7 +46,7 @@ from compare_kit.engines.posterior import (
 from compare_kit.engines.priors import Prior, PriorPreset, Priors, Role, preset_priors
 from compare_kit.engines.pymc_models import FixedGroup, ModelPriors, build_pymc_model, centring
 from compare_kit.engines.sampling import Sampler, SamplerRun, SamplerSettings, run_sampler
-from compare_kit.errors import FitError, SpecError
+from compare_kit.errors import DataError, FitError, SpecError
 from compare_kit.results import (
     RESIDUAL_TERM,
     EngineName,
@@ -110,6 +110,7 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = 2000, tune
     prior_choice = Priors.coerce(priors)
     t0 = time.perf_counter()
     design = build_design(spec, data)
+    _check_categorical_levels(design)
     naming = build_naming(design)
     _check_prior_keys(prior_choice, naming)
     built = _build(design, naming, prior_choice)
@@ -160,6 +161,16 @@ def _result(spec: ModelSpec, design: Design, naming: BambiNaming, built: _Built,
         extras={"canonical": canonical, "design": design, "engine_formula": naming.formula,
                 "compile_cache": run.compile_cache},
     )
+
+
+def _check_categorical_levels(design: Design) -> None:
+    """Bambi refuses a categorical predictor with one level (a bare ValueError); say so clearly first."""
+    for column in sorted(design.categorical):
+        levels = design.data[column].map(str).unique()
+        if len(levels) < 2:
+            raise DataError(f"the categorical predictor {column!r} has a single level ({levels[0]!r}) in the rows "
+                            "used; the Bayesian engine (Bambi) needs two or more. Leave the term out, or fit "
+                            "this model with the frequentist engine only")
 
 
 # ------------------------------------------------------------------ options

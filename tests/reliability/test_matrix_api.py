@@ -368,11 +368,6 @@ def test_table_text_is_escaped_in_the_report(repro_html):
     assert "<img" not in repro_html and "<b>" not in repro_html and "<script" not in repro_html
 
 
-@pytest.mark.xfail(strict=True, reason="needs a code change: a categorical predictor with one level in the "
-                   "rows used reaches Bambi, which raises a bare ValueError ('The term ... has only 1 "
-                   "category!'); "
-                   "the Bayesian engine (bambi_names/_build) should fit it like the frequentist engine does "
-                   "(one indicator column) or raise a DataError naming the column")
 def test_one_level_categorical_is_not_a_bare_crash_in_the_bayesian_engine(monkeypatch):
     from compare_kit.engines import bayesian
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from compare_kit.cli import main
-from tests.reliability.cases import CASES, REPORT_VALIDATES_FIRST, case, params
+from tests.reliability.cases import CASES, case, params
 from tests.reliability.test_matrix_api import ERROR_CASES, OK_CASES, materialise
 
 SMALL = ["--draws", "100", "--tune", "100", "--chains", "2"]
@@ -189,7 +189,6 @@ def test_end_to_end_report(tmp_path):
     assert out.read_text() == PREVIOUS and not sentinel.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="needs a code change: " + REPORT_VALIDATES_FIRST)
 def test_report_validates_every_model_before_sampling(tmp_path, capsys, monkeypatch):
     """A column missing from the user's model must stop the report before any Bayesian fit runs."""
     import compare_kit as ck

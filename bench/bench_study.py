@@ -2,9 +2,9 @@
 
 Runs ``compare-kit report`` (the command a user runs) in a fresh process and times it
 from the outside, with the study's own phase timings read from a second run of the
-API in the same conditions. Each case is run with cold compile caches (PyTensor's
-compile folder, where its numba cache lives, pointed at an empty temporary folder)
-and warm ones (the user's own folder, after one run has filled it). Usage::
+API in the same conditions. Each case is run with cold compile caches (PyTensor's compile
+folder, where its numba cache lives, and compare_kit's compile cache, both pointed
+at an empty temporary folder) and warm ones (the user's own folder, after one run has filled it). Usage::
 
     .venv/bin/python bench/bench_study.py [--draws 1000 2000] [--no-cold]
 
@@ -53,6 +53,7 @@ def run(draws: int, cold: bool, out: Path) -> dict[str, object]:
     if cold:
         tmp = tempfile.mkdtemp(prefix="ck_cold_compiledir_")
         env["PYTENSOR_FLAGS"] = f"base_compiledir={tmp}"
+        env["COMPARE_KIT_CACHE_DIR"] = str(Path(tmp) / "compare_kit")
     try:
         t0 = time.perf_counter()
         proc = subprocess.run([*cli(), "report", "--draws", str(draws), "--out", str(out / "radon.html"),

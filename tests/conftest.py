@@ -29,3 +29,27 @@ def radon() -> pd.DataFrame:
 
 def lme4_table(name: str) -> pd.DataFrame:
     return pd.read_csv(REFERENCE / "lme4" / name, keep_default_na=False, na_values=["NA"])
+
+
+def assert_variance_components_match(pars: pd.DataFrame, ref: pd.DataFrame) -> None:
+    """Our ran_pars rows against lme4's ``as.data.frame(VarCorr(m))``.
+
+    SDs within 1e-3 relative and correlations within 0.01 absolute: variance parameters
+    are flat in the likelihood, so optimizers agree less closely on them. lme4 calls the
+    second term of ``(1 + x || g)`` group ``g.1``: the same factor.
+    """
+    for _, r in ref.iterrows():
+        group = r["grp"].removesuffix(".1")
+        if group == "Residual":
+            term = "sd__Observation"
+        elif pd.isna(r["var2"]) or r["var2"] == "":
+            term = f"sd__{r['var1']}"
+        else:
+            term = f"cor__{r['var1']}.{r['var2']}"
+        ours = pars[(pars["group"] == group) & (pars["term"] == term)]["estimate"]
+        assert len(ours) == 1, (group, term)
+        if term.startswith("cor__"):
+            assert abs(ours.iloc[0] - r["sdcor"]) < 0.01
+        else:
+            assert ours.iloc[0] == pytest.approx(r["sdcor"], rel=1e-3)
+    assert len(pars) == len(ref)

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import compare_kit as ck
-from tests.conftest import LME4_MODELS, lme4_table
+from tests.conftest import LME4_MODELS, assert_variance_components_match, lme4_table
 
 CASES = [(m, meth) for m in LME4_MODELS for meth in ("REML", "ML")]
 
@@ -52,21 +52,7 @@ def test_variance_components_match_lme4(fits, model, method):
     fit = fits[(model, method)]
     pars = fit.table("ran_pars")
     ref = _ref("lme4_variance_components.csv", model, method)
-    for _, r in ref.iterrows():
-        group = "Residual" if r["grp"] == "Residual" else "county"
-        if r["grp"] == "Residual":
-            term = "sd__Observation"
-        elif pd.isna(r["var2"]) or r["var2"] == "":
-            term = f"sd__{r['var1']}"
-        else:
-            term = f"cor__{r['var1']}.{r['var2']}"
-        ours = pars[(pars["group"] == group) & (pars["term"] == term)]["estimate"]
-        assert len(ours) == 1, (group, term)
-        if term.startswith("cor__"):
-            assert abs(ours.iloc[0] - r["sdcor"]) < 0.01
-        else:
-            assert ours.iloc[0] == pytest.approx(r["sdcor"], rel=1e-3)
-    assert len(pars) == len(ref)
+    assert_variance_components_match(pars, ref)
 
 
 @pytest.mark.parametrize(("model", "method"), CASES)

@@ -6,11 +6,10 @@ Same tolerances and reasons as test_frequentist_lme4.py.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import compare_kit as ck
-from tests.conftest import REFERENCE, lme4_table
+from tests.conftest import REFERENCE, assert_variance_components_match, lme4_table
 
 MODELS = {
     "nested_intercepts": ("nested.csv", "y ~ x + (1 | school/class)"),
@@ -49,21 +48,7 @@ def test_fixed_effects(fits, model, method):
 def test_variance_components(fits, model, method):
     pars = fits[(model, method)].table("ran_pars")
     ref = _ref("structures_variance_components.csv", model, method)
-    for _, r in ref.iterrows():
-        group = r["grp"].removesuffix(".1")
-        if group == "Residual":
-            term = "sd__Observation"
-        elif pd.isna(r["var2"]) or r["var2"] == "":
-            term = f"sd__{r['var1']}"
-        else:
-            term = f"cor__{r['var1']}.{r['var2']}"
-        ours = pars[(pars["group"] == group) & (pars["term"] == term)]["estimate"]
-        assert len(ours) == 1, (group, term)
-        if term.startswith("cor__"):
-            assert abs(ours.iloc[0] - r["sdcor"]) < 0.01
-        else:
-            assert ours.iloc[0] == pytest.approx(r["sdcor"], rel=1e-3)
-    assert len(pars) == len(ref)
+    assert_variance_components_match(pars, ref)
 
 
 @pytest.mark.parametrize(("model", "method"), CASES)

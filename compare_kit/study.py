@@ -10,11 +10,11 @@ import os
 import re
 import time
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
@@ -22,7 +22,6 @@ from compare_kit.errors import CompareKitError, SpecError
 from compare_kit.results import FitResult
 from compare_kit.spec import ModelSpec
 
-EngineChoice = Literal["frequentist", "bayesian"]
 DEFAULT_STUDY = "radon.toml"
 _SETTINGS = {"seed": int, "draws": int, "tune": int, "chains": int, "sampler": str, "priors": str,
              "method": str, "cv_folds": int, "panel_levels": list}
@@ -209,26 +208,6 @@ def _line_of(text: str, dotted_key: str) -> int | None:
         if match and not table and match.group(1) == parts[0]:
             return number
     return None
-
-
-def fit_all(specs: Iterable[ModelSpec], data: pd.DataFrame,
-            engines: tuple[EngineChoice, ...] = ("frequentist",),
-            say: Callable[[str], None] = lambda _message: None,
-            **bayes_options: object) -> list[FitResult]:
-    """Fit every spec with every engine, in order, reporting progress through ``say``."""
-    from compare_kit import fit_bayesian, fit_frequentist
-
-    results: list[FitResult] = []
-    for spec in specs:
-        for engine in engines:
-            say(f"fitting {spec.label} ({spec}) with the {engine} engine ...")
-            start = time.perf_counter()
-            if engine == "frequentist":
-                results.append(fit_frequentist(spec, data))
-            else:
-                results.append(fit_bayesian(spec, data, **bayes_options))
-            say(f"  done in {time.perf_counter() - start:.1f} s")
-    return results
 
 
 @dataclass(frozen=True, eq=False)

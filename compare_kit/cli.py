@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -27,13 +26,6 @@ class _UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise _UsageError(f"{message}\n\n{self.format_usage().strip()}")
-
-
-@dataclass(frozen=True)
-class DataChoice:
-    """Where the table comes from: the bundled radon data or a user's CSV."""
-
-    csv: Path | None
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CANONICAL_MODELS", "CompareKitError", "DataError", "FitError", "IncomparableError",
     "ModelSpec", "SpecError", "compare", "fit_bayesian", "fit_frequentist", "load_csv", "load_radon",
-    "load_study", "run_study", "write_report",
+    "load_srrs2", "load_study", "run_study", "write_report",
 ]
 __version__ = "0.1.0"
 
@@ -49,6 +49,13 @@ def write_report(result_or_study: Any, path: str | Path, *, timestamp: bool = Tr
     from compare_kit.report.render import write_report as _write
 
     return _write(result_or_study, path, timestamp=timestamp, **options)
+
+
+def load_srrs2(path: str | Path, cty_path: str | Path | None = None) -> Any:
+    """The full radon survey from a copy of srrs2.dat and cty.dat (see compare_kit.srrs2.load_srrs2)."""
+    from compare_kit.srrs2 import load_srrs2 as _load
+
+    return _load(path, cty_path)
 
 
 def load_study(path: str | Path | None = None) -> Study:

@@ -19,13 +19,14 @@ from compare_kit.spec import CANONICAL_MODELS, ModelSpec
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from compare_kit.coverage import CoverageResult
     from compare_kit.results import FitResult
     from compare_kit.study import Study, StudyResult
 
 __all__ = [
     "CANONICAL_MODELS", "CompareKitError", "DataError", "FitError", "IncomparableError",
-    "ModelSpec", "SpecError", "compare", "fit_bayesian", "fit_frequentist", "load_csv", "load_radon",
-    "load_srrs2", "load_study", "run_study", "write_report",
+    "ModelSpec", "SpecError", "compare", "coverage_study", "fit_bayesian", "fit_frequentist", "load_csv",
+    "load_radon", "load_srrs2", "load_study", "run_study", "write_report",
 ]
 __version__ = "0.1.0"
 
@@ -70,3 +71,11 @@ def run_study(study: Study, **options: Any) -> StudyResult:
     from compare_kit.study import run_study as _run
 
     return _run(study, **options)
+
+
+def coverage_study(config: Any = None, **options: Any) -> CoverageResult:
+    """Simulate data sets from a known radon varying-intercept model, fit both engines to each and report
+    how often their 95% intervals contain the truth, by number of groups (``compare_kit.coverage``)."""
+    from compare_kit.coverage import coverage_study as _run
+
+    return _run(config, **options)

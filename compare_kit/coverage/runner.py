@@ -199,7 +199,7 @@ def run_dask(tasks: list[Task], scheduler: Any, retries: int, say: Say) -> Outco
         outputs: dict[str, TaskOutput] = {}
         failures: list[dict] = []
         progress = _Progress(len(tasks), say)
-        done = as_completed(list(futures))
+        done = as_completed(list(futures), loop=client.loop)
         for future in done:
             task = futures.pop(future)
             if future.status == "finished":

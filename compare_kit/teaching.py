@@ -150,14 +150,17 @@ def prior_flattening(freq_reml: FitResult, freq_ml: FitResult, scales: tuple[flo
     import nutpie
     import pymc as pm  # noqa: F401 - the model module needs it loaded
 
+    from compare_kit.engines.compile_cache import exact_math
+
     design = freq_reml.extras["design"]
     if len(design.blocks) != 1 or list(design.blocks[0].z.columns) != ["(Intercept)"]:
         raise ValueError("prior_flattening needs a model with one random intercept, e.g. varying_intercept")
     group = design.blocks[0].group
     reml = _sd(freq_reml, group)
     ml = _sd(freq_ml, group)
-    compiled = nutpie.compile_pymc_model(_random_intercept_model(design, "prior_scale"), backend="numba",
-                                         var_names=["sd_group"])
+    model = _random_intercept_model(design, "prior_scale")
+    with exact_math():
+        compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=["sd_group"])
     rows = []
     for scale in scales:
         idata = nutpie.sample(compiled.with_data(prior_scale=float(scale)), draws=draws, tune=tune,

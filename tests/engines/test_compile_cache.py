@@ -4,6 +4,7 @@ entry falls back to compiling, and the folder is chosen by an option or an envir
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,9 +26,21 @@ print(json.dumps({"status": fit.extras["compile_cache"],
 """
 
 
-def _fresh_process_fit(model: str, cache: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, model, cache], capture_output=True, text=True,
-                          check=True)
+DEMO_SCRIPT = """
+import json
+import compare_kit as ck
+from compare_kit import teaching
+spec, data = ck.ModelSpec.named("varying_intercept"), ck.load_radon()
+reml, ml = ck.fit_frequentist(spec, data, method="REML"), ck.fit_frequentist(spec, data, method="ML")
+demo = teaching.prior_flattening(reml, ml, scales=(0.1, 1.0), draws=100, tune=100, chains=2, seed=1)
+print(json.dumps({"status": "demo", "estimates": demo.table["posterior_mean"].tolist()}))
+"""
+
+
+def _fresh_process_fit(model: str, cache: str, env: dict[str, str] | None = None) -> dict:
+    script = DEMO_SCRIPT if model == "prior_flattening" else SCRIPT
+    proc = subprocess.run([sys.executable, "-c", script, model, cache], capture_output=True, text=True,
+                          check=True, env={**os.environ, **(env or {})})
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -52,6 +65,19 @@ def test_a_cache_hit_in_a_new_process_gives_the_draws_of_a_cold_compile(tmp_path
     assert (cold["status"], miss["status"], hit["status"]) == ("off", "miss", "hit")
     assert miss["estimates"] == cold["estimates"]
     assert hit["estimates"] == cold["estimates"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["partial_pooling", "prior_flattening"])
+def test_a_machines_first_run_gives_the_draws_of_every_later_run(tmp_path, model):
+    """Empty PyTensor and compare_kit caches (a new machine, as on a fresh CI runner), then warm ones:
+    numba's fastmath made code compiled afresh round differently from code loaded from the cache."""
+    folder = str(tmp_path / "cache")
+    env = {"PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'pytensor'}"}
+    first = _fresh_process_fit(model, folder, env)
+    later = _fresh_process_fit(model, folder, env)
+    uncached = _fresh_process_fit(model, "off", env)
+    assert first["estimates"] == later["estimates"] == uncached["estimates"]
 
 
 @pytest.mark.slow

@@ -134,8 +134,8 @@ def _add_coverage_parser(sub: argparse._SubParsersAction) -> None:
     cov.add_argument("--connect-timeout", type=_positive_int, default=10, metavar="SECONDS",
                      help="how long to try reaching --scheduler (default 10)")
     cov.add_argument("--chunk", type=_positive_int, default=10, help="simulations per task (default 10)")
-    cov.add_argument("--draws", type=_positive_int, default=500, help="posterior draws per chain (500)")
-    cov.add_argument("--tune", type=_positive_int, default=500, help="tuning steps per chain (500)")
+    cov.add_argument("--draws", type=_positive_int, default=1000, help="posterior draws per chain (1000)")
+    cov.add_argument("--tune", type=_positive_int, default=1000, help="tuning steps per chain (1000)")
     cov.add_argument("--chains", type=_positive_int, default=4, help="chains per Bayesian fit (4)")
     cov.add_argument("--retries", type=_non_negative_int, default=2, help="retries of a failed task (2)")
     cov.add_argument("--out", type=Path, metavar="FILE.html", default=None,

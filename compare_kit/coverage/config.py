@@ -55,11 +55,16 @@ class Truth:
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """NUTS settings of every Bayesian fit (nutpie; ``cores`` threads per fit)."""
+    """NUTS settings of every Bayesian fit (nutpie; ``cores`` threads per fit).
+
+    Shorter than ``fit_bayesian``'s default (4 x 2000 after 1000) to fit hundreds of data sets
+    into minutes; ``target_accept`` is the engine's default. Each fit's R-hat, bulk ESS and
+    divergences are kept in the study's ``fits`` table.
+    """
 
     chains: int = 4
-    draws: int = 500
-    tune: int = 500
+    draws: int = 1000
+    tune: int = 1000
     target_accept: float = 0.8
     cores: int = 1
 
@@ -169,7 +174,7 @@ def radon_design(n_groups: int, design_seed: int) -> SimDesign:
 
 
 def real_response(design: SimDesign) -> np.ndarray:
-    """The survey's own log_radon for the design's rows (the design's counties must be distinct)."""
+    """The survey's own log_radon for the design's rows, group by group (the priors are scaled to it)."""
     survey = _survey()
     parts = [survey.loc[survey[GROUP] == c, RESPONSE].to_numpy() for c in design.frame.drop_duplicates(
         GROUP)["source_county"]]

@@ -18,11 +18,13 @@ draws are read back by the engine's own reader (``bayesian._bambi_draws``), post
 means and equal-tailed 95% intervals are taken from them, and R-hat / ESS come from
 ``posterior._diagnose`` (arviz).
 
-Determinism: PyTensor's on-disk numba cache is switched off while compiling
-(``numba__cache=False``): code numba loads from a cache can round differently from
-code it has just compiled, so with the cache on, a worker that found the cache warm
-and one that compiled cold would give different draws for the same seed. Without
-it, every worker compiles the same graph to the same machine code in memory.
+Determinism: the model is compiled as the engine compiles it
+(``compile_cache.compile_pymc_model``: PyTensor's numba functions without fastmath,
+whose fresh and disk-cached machine code round alike), and PyTensor's on-disk numba
+cache is also switched off while compiling, so every worker compiles the same graph to
+the same code in memory whatever the state of the machine's caches. A test runs the
+pool with an empty PyTensor compile folder and a Dask cluster with the filled one and
+gets identical tables; another gets ``fit_bayesian``'s draws bit for bit.
 """
 
 from __future__ import annotations
@@ -52,11 +54,11 @@ class FastBayes:
 
     @classmethod
     def build(cls, sim: SimDesign) -> FastBayes:
-        import nutpie
         import pytensor
 
         import compare_kit as ck
         from compare_kit.design import build_design
+        from compare_kit.engines.compile_cache import compile_pymc_model
         from compare_kit.engines.bambi_names import build_naming
         from compare_kit.engines.bayesian import _build
         from compare_kit.engines.priors import Priors
@@ -69,7 +71,8 @@ class FastBayes:
         (observed,) = model.observed_RVs
         model.rvs_to_values[observed] = pytensor.shared(design.y.copy(), name=SHARED_Y)
         with pytensor.config.change_flags(numba__cache=False):
-            compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=built.var_names)
+            # the engine's own compile (compile_cache.exact_math: no fastmath); no on-disk cache: shared data
+            compiled, _ = compile_pymc_model(model, built.var_names, None)
         return cls(design, naming, built, compiled, time.perf_counter() - t0)
 
     def fit(self, y: np.ndarray, seed: int, cfg: CoverageConfig) -> tuple[Any, Any]:

@@ -22,8 +22,10 @@ EQUIVALENCE_COLUMNS = ["model", "effect", "group", "level", "term", "freq_estima
                        "bayes_estimate", "bayes_std_error", "difference", "z_difference", "se_ratio",
                        "verdict", "why"]
 SHRINKAGE_COLUMNS = ["group", "level", "n", "term", "no_pooling", "complete_pooling", "partial_freq",
-                     "partial_bayes", "shrinkage_freq", "shrinkage_bayes", "pooling_factor", "note"]
+                     "partial_bayes", "shrinkage_freq", "shrinkage_bayes", "pooling_factor", "note", "toward",
+                     "toward_group", "toward_level", "complete_pooling_bayes"]
 AGREE_Z, SLIGHT_Z = 0.5, 2.0
+FEW_GROUPS = 10  # below this many levels, the why-texts say that a grouping factor's SD rests on few groups
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +118,8 @@ def equivalence_table(freq: FitResult, bayes: FitResult) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         out["z_difference"] = out["difference"] / out["bayes_std_error"]
         out["se_ratio"] = out["freq_std_error"] / out["bayes_std_error"]
-    verdicts = [_verdict(row, merged.loc[i]) for i, row in out.iterrows()]
+    n_groups = dict(freq.stats.n_groups)
+    verdicts = [_verdict(row, merged.loc[i], n_groups) for i, row in out.iterrows()]
     out["verdict"] = [v for v, _ in verdicts]
     out["why"] = [w for _, w in verdicts]
     order = {Effect.FIXED: 0, Effect.RAN_PARS: 1, Effect.RAN_VALS: 2}
@@ -125,7 +128,7 @@ def equivalence_table(freq: FitResult, bayes: FitResult) -> pd.DataFrame:
     return out.loc[:, EQUIVALENCE_COLUMNS].reset_index(drop=True)
 
 
-def _verdict(row: pd.Series, merged: pd.Series) -> tuple[str, str]:
+def _verdict(row: pd.Series, merged: pd.Series, n_groups: dict[str, int] | None = None) -> tuple[str, str]:
     side = merged["_merge"]
     if side == "left_only":
         return "only frequentist", "the Bayesian model has no such parameter (a different structure)"
@@ -145,10 +148,40 @@ def _verdict(row: pd.Series, merged: pd.Series) -> tuple[str, str]:
                             "flat near zero differently")
     z = abs(row["z_difference"])
     verdict = "agree" if z < AGREE_Z else "differ slightly" if z < SLIGHT_Z else "differ"
-    return verdict, _why(row, verdict)
+    return verdict, _why(row, verdict, n_groups or {})
 
 
-def _why(row: pd.Series, verdict: str) -> str:
+def _why(row: pd.Series, verdict: str, n_groups: dict[str, int] | None = None) -> str:
+    base = _base_why(row, verdict)
+    few = {g: n for g, n in (n_groups or {}).items() if n < FEW_GROUPS}
+    effect, group = row["effect"], row["group"]
+    ratio = row["se_ratio"]
+    if effect == Effect.FIXED and few:
+        g, n = min(few.items(), key=lambda kv: kv[1])
+        if np.isfinite(ratio) and ratio < 0.9:
+            return (f"only {n} {g} groups: the uncertainty of this coefficient rests on {n} group effects, "
+                    f"and the posterior averages over the poorly known {g} SD while GLS plugs in its "
+                    f"estimate, so the posterior SD is wider (SE ratio {ratio:.2f}); "
+                    + ("the point estimates agree" if verdict == "agree" else "the point estimates differ "
+                       "by this much because the few groups leave the population value loosely pinned"))
+        if verdict == "agree":
+            return (f"same estimate: although there are only {n} {g} groups, this coefficient is estimated "
+                    f"from the variation within groups, so the few groups barely matter for it"
+                    + (f" (SE ratio {ratio:.2f})" if np.isfinite(ratio) else ""))
+        return base
+    if group in few and effect == Effect.RAN_PARS and row["term"].startswith("sd__"):
+        n = few[group]
+        return (f"only {n} {group} groups: this SD rests on {n} group effects, so its likelihood is wide and "
+                f"skewed and the posterior depends on its prior; a gap of this size is expected, not a "
+                f"disagreement between the engines. " + base[0].upper() + base[1:])
+    if group in few and effect == Effect.RAN_VALS:
+        n = few[group]
+        return (base + f". With only {n} {group} groups the SD behind these effects is poorly known: the "
+                "posterior carries that uncertainty, the BLUP does not")
+    return base
+
+
+def _base_why(row: pd.Series, verdict: str) -> str:
     term, effect = row["term"], row["effect"]
     if effect == Effect.FIXED:
         if verdict == "agree":
@@ -195,16 +228,62 @@ def summarise_equivalence(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def shrinkage_table(freq: FitResult, bayes: FitResult | None = None) -> pd.DataFrame:
-    """Each group's own estimate, the population value, and the partial-pooling estimates.
+    """Each group's own estimate, the value it is pulled toward, and the partial-pooling estimates.
+
+    One row per group level and random coefficient (``term``), for every grouping
+    block of the model.
 
     * ``no_pooling``: the group's own least-squares coefficient for the random
       term's columns, after removing the other fixed effects at their GLS values
       (with an intercept only, the group's mean residual from the fixed part);
-    * ``complete_pooling``: the population value, the fixed effect (0 for a
-      random coefficient without a fixed counterpart);
-    * ``shrinkage_*``: (no_pooling - partial) / (no_pooling - complete_pooling);
-    * ``pooling_factor``: for a random intercept alone, the closed form
-      (sigma^2/n) / (sigma^2/n + tau^2).
+      NaN, with the reason in ``note``, where the group's rows cannot identify it.
+      For an intercept-only factor with an intercept-only factor nested in it
+      (a state of ``(1 | state/county)``) it is what the state's homes alone say
+      when its counties vary as the model says: the precision-weighted mean of its
+      counties' own estimates, weights 1 / (sigma^2/n_c + tau_c^2) (the state as
+      a fixed effect, the counties random); ``note`` gives the plain mean of its
+      rows, which weights large counties more.
+    * ``toward``: what the row is pulled toward. ``population`` for a grouping
+      factor that is nested in no other of the model's factors (the only kind in
+      a one-level model, and also crossed factors); for a nested factor, its
+      enclosing group, e.g. ``state MN`` for county ``AITKIN:MN`` of
+      ``(1 | state/county)``. ``toward_group`` and ``toward_level`` hold the
+      enclosing factor and level (empty for ``population``). A factor is nested
+      in another when each of its levels lies within one level of the other and
+      the other has fewer levels; the closest such factor (most levels) is its
+      parent, and the parent's own parent its grandparent, and so on.
+    * ``complete_pooling``: the value pulled toward, frequentist side. For
+      ``population`` rows, the fixed effect (0 for a random coefficient without
+      a fixed counterpart). For nested rows, the enclosing group's
+      partial-pooling estimate: the fixed effect plus the BLUPs of the same
+      coefficient for every enclosing level (for a county: fixed intercept +
+      its state's BLUP).
+    * ``complete_pooling_bayes``: the same target on the Bayesian side:
+      ``complete_pooling`` itself for ``population`` rows (the frequentist fixed
+      effect for both engines, so the two shares are measured toward the same
+      point), and for nested rows the posterior mean of the fixed effect plus the
+      enclosing levels' effects (each engine's county is pulled toward that
+      engine's state).
+    * ``partial_freq`` / ``partial_bayes``: the group's coefficient with partial
+      pooling: fixed effect + this level's effect + the effects of every
+      enclosing level (BLUPs; posterior means, i.e. the posterior mean of the
+      sum). For ``population`` rows this is the engine's ``ran_coefs`` value.
+    * ``shrinkage_freq`` = (no_pooling - partial_freq) / (no_pooling -
+      complete_pooling), ``shrinkage_bayes`` likewise with partial_bayes and
+      complete_pooling_bayes: the share of the way from the group's own estimate
+      to its target, 0 = none, 1 = all the way.
+    * ``pooling_factor``: for an intercept-only term, the closed form
+      v / (v + tau^2), with tau the term's SD and v the variance of the group's
+      own estimate about its true value: sigma^2/n for a factor with nothing
+      nested in it (one-level models, counties), 1 / sum of the weights above
+      for an enclosing factor (states). Given the variance components and the
+      GLS fixed effects it equals ``shrinkage_freq`` at every level (the BLUP
+      equations), up to rounding.
+
+    For a county of ``(1 | state/county)``: no_pooling = mean over its homes of
+    (y - basement * b_basement); complete_pooling = b0 + u_state; partial_freq =
+    b0 + u_state + u_county; shrinkage_freq = sigma^2 / (sigma^2 + n tau_county^2).
+    For a state: complete_pooling = b0 and partial_freq = b0 + u_state.
     """
     design: Design | None = freq.extras.get("design")
     if design is None or not design.blocks:
@@ -213,35 +292,147 @@ def shrinkage_table(freq: FitResult, bayes: FitResult | None = None) -> pd.DataF
     coefs_f = freq.table(Effect.RAN_COEFS).set_index(["group", "level", "term"])["estimate"]
     coefs_b = (bayes.table(Effect.RAN_COEFS).set_index(["group", "level", "term"])["estimate"]
                if bayes is not None else pd.Series(dtype=float))
+    vals_f = freq.table(Effect.RAN_VALS).set_index(["group", "level", "term"])["estimate"]
+    vals_b = (bayes.table(Effect.RAN_VALS).set_index(["group", "level", "term"])["estimate"]
+              if bayes is not None else pd.Series(dtype=float))
+    fixed_b = (bayes.table(Effect.FIXED).set_index("term")["estimate"] if bayes is not None
+               else pd.Series(dtype=float))
     pars = freq.table(Effect.RAN_PARS).set_index(["group", "term"])["estimate"]
     sigma2 = float(pars[("Residual", "sd__Observation")] ** 2)
+    parents = nesting_parents(design)
+    own_all = _own_estimates(design, fixed, parents, pars, sigma2)
     rows = []
-    for block in design.blocks:
+    for b_index, block in enumerate(design.blocks):
         cols = list(block.z.columns)
-        other = [c for c in design.x_estimable.columns if c not in cols]
-        offset = design.x_estimable[other].to_numpy() @ fixed[other].to_numpy() if other else 0.0
-        resid = design.y - offset
-        z = block.z.to_numpy()
         intercept_only = cols == ["(Intercept)"]
         tau2 = float(pars.get((block.group, "sd__(Intercept)"), np.nan) ** 2) if intercept_only else np.nan
+        ancestors = _ancestors(b_index, parents)
+        parent = design.blocks[ancestors[0]] if ancestors else None
+        own_b, reasons_b, var_b = own_all[b_index]
         for j, level in enumerate(block.levels):
             rows_j = block.codes == j
             n_j = int(rows_j.sum())
-            own, reasons = _own_estimate(z[rows_j], resid[rows_j], cols)
+            first_row = int(np.flatnonzero(rows_j)[0])
+            enclosing = [(design.blocks[a].group, design.blocks[a].levels[design.blocks[a].codes[first_row]])
+                         for a in ancestors]
+            own, reasons, v = own_b[j], reasons_b[j], var_b[j]
             for c, term in enumerate(cols):
-                complete = float(fixed.get(term, 0.0)) if term in fixed.index else 0.0
-                part_f = coefs_f.get((block.group, level, term), np.nan)
-                part_b = coefs_b.get((block.group, level, term), np.nan)
+                base_f = float(fixed.get(term, 0.0)) if term in fixed.index else 0.0
+                if parent is None:
+                    complete = complete_b = base_f
+                    part_f = coefs_f.get((block.group, level, term), np.nan)
+                    part_b = coefs_b.get((block.group, level, term), np.nan)
+                    toward, toward_group, toward_level = "population", "", ""
+                else:
+                    base_b = float(fixed_b.get(term, 0.0)) if bayes is not None else np.nan
+                    up_f = sum(float(vals_f.get((g, lv, term), 0.0)) for g, lv in enclosing)
+                    up_b = sum(float(vals_b.get((g, lv, term), 0.0)) for g, lv in enclosing)
+                    complete, complete_b = base_f + up_f, base_b + up_b
+                    part_f = complete + vals_f.get((block.group, level, term), np.nan)
+                    part_b = complete_b + vals_b.get((block.group, level, term), np.nan)
+                    toward_group, toward_level = enclosing[0]
+                    toward = f"{toward_group} {toward_level}"
                 rows.append({
                     "group": block.group, "level": level, "n": n_j, "term": term,
                     "no_pooling": own[c], "complete_pooling": complete,
                     "partial_freq": part_f, "partial_bayes": part_b,
                     "shrinkage_freq": _share(own[c], part_f, complete),
-                    "shrinkage_bayes": _share(own[c], part_b, complete),
-                    "pooling_factor": (sigma2 / n_j) / (sigma2 / n_j + tau2) if intercept_only else np.nan,
-                    "note": reasons[c],
+                    "shrinkage_bayes": _share(own[c], part_b, complete_b),
+                    "pooling_factor": v / (v + tau2) if intercept_only else np.nan,
+                    "note": reasons[c], "toward": toward, "toward_group": toward_group,
+                    "toward_level": toward_level, "complete_pooling_bayes": complete_b,
                 })
     return pd.DataFrame(rows, columns=SHRINKAGE_COLUMNS)
+
+
+def nesting_parents(design: Design) -> dict[int, int]:
+    """Block index -> the index of the closest block it is nested in (only blocks that have one).
+
+    A block is nested in another when each of its levels lies within a single level of the
+    other and the other has fewer levels; of several, the one with most levels is the parent.
+    """
+    blocks = design.blocks
+    out: dict[int, int] = {}
+    for i, inner in enumerate(blocks):
+        best = None
+        for k, outer in enumerate(blocks):
+            if k == i or len(outer.levels) >= len(inner.levels):
+                continue
+            pairs = np.unique(np.column_stack([inner.codes, outer.codes]), axis=0)
+            if len(pairs) == len(inner.levels) and (best is None or len(outer.levels) > len(blocks[best].levels)):
+                best = k
+        if best is not None:
+            out[i] = best
+    return out
+
+
+def _ancestors(index: int, parents: dict[int, int]) -> list[int]:
+    chain = []
+    while index in parents and parents[index] not in chain:
+        index = parents[index]
+        chain.append(index)
+    return chain
+
+
+_OwnEstimates = tuple[list[np.ndarray], list[list[str]], np.ndarray]
+
+
+def _own_estimates(design: Design, fixed: pd.Series, parents: dict[int, int], pars: pd.Series,
+                   sigma2: float) -> dict[int, _OwnEstimates]:
+    """Per block: each level's own estimate, the reasons for NaNs, and (intercept only) its variance.
+
+    A level's own estimate is what its rows alone say. For an intercept-only block with one
+    intercept-only block nested in it, that is the precision-weighted mean of the nested groups'
+    own estimates (weights 1 / (v_c + tau_c^2), variance 1 / sum of the weights): the estimate
+    with this factor as a fixed effect and the nested factor random, which the BLUP shrinks by
+    exactly v / (v + tau^2). Otherwise it is the level's least-squares fit (variance sigma^2 / n
+    for an intercept).
+    """
+    out: dict[int, _OwnEstimates] = {}
+
+    def own_of(i: int) -> _OwnEstimates:
+        if i in out:
+            return out[i]
+        block = design.blocks[i]
+        cols = list(block.z.columns)
+        kids = [c for c, p in parents.items() if p == i]
+        n_levels = len(block.levels)
+        if cols == ["(Intercept)"] and len(kids) == 1 and list(design.blocks[kids[0]].z.columns) == cols:
+            kid = design.blocks[kids[0]]
+            kid_own, _, kid_var = own_of(kids[0])
+            tau_k2 = float(pars.get((kid.group, "sd__(Intercept)"), np.nan) ** 2)
+            weight = 1.0 / (kid_var + tau_k2)
+            first = np.array([np.flatnonzero(kid.codes == k)[0] for k in range(len(kid.levels))])
+            up = block.codes[first]
+            values = np.array([o[0] for o in kid_own])
+            total_w = np.bincount(up, weights=weight, minlength=n_levels)
+            own = np.bincount(up, weights=weight * values, minlength=n_levels) / total_w
+            kid_n = np.bincount(kid.codes, minlength=len(kid.levels)).astype(float)
+            row_mean = (np.bincount(up, weights=kid_n * values, minlength=n_levels)
+                        / np.bincount(up, weights=kid_n, minlength=n_levels))
+            counts = np.bincount(up, minlength=n_levels)
+            notes = [[f"own estimate: precision-weighted mean of its {counts[j]} {kid.group} groups "
+                      f"(row mean {row_mean[j]:.3f})"] for j in range(n_levels)]
+            result = ([np.array([v]) for v in own], notes, 1.0 / total_w)
+        else:
+            other = [c for c in design.x_estimable.columns if c not in cols]
+            offset = design.x_estimable[other].to_numpy() @ fixed[other].to_numpy() if other else 0.0
+            resid = design.y - offset
+            z = block.z.to_numpy()
+            ests, reasons = [], []
+            sizes = np.bincount(block.codes, minlength=n_levels).astype(float)
+            for j in range(n_levels):
+                rows_j = block.codes == j
+                est, why = _own_estimate(z[rows_j], resid[rows_j], cols)
+                ests.append(est)
+                reasons.append(why)
+            result = (ests, reasons, sigma2 / sizes)
+        out[i] = result
+        return result
+
+    for i in range(len(design.blocks)):
+        own_of(i)
+    return out
 
 
 def _own_estimate(z: np.ndarray, y: np.ndarray, cols: list[str]) -> tuple[np.ndarray, list[str]]:

@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the bundled Minnesota radon survey (the default)")
     source.add_argument("--csv", type=Path, metavar="PATH", help="a CSV table of your own (needs --formula)")
     source.add_argument("--study", type=Path, metavar="FILE", help="a study file (TOML): data, models, settings")
+    report.add_argument("--srrs2", type=Path, metavar="FOLDER", default=None,
+                        help="the folder holding the full radon survey's srrs2.dat and cty.dat (not shipped); "
+                             "for a study with source = \"srrs2\", or alone to run the packaged three-level "
+                             "study (homes in counties in states, compare_kit/studies/srrs2.toml)")
     report.add_argument("--formula", default=None, metavar="F",
                         help="an lme4-style formula or a named model; the report fits it beside complete "
                              "pooling (and no pooling, for one grouping factor) of the same fixed part")
@@ -250,8 +254,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 def _report_study(args: argparse.Namespace) -> tuple[object, str, bool]:
     """The study the options describe, the report's file stem, and whether it is the default study."""
-    from compare_kit.study import load_study
+    from compare_kit.study import load_study, srrs2_study_path
 
+    srrs2 = getattr(args, "srrs2", None)
+    if srrs2 is not None:
+        if args.csv is not None or args.data is not None or args.formula is not None:
+            raise _UsageError("--srrs2 goes with --study (a study with source = \"srrs2\") or alone (the "
+                              "packaged three-level study); not with --csv, --data or --formula")
+        path = args.study if args.study is not None else srrs2_study_path()
+        return load_study(path).with_data_path(srrs2), path.stem, False
     if args.study is not None:
         if args.formula is not None:
             raise _UsageError("--formula cannot be combined with --study; put the models in the study file")
@@ -331,7 +342,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _argv_of(args: argparse.Namespace) -> list[str]:
     """The report options as a command line (for the report's reproducibility section)."""
     out: list[str] = []
-    for name in ("csv", "study", "formula", "seed", "draws", "tune", "chains", "out", "tables_dir"):
+    for name in ("csv", "study", "srrs2", "formula", "seed", "draws", "tune", "chains", "out", "tables_dir"):
         value = getattr(args, name, None)
         if value is not None:
             out += [f"--{name.replace('_', '-')}", str(value)]

@@ -6,6 +6,7 @@ Errors in a study file name the key and, where it can be found, the line.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -23,8 +24,9 @@ from compare_kit.results import FitResult
 from compare_kit.spec import ModelSpec
 
 DEFAULT_STUDY = "radon.toml"
+SRRS2_STUDY = "srrs2.toml"  # the three-level study of the full survey; its data folder comes from the user
 _SETTINGS = {"seed": int, "draws": int, "tune": int, "chains": int, "sampler": str, "priors": str,
-             "method": str, "cv_folds": int, "panel_levels": list}
+             "method": str, "cv_folds": int, "panel_levels": list, "demos": bool}
 
 
 class StudyError(CompareKitError):
@@ -49,6 +51,7 @@ class Settings:
     method: str = "REML"
     cv_folds: int = 10
     panel_levels: tuple[str, ...] = ()
+    demos: bool = True  # the teaching demonstrations (one-level random-intercept experiments)
 
 
 @dataclass(frozen=True)
@@ -56,27 +59,70 @@ class Study:
     """What to fit: a title, where the data come from, the models and the settings."""
 
     title: str
-    data_source: str  # "radon" or "csv"
+    data_source: str  # "radon", "csv" or "srrs2"
     csv_path: Path | None
     models: tuple[ModelEntry, ...]
     settings: Settings = field(default_factory=Settings)
     source_file: str = ""
     primary: str = ""  # the label of the model the user wrote (checked first); "" for none in particular
+    data_path: Path | None = None  # srrs2: the folder holding srrs2.dat and cty.dat (None: not given yet)
+    exclude_states: tuple[str, ...] = ()  # srrs2: values of its state column left out (e.g. "R5")
 
     def load_data(self) -> pd.DataFrame:
         import compare_kit as ck
 
         if self.data_source == "radon":
             return ck.load_radon()
+        if self.data_source == "srrs2":
+            return self._load_srrs2()
         text_columns = {g for m in self.models for g in m.spec.grouping_columns}
         text_columns |= {v.column for m in self.models for t in m.spec.fixed for v in t.variables
                          if v.categorical}
         return ck.load_csv(self.csv_path, text_columns=sorted(text_columns))
 
+    def _load_srrs2(self) -> pd.DataFrame:
+        import compare_kit as ck
+
+        if self.data_path is None:
+            where = f"The study {self.source_file!r}" if self.source_file else "This study"
+            raise StudyError(
+                f"{where} reads the full EPA radon survey (Gelman & Hill's srrs2.dat and cty.dat), which "
+                "compare_kit does not ship, and no folder holding them was given: pass it on the command "
+                "line with 'compare-kit report --study FILE.toml --srrs2 FOLDER', set path = \"FOLDER\" "
+                "under [data] in the study file (relative to the file), or call "
+                "study.with_data_path(FOLDER) from Python.")
+        data = ck.load_srrs2(self.data_path)
+        attrs = dict(data.attrs)
+        if self.exclude_states:
+            present = set(data["state"].astype(str))
+            unknown = [s for s in self.exclude_states if s not in present]
+            if unknown:
+                raise StudyError(f"{self.source_file or 'study'}: data.exclude_states names "
+                                 f"{', '.join(repr(u) for u in unknown)}, which the survey does not have; "
+                                 f"its states are {', '.join(sorted(present))}")
+            keep = ~data["state"].astype(str).isin(self.exclude_states)
+            attrs["excluded"] = {s: int((data["state"] == s).sum()) for s in self.exclude_states}
+            data = data[keep].reset_index(drop=True)
+        # the survey has homes without a recorded floor and counties without uranium: keep only homes
+        # every model can use, so that all models (and their LOO, AIC and cross-validation) share the rows
+        columns = list(dict.fromkeys(c for m in self.models for c in m.spec.columns if c in data.columns))
+        missing = data[columns].isna()
+        attrs["incomplete"] = {c: int(missing[c].sum()) for c in columns if missing[c].any()}
+        attrs["incomplete_rows"] = int(missing.any(axis=1).sum())
+        data = data[~missing.any(axis=1)].reset_index(drop=True)
+        data.attrs = attrs
+        return data
+
     def with_settings(self, **changes: Any) -> Study:
         values = {**self.settings.__dict__, **{k: v for k, v in changes.items() if v is not None}}
-        return Study(self.title, self.data_source, self.csv_path, self.models, Settings(**values),
-                     self.source_file, self.primary)
+        return dataclasses.replace(self, settings=Settings(**values))
+
+    def with_data_path(self, path: str | Path) -> Study:
+        """The study with its srrs2 data folder set (the folder holding srrs2.dat and cty.dat)."""
+        if self.data_source != "srrs2":
+            raise StudyError(f"{self.source_file or 'this study'} reads {self.data_source!r} data, not the "
+                             "srrs2 survey; a srrs2 folder applies only to a study with source = \"srrs2\"")
+        return dataclasses.replace(self, data_path=Path(path))
 
     def check(self, data: pd.DataFrame) -> None:
         """Build every model's design before anything is fitted, the user's own model first, so that a
@@ -90,6 +136,11 @@ class Study:
 
 def default_study_path() -> Path:
     return Path(str(resources.files("compare_kit") / "studies" / DEFAULT_STUDY))
+
+
+def srrs2_study_path() -> Path:
+    """The packaged three-level study of the full radon survey (needs the user's srrs2 folder)."""
+    return Path(str(resources.files("compare_kit") / "studies" / SRRS2_STUDY))
 
 
 def load_study(path: str | Path | None = None) -> Study:
@@ -121,7 +172,7 @@ def parse_study(raw: dict[str, Any], text: str = "", source: str = "study", base
     data = raw.get("data", {"source": "radon"})
     if not isinstance(data, dict):
         raise fail("data", "must be a table with source = \"radon\" or csv = \"path\"")
-    source_kind, csv_path = _data_source(data, fail, base)
+    source_kind, csv_path, data_path, exclude = _data_source(data, fail, base)
     settings = _settings(raw.get("settings", {}), fail)
     models_raw = raw.get("models")
     if not isinstance(models_raw, dict) or not models_raw:
@@ -144,11 +195,28 @@ def parse_study(raw: dict[str, Any], text: str = "", source: str = "study", base
         if priors is not None and not isinstance(priors, str):
             raise fail(f"{key}.priors", "must be a preset name: default, tutorial or vague")
         models.append(ModelEntry(label, spec, priors))
-    return Study(title, source_kind, csv_path, tuple(models), settings, source)
+    return Study(title, source_kind, csv_path, tuple(models), settings, source, data_path=data_path,
+                 exclude_states=exclude)
 
 
 def _data_source(data: dict[str, Any], fail: Callable[[str, str], StudyError],
-                 base: Path) -> tuple[str, Path | None]:
+                 base: Path) -> tuple[str, Path | None, Path | None, tuple[str, ...]]:
+    """(source, csv path, srrs2 folder, excluded states) from the [data] table; paths relative to ``base``."""
+    if data.get("source") == "srrs2":
+        unknown = set(data) - {"source", "path", "exclude_states"}
+        if unknown:
+            raise fail(f"data.{sorted(unknown)[0]}", "unknown key; a srrs2 data source has source, path "
+                                                      "and exclude_states")
+        folder = None
+        if "path" in data:
+            if not isinstance(data["path"], str) or not data["path"].strip():
+                raise fail("data.path", "must be the path of the folder holding srrs2.dat and cty.dat")
+            folder = Path(data["path"]).expanduser()
+            folder = folder if folder.is_absolute() else base / folder
+        exclude = data.get("exclude_states", [])
+        if not isinstance(exclude, list) or not all(isinstance(v, str) for v in exclude):
+            raise fail("data.exclude_states", "must be a list of state codes, e.g. [\"R5\"]")
+        return "srrs2", None, folder, tuple(exclude)
     unknown = set(data) - {"source", "csv"}
     if unknown:
         raise fail(f"data.{sorted(unknown)[0]}", "unknown key; data has source = \"radon\" or csv = \"path\"")
@@ -156,10 +224,10 @@ def _data_source(data: dict[str, Any], fail: Callable[[str, str], StudyError],
         if not isinstance(data["csv"], str):
             raise fail("data.csv", "must be a file path")
         path = Path(data["csv"])
-        return "csv", path if path.is_absolute() else base / path
+        return "csv", path if path.is_absolute() else base / path, None, ()
     if data.get("source", "radon") != "radon":
-        raise fail("data.source", "must be \"radon\" (or give csv = \"path\")")
-    return "radon", None
+        raise fail("data.source", "must be \"radon\" or \"srrs2\" (or give csv = \"path\")")
+    return "radon", None, None, ()
 
 
 def _settings(raw: Any, fail: Callable[[str, str], StudyError]) -> Settings:
@@ -172,6 +240,8 @@ def _settings(raw: Any, fail: Callable[[str, str], StudyError]) -> Settings:
         kind = _SETTINGS[key]
         if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise fail(f"settings.{key}", f"must be a whole number, got {value!r}")
+        if kind is bool and not isinstance(value, bool):
+            raise fail(f"settings.{key}", f"must be true or false, got {value!r}")
         if kind is str and not isinstance(value, str):
             raise fail(f"settings.{key}", f"must be text, got {value!r}")
         if kind is list:
@@ -276,7 +346,7 @@ def side_work(study: Study, data: pd.DataFrame, demos: bool) -> dict[str, Any]:
                                                 seed=s.seed)
     out["timings"]["cross-validation refits"] = time.perf_counter() - t0
     spec = teaching_spec(study)
-    if demos and spec is not None:
+    if demos and study.settings.demos and spec is not None:
         t0 = time.perf_counter()
         reml = ck.fit_frequentist(spec, data)
         ml = ck.fit_frequentist(spec, data, method="ML")

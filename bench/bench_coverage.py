@@ -22,10 +22,12 @@ from compare_kit.report.coverage import PARAMETER_TEXT, write_coverage_report
 
 
 def markdown(table) -> str:
-    lines = ["| groups | parameter | engine | interval | truth | n | coverage | MC SE | mean width | bias | RMSE |",
+    lines = ["| groups | parameter | engine | interval | truth | n | coverage | MC SE | mean width | bias "
+             "| RMSE |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples(index=False):
-        lines.append(f"| {r.n_groups} | {PARAMETER_TEXT.get(r.parameter, r.parameter)} | {r.engine} | {r.method} | "
+        name = PARAMETER_TEXT.get(r.parameter, r.parameter)
+        lines.append(f"| {r.n_groups} | {name} | {r.engine} | {r.method} | "
                      f"{r.truth:g} | {r.n_datasets} | {r.coverage:.3f} | {r.coverage_mc_se:.3f} | "
                      f"{r.mean_width:.3f} | {r.bias:+.3f} | {r.rmse:.3f} |")
     return "\n".join(lines)
@@ -56,8 +58,9 @@ def main() -> int:
     fits = result.fits
     print(f"wall time: {wall:.1f} s for {len(fits) // 2} data sets x 2 engines on {a.workers} workers "
           f"({result.executor})")
-    print(f"load average (1, 5, 15 min) before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
-          f"after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
+    before = " ".join(f"{v:.2f}" for v in load_before)
+    after = " ".join(f"{v:.2f}" for v in load_after)
+    print(f"load average (1, 5, 15 min) before: {before}; after: {after}")
     for (k, engine), f in fits.groupby(["n_groups", "engine"]):
         print(f"  {k:>3} groups, {engine:<11}: mean {f['seconds'].mean():.3f} s per data set "
               f"(median {f['seconds'].median():.3f}); not converged {int((~f['converged']).sum())}, "

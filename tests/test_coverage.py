@@ -67,11 +67,11 @@ def test_criterion_is_the_engines_profiled_criterion(radon, reml):
 
     y, x, codes, g = _arrays(radon)
     ours = RandomInterceptCriterion(y, x, codes, g, reml)
-    engine = ProfiledCriterion(CrossProducts.build(y, x, np.ones((len(y), 1)), codes, g), [Block(0, 1, False)],
-                               reml)
+    products = CrossProducts.build(y, x, np.ones((len(y), 1)), codes, g)
+    engine = ProfiledCriterion(products, [Block(0, 1, False)], reml)
     thetas = np.array([0.0, 0.1, 0.43, 1.0, 3.0])
-    np.testing.assert_allclose(ours.profiled_deviance(thetas), [engine.deviance(np.array([t])) for t in thetas],
-                               rtol=1e-11)
+    expected = [engine.deviance(np.array([t])) for t in thetas]
+    np.testing.assert_allclose(ours.profiled_deviance(thetas), expected, rtol=1e-11)
     # sigma profiled out by hand: the minimum over sigma of the full criterion is the profiled deviance
     sig = np.sqrt(ours.parts(0.43)[1] / ours.dof)
     assert ours.deviance(0.43, sig)[0] == pytest.approx(ours.profiled_deviance(0.43)[0], rel=1e-12)
@@ -108,7 +108,8 @@ def test_reml_profile_intervals_agree_with_a_brute_force_grid(radon):
 def test_designs_are_real_counties_and_seeded(radon):
     full = radon_design(N_COUNTIES, 7)
     assert full.n == len(radon) == 919 and full.n_groups == 85
-    np.testing.assert_array_equal(np.bincount(full.codes), radon.groupby("county").size().sort_index().to_numpy())
+    sizes_by_name = radon.groupby("county").size().sort_index().to_numpy()
+    np.testing.assert_array_equal(np.bincount(full.codes), sizes_by_name)
     a, b, other = radon_design(10, 7), radon_design(10, 7), radon_design(10, 8)
     assert a is b and list(a.frame["county"].unique()) != list(other.frame["county"].unique())
     sizes = radon.groupby("county").size()
@@ -161,9 +162,10 @@ def test_unknown_setting_and_bad_workers():
 
 def _intervals() -> pd.DataFrame:
     rows = []
-    for sim, (est, low, high) in enumerate([(1.0, 0.5, 1.5), (1.2, 1.1, 1.3), (0.9, 0.0, 2.0), (1.1, 0.6, 1.6)]):
-        rows.append({"n_groups": 10, "sim": sim, "engine": "frequentist", "parameter": "floor", "method": "Wald",
-                     "truth": 1.0, "estimate": est, "conf_low": low, "conf_high": high,
+    cases = [(1.0, 0.5, 1.5), (1.2, 1.1, 1.3), (0.9, 0.0, 2.0), (1.1, 0.6, 1.6)]
+    for sim, (est, low, high) in enumerate(cases):
+        rows.append({"n_groups": 10, "sim": sim, "engine": "frequentist", "parameter": "floor",
+                     "method": "Wald", "truth": 1.0, "estimate": est, "conf_low": low, "conf_high": high,
                      "covered": low <= 1.0 <= high, "width": high - low})
     return pd.DataFrame(rows)
 
@@ -200,9 +202,9 @@ def _fake_result(error_text: str = "boom") -> CoverageResult:
                                    ("bayesian", "posterior equal-tailed")):
                 for sim in range(4):
                     low, high = truth - 0.1 * (sim + 1) / k * 10, truth + 0.05 * sim
-                    rows.append({"n_groups": k, "sim": sim, "engine": engine, "parameter": par, "method": method,
-                                 "truth": truth, "estimate": truth, "conf_low": low, "conf_high": high,
-                                 "covered": low <= truth <= high, "width": high - low})
+                    rows.append({"n_groups": k, "sim": sim, "engine": engine, "parameter": par,
+                                 "method": method, "truth": truth, "estimate": truth, "conf_low": low,
+                                 "conf_high": high, "covered": low <= truth <= high, "width": high - low})
     intervals = pd.DataFrame(rows)
     fits = pd.DataFrame([{"n_groups": k, "sim": s, "engine": e, "sampler_seed": 1, "converged": True,
                           "boundary": False, "max_rhat": 1.0, "min_ess_bulk": 500.0, "divergences": 0,
@@ -319,8 +321,8 @@ def test_fast_path_is_fit_bayesian_with_default_priors():
     draws, _ = engine.fit(y_real, 7, cfg)
     ref = ck.fit_bayesian(spec, sim.data(y_real), draws=300, tune=300, chains=2, seed=7, cores=1)
     est = ref.estimates.set_index(["effect", "term"])["estimate"]
-    assert draws.fixed.mean(axis=(0, 1)) == pytest.approx([est["fixed", "(Intercept)"], est["fixed", "floor"]],
-                                                           rel=1e-6)
+    fixed = [est["fixed", "(Intercept)"], est["fixed", "floor"]]
+    assert draws.fixed.mean(axis=(0, 1)) == pytest.approx(fixed, rel=1e-6)
     assert draws.blocks[0].sd.mean() == pytest.approx(est["ran_pars", "sd__(Intercept)"], rel=1e-6)
     assert draws.residual.mean() == pytest.approx(est["ran_pars", "sd__Observation"], rel=1e-6)
 
@@ -352,7 +354,8 @@ def test_process_pool_and_local_cluster_give_the_same_tables(tmp_path, monkeypat
     cfg = CoverageConfig(groups=(10, 30), sims=4, chunk=2, seed=5, retries=1,
                          sampler=SamplerConfig(chains=2, draws=100, tune=100))
     once, dies, always = "k10-s000000-000002", "k10-s000002-000004", "k30-s000000-000002"
-    pool = ck.coverage_study(cfg, workers=2, faults={once: ("raise", 1), dies: ("exit", 1), always: ("raise", 9)})
+    pool = ck.coverage_study(cfg, workers=2,
+                             faults={once: ("raise", 1), dies: ("exit", 1), always: ("raise", 9)})
     assert any(compiledir.rglob("*")), "the workers should have filled the compile folder"
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:

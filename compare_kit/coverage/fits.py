@@ -176,7 +176,8 @@ def fit_bayesian(sim: SimDesign, y: np.ndarray, seed: int, cfg: CoverageConfig, 
     means = effects.mean(axis=(0, 1))[order]
     stacked = np.concatenate([np.stack(list(params.values()), axis=-1), effects], axis=-1)
     rhat, ess_bulk, _ = _diagnose(stacked)
-    health = {**base, "engine": "bayesian", "converged": bool(np.nanmax(rhat) <= 1.01 and run.divergences == 0),
+    converged = bool(np.nanmax(rhat) <= 1.01 and run.divergences == 0)
+    health = {**base, "engine": "bayesian", "converged": converged,
               "boundary": False, "profile_tau_gap": np.nan, "max_rhat": float(np.nanmax(rhat)),
               "min_ess_bulk": float(np.nanmin(ess_bulk)), "divergences": int(run.divergences),
               "seconds": time.perf_counter() - t0}

@@ -104,7 +104,10 @@ class RandomInterceptCriterion:
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
         res = optimize.minimize_scalar(lambda t: float(self.profiled_deviance(t)[0]), bounds=(lo, hi),
                                        method="bounded", options={"xatol": 1e-10})
-        theta, best = (float(res.x), float(res.fun)) if res.fun < values[i] else (float(grid[i]), float(values[i]))
+        if res.fun < values[i]:
+            theta, best = float(res.x), float(res.fun)
+        else:
+            theta, best = float(grid[i]), float(values[i])
         if values[0] <= best:
             theta, best = 0.0, float(values[0])
         _, prss = self.parts(theta)

@@ -49,7 +49,8 @@ class _Progress:
     def tick(self, task: Task) -> None:
         with self._lock:
             self.done += 1
-            self.say(f"  task {self.done}/{self.total} done ({task.id}, {time.perf_counter() - self.t0:.0f} s)")
+            seconds = time.perf_counter() - self.t0
+            self.say(f"  task {self.done}/{self.total} done ({task.id}, {seconds:.0f} s)")
 
 
 # ------------------------------------------------------------------ local pool
@@ -63,8 +64,8 @@ class _LocalWorker:
         env = dict(os.environ)
         for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
             env[name] = "1"
-        self.proc = subprocess.Popen([sys.executable, "-m", "compare_kit.coverage.worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._log, env=env)
+        self.proc = subprocess.Popen([sys.executable, "-m", "compare_kit.coverage.worker"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env)
 
     def run(self, task: Task) -> tuple[bool, Any]:
         try:
@@ -150,7 +151,8 @@ def run_local(tasks: list[Task], workers: int, retries: int, say: Say) -> Outcom
             if worker is not None:
                 worker.close()
 
-    threads = [threading.Thread(target=loop, name=f"coverage-worker-{i}", daemon=True) for i in range(workers)]
+    threads = [threading.Thread(target=loop, name=f"coverage-worker-{i}", daemon=True)
+               for i in range(workers)]
     for th in threads:
         th.start()
     for th in threads:
@@ -168,7 +170,8 @@ def connect(scheduler: Any, timeout: float = 10.0) -> tuple[Any, bool]:
     try:
         from distributed import Client
     except ImportError as exc:  # pragma: no cover - distributed is a dependency
-        raise CoverageError("a Dask scheduler needs the 'distributed' package: pip install distributed") from exc
+        raise CoverageError("a Dask scheduler needs the 'distributed' package: "
+                            "pip install distributed") from exc
     if isinstance(scheduler, Client):
         return scheduler, False
     address = str(scheduler)
@@ -195,8 +198,8 @@ def run_dask(tasks: list[Task], scheduler: Any, retries: int, say: Say) -> Outco
         token = os.urandom(4).hex()
 
         def submit(task: Task) -> Any:
-            return client.submit(run_task, task, key=f"coverage-{token}-{task.id}-a{task.attempt}", pure=False,
-                                 retries=0)
+            key = f"coverage-{token}-{task.id}-a{task.attempt}"
+            return client.submit(run_task, task, key=key, pure=False, retries=0)
 
         futures = {submit(t): t for t in tasks}
         outputs: dict[str, TaskOutput] = {}

@@ -39,8 +39,8 @@ TABLE_FILES = ("coverage.csv", "coverage_group_effects.csv", "coverage_intervals
                "coverage_failures.csv")
 INTERVAL_COLUMNS = ["n_groups", "sim", "engine", "parameter", "method", "truth", "estimate", "conf_low",
                     "conf_high", "covered", "width"]
-FIT_COLUMNS = ["n_groups", "sim", "engine", "sampler_seed", "converged", "boundary", "max_rhat", "min_ess_bulk",
-               "divergences", "group_rmse", "profile_tau_gap", "seconds"]
+FIT_COLUMNS = ["n_groups", "sim", "engine", "sampler_seed", "converged", "boundary", "max_rhat",
+               "min_ess_bulk", "divergences", "group_rmse", "profile_tau_gap", "seconds"]
 FAILURE_COLUMNS = ["task", "n_groups", "first_sim", "last_sim", "attempt", "error", "final"]
 
 
@@ -135,12 +135,14 @@ def summarise_group_effects(fits: pd.DataFrame) -> pd.DataFrame:
             row = {"n_groups": k, "engine": engine, "estimator": estimator, "n_datasets": len(v),
                    "rmse": float(np.sqrt(np.mean(v**2))), "mean_rmse": float(v.mean()),
                    "mean_rmse_mc_se": float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan,
-                   "difference_vs_blup": 0.0 if engine == "frequentist" else np.nan, "difference_mc_se": np.nan}
+                   "difference_vs_blup": 0.0 if engine == "frequentist" else np.nan,
+                   "difference_mc_se": np.nan}
             if engine == "bayesian" and "frequentist" in wide:
                 both = wide[["bayesian", "frequentist"]].dropna()
                 diff = both["bayesian"] - both["frequentist"]
                 row["difference_vs_blup"] = float(diff.mean())
-                row["difference_mc_se"] = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else np.nan
+                if len(diff) > 1:
+                    row["difference_mc_se"] = float(diff.std(ddof=1) / np.sqrt(len(diff)))
             rows.append(row)
     return pd.DataFrame(rows, columns=cols)
 
@@ -191,7 +193,8 @@ def coverage_study(config: CoverageConfig | None = None, *, workers: int | None 
     t0 = time.perf_counter()
     outcome = run_tasks(tasks, workers=workers, scheduler=scheduler, retries=cfg.retries, say=say)
     wall = time.perf_counter() - t0
-    outputs = [outcome.outputs[t.id] for t in tasks if t.id in outcome.outputs]  # task order, not finish order
+    # in task order, not in the order they finished
+    outputs = [outcome.outputs[t.id] for t in tasks if t.id in outcome.outputs]
     intervals = pd.DataFrame([r for o in outputs for r in o.intervals], columns=INTERVAL_COLUMNS)
     fits = pd.DataFrame([r for o in outputs for r in o.fits], columns=FIT_COLUMNS)
     failures = pd.DataFrame(outcome.failures, columns=FAILURE_COLUMNS).sort_values(

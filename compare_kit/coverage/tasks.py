@@ -106,8 +106,8 @@ def run_task(task: Task) -> TaskOutput:
                 health["sampler_seed"] = sampler_seed if engine == "bayesian" else -1
                 intervals += rows
                 fit_rows.append(health)
-    return TaskOutput(task.id, intervals, fit_rows, time.perf_counter() - t0, f"{os.uname().nodename}:{os.getpid()}",
-                      info)
+    worker = f"{os.uname().nodename}:{os.getpid()}"
+    return TaskOutput(task.id, intervals, fit_rows, time.perf_counter() - t0, worker, info)
 
 
 def describe_error(exc: BaseException) -> str:

@@ -122,8 +122,9 @@ def rmse_figure(group_effects: pd.DataFrame) -> Figure:
     fig = plots._figure(3.2, 6.0)
     ax = fig.subplots()
     groups = sorted(group_effects["n_groups"].unique())
-    for i, (engine, label, color, marker) in enumerate((("frequentist", "BLUPs", plots.FREQ_COLOR, "o"),
-                                                       ("bayesian", "posterior means", plots.BAYES_COLOR, "D"))):
+    series = (("frequentist", "BLUPs", plots.FREQ_COLOR, "o"),
+              ("bayesian", "posterior means", plots.BAYES_COLOR, "D"))
+    for i, (engine, label, color, marker) in enumerate(series):
         rows = group_effects[group_effects["engine"] == engine].sort_values("n_groups")
         if rows.empty:
             continue
@@ -152,7 +153,8 @@ def coverage_table(table: pd.DataFrame, id: str, caption: str) -> tb.DisplayTabl
     rows = []
     for r in table.itertuples(index=False):
         off = abs(r.coverage - 0.95) > 2 * r.coverage_mc_se if r.coverage_mc_se > 0 else r.coverage != 0.95
-        rows.append((tb.Cell(tb.fmt_int(r.n_groups)), tb.Cell(PARAMETER_TEXT.get(r.parameter, str(r.parameter))),
+        rows.append((tb.Cell(tb.fmt_int(r.n_groups)),
+                     tb.Cell(PARAMETER_TEXT.get(r.parameter, str(r.parameter))),
                      tb.Cell(str(r.engine)), tb.Cell(str(r.method)), tb.Cell(tb.fmt_num(r.truth, 2)),
                      tb.Cell(tb.fmt_int(r.n_datasets)),
                      tb.Cell(tb.fmt_num(r.coverage, 3), "badge mild" if off else "",
@@ -179,7 +181,8 @@ def group_effects_table(frame: pd.DataFrame, id: str, caption: str) -> tb.Displa
 def health_table(fits: pd.DataFrame, id: str, caption: str) -> tb.DisplayTable:
     cols = [tb.Column("groups", "int"), tb.Column("engine"), tb.Column("data sets", "int"),
             tb.Column("not converged", "int"), tb.Column("at the boundary", "int"),
-            tb.Column("with divergences", "int"), tb.Column("max R-hat", "num"), tb.Column("min bulk ESS", "num"),
+            tb.Column("with divergences", "int"), tb.Column("max R-hat", "num"),
+            tb.Column("min bulk ESS", "num"),
             tb.Column("mean seconds per fit", "num")]
     rows = []
     for (k, engine), f in fits.groupby(["n_groups", "engine"], sort=True):
@@ -187,17 +190,20 @@ def health_table(fits: pd.DataFrame, id: str, caption: str) -> tb.DisplayTable:
                      tb.Cell(tb.fmt_int((~f["converged"].astype(bool)).sum())),
                      tb.Cell(tb.fmt_int(f["boundary"].astype(bool).sum())),
                      tb.Cell(tb.fmt_int((f["divergences"] > 0).sum())),
-                     tb.Cell(tb.fmt_num(f["max_rhat"].max(), 3)), tb.Cell(tb.fmt_num(f["min_ess_bulk"].min(), 0)),
+                     tb.Cell(tb.fmt_num(f["max_rhat"].max(), 3)),
+                     tb.Cell(tb.fmt_num(f["min_ess_bulk"].min(), 0)),
                      tb.Cell(tb.fmt_num(f["seconds"].mean(), 3))))
     return tb.table(id, cols, rows, caption, fold=False)
 
 
 def failures_table(failures: pd.DataFrame, id: str, caption: str) -> tb.DisplayTable:
-    cols = [tb.Column("task"), tb.Column("groups", "int"), tb.Column("simulations"), tb.Column("attempt", "int"),
+    cols = [tb.Column("task"), tb.Column("groups", "int"), tb.Column("simulations"),
+            tb.Column("attempt", "int"),
             tb.Column("outcome"), tb.Column("error", "code")]
     rows = [(tb.Cell(str(r.task)), tb.Cell(tb.fmt_int(r.n_groups)), tb.Cell(f"{r.first_sim}–{r.last_sim}"),
              tb.Cell(tb.fmt_int(r.attempt)),
-             tb.Cell("given up: data sets missing" if r.final else "retried", "badge bad" if r.final else "badge mild"),
+             tb.Cell("given up: data sets missing" if r.final else "retried",
+                     "badge bad" if r.final else "badge mild"),
              tb.Cell(str(r.error))) for r in failures.itertuples(index=False)]
     return tb.table(id, cols, rows, caption)
 
@@ -239,7 +245,8 @@ def render_coverage(result: CoverageResult, *, timestamp: bool = True, command: 
         generated = f"Generated at {now}; the study ran in {result.timings.get('wall', float('nan')):.0f} s"
     else:
         generated = "Generated at (timestamp left out)"
-    final = result.failures[result.failures["final"].astype(bool)] if len(result.failures) else result.failures
+    failures = result.failures
+    final = failures[failures["final"].astype(bool)] if len(failures) else failures
     expected = len(cfg.groups) * cfg.sims
     done = result.fits[result.fits["engine"] == "frequentist"]["sim"].size if len(result.fits) else 0
     context = {
@@ -252,7 +259,8 @@ def render_coverage(result: CoverageResult, *, timestamp: bool = True, command: 
         "expected": expected,
         "done": done,
         "wall": result.timings.get("wall", float("nan")),
-        "mean_fit": {e: result.timings.get(f"mean_fit_{e}", float("nan")) for e in ("frequentist", "bayesian")},
+        "mean_fit": {e: result.timings.get(f"mean_fit_{e}", float("nan"))
+                     for e in ("frequentist", "bayesian")},
         "n_final_failures": len(final),
         "n_failed_attempts": len(result.failures),
         "coverage": coverage_table(table, "tbl-coverage", "Coverage of the 95% intervals, with Monte Carlo "

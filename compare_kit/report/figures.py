@@ -45,6 +45,8 @@ class Roles:
     group: str = ""
     predictor: str | None = None  # a numeric column with a slope, for the group panels
     slope_term: str | None = None  # its canonical term name
+    nested: str | None = None  # the first model with a nested grouping factor (e.g. (1 | state/county))
+    nested_models: tuple[str, ...] = ()  # every such model, in study order
 
 
 def _design(fit: FitResult) -> Design:
@@ -65,15 +67,24 @@ def model_roles(result: StudyResult) -> Roles:
             pooled = label
     if "partial_pooling" in result.fits and len(_design(result.fits["partial_pooling"][0]).blocks) == 1:
         hierarchical = "partial_pooling"
+    nested = nested_models(result)
     if hierarchical is None:
-        return Roles(None, unpooled, pooled)
+        return Roles(None, unpooled, pooled, nested=nested[0] if nested else None, nested_models=nested)
     design = _design(result.fits[hierarchical][0])
     block = design.blocks[0]
     numeric = [c for c in design.x.columns if c != "(Intercept)" and ":" not in c
                and c in design.data.columns and c not in design.categorical]
     slopes = [c for c in block.z.columns if c in numeric]
     predictor = slopes[0] if slopes else (numeric[0] if numeric else None)
-    return Roles(hierarchical, unpooled, pooled, block.group, predictor, predictor)
+    return Roles(hierarchical, unpooled, pooled, block.group, predictor, predictor,
+                 nested[0] if nested else None, nested)
+
+
+def nested_models(result: StudyResult) -> tuple[str, ...]:
+    """The study's models with a grouping factor nested in another (in study order)."""
+    from compare_kit.compare import nesting_parents
+
+    return tuple(label for label, (freq, _) in result.fits.items() if nesting_parents(_design(freq)))
 
 
 def panel_levels(result: StudyResult, roles: Roles) -> list[str]:
@@ -275,6 +286,8 @@ def build_figures(result: StudyResult) -> tuple[dict[str, ReportFigure], list[st
     roles = model_roles(result)
     figures: dict[str, ReportFigure] = {}
     problems: list[str] = []
+    if roles.hierarchical is None and roles.nested is not None:
+        return _run_jobs(nested_jobs(result, roles))
     if roles.hierarchical is None:
         return figures, []  # nothing grouped to draw; the report says so where the figures would be
     levels = panel_levels(result, roles)
@@ -297,3 +310,92 @@ def build_figures(result: StudyResult) -> tuple[dict[str, ReportFigure], list[st
             continue
         figures[fig.id] = fig
     return figures, problems
+
+
+def _run_jobs(jobs: list[tuple[str, Callable[[], ReportFigure]]]) -> tuple[dict[str, ReportFigure], list[str]]:
+    figures: dict[str, ReportFigure] = {}
+    problems: list[str] = []
+    for what, job in jobs:
+        try:
+            fig = job()
+        except Exception as exc:  # noqa: BLE001 - a figure that fails is reported, not fatal
+            problems.append(f"Figure not drawn: {what} ({type(exc).__name__}: {exc})")
+            continue
+        figures[fig.id] = fig
+    return figures, problems
+
+
+# ------------------------------------------------------------ nested models
+
+
+def nested_levels(result: StudyResult, label: str) -> tuple[str, str]:
+    """The outermost grouping factor of a nested model and the innermost one nested in it."""
+    from compare_kit.compare import nesting_parents
+
+    design = _design(result.fits[label][0])
+    parents = nesting_parents(design)
+    inner = max(parents, key=lambda i: len(design.blocks[i].levels))
+    outer = inner
+    while outer in parents:
+        outer = parents[outer]
+    return design.blocks[outer].group, design.blocks[inner].group
+
+
+def nested_group_shrinkage(result: StudyResult, label: str, engine: str) -> ReportFigure:
+    outer, inner = nested_levels(result, label)
+    freq = result.fits[label][0]
+    population = float(freq.table("fixed").set_index("term")["estimate"].get("(Intercept)", np.nan))
+    table = result.comparisons[label].shrinkage
+    fig = plots.nested_shrinkage(table, inner, engine=engine,
+                                 population=population if np.isfinite(population) else None)
+    who = "frequentist (BLUPs)" if engine == "freq" else "Bayesian (posterior means)"
+    fid = f"fig-nested-{engine}"
+    rows = table[table["group"] == inner]
+    share = rows["shrinkage_freq" if engine == "freq" else "shrinkage_bayes"]
+    small = rows["n"] <= 5
+    note = (f"{label}: median share of the way to the {outer} for groups of 5 homes or fewer "
+            f"{share[small].median():.2f}, for larger groups {share[~small].median():.2f}."
+            if small.any() and (~small).any() else "")
+    return ReportFigure(fid, f"{label}: {inner.split(':')[0]} toward {outer}, {who}",
+                        plots.CAPTIONS["nested_shrinkage"], _svg(fig, fid), (note,) if note else ())
+
+
+def nested_outer_shrinkage(result: StudyResult, label: str) -> ReportFigure:
+    outer, _ = nested_levels(result, label)
+    fig = plots.level_shrinkage(result.comparisons[label].shrinkage, outer)
+    return ReportFigure("fig-nested-outer", f"{label}: each {outer} toward the population",
+                        plots.CAPTIONS["level_shrinkage"], _svg(fig, "fig-nested-outer"))
+
+
+def nested_size(result: StudyResult, label: str) -> ReportFigure:
+    _, inner = nested_levels(result, label)
+    outer, _ = nested_levels(result, label)
+    fig = plots.shrinkage_vs_size(result.comparisons[label].shrinkage, group=inner,
+                                  ylabel=f"shrinkage toward the {outer}'s estimate", unit=inner.split(":")[0])
+    caption = plots.CAPTIONS["shrinkage_vs_size"].replace(
+        "toward complete pooling", "toward the enclosing group's estimate")
+    return ReportFigure("fig-shrinkage-size", f"{label}: shrinkage of each {inner.split(':')[0]} toward its "
+                        "enclosing group, against its size",
+                        caption + " Here the share is measured toward the county's state, not the population.",
+                        _svg(fig, "fig-shrinkage-size"))
+
+
+def nested_jobs(result: StudyResult, roles: Roles) -> list[tuple[str, Callable[[], ReportFigure]]]:
+    """The figures of a study whose grouped models are nested: both shrinkage levels, both engines, and
+    the model-level figures (forest, caterpillar of the outer factor, predictive check, rank plots)."""
+    import dataclasses
+
+    label = roles.nested
+    outer, _ = nested_levels(result, label)
+    as_main = dataclasses.replace(roles, hierarchical=label, group=outer)
+    outer_levels = list(_design(result.fits[label][0]).group_sizes(outer).index)
+    return [
+        ("the population-level forest plot", lambda: forest(result, as_main)),
+        (f"the caterpillar plot of {outer}", lambda: caterpillar(result, as_main, "(Intercept)")),
+        ("the nested shrinkage figure (frequentist)", lambda: nested_group_shrinkage(result, label, "freq")),
+        ("the nested shrinkage figure (Bayesian)", lambda: nested_group_shrinkage(result, label, "bayes")),
+        (f"the shrinkage of each {outer}", lambda: nested_outer_shrinkage(result, label)),
+        ("shrinkage against group size", lambda: nested_size(result, label)),
+        ("the posterior predictive check", lambda: predictive_check(result, as_main)),
+        ("the rank plots", lambda: rank_plots(result, as_main, outer_levels[:4])),
+    ]

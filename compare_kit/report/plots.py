@@ -36,8 +36,8 @@ __all__ = [
     "BAYES_COLOR", "CAPTIONS", "COMPLETE_POOLING_COLOR", "DATA_COLOR", "FREQ_COLOR",
     "NO_POOLING_COLOR", "caterpillar", "county_panels", "engine_color", "engine_label",
     "figure_to_png_base64",
-    "figure_to_svg", "fixed_effects_forest", "posterior_predictive", "rank_plot",
-    "shrinkage_arrows", "shrinkage_vs_size", "source_color", "term_label",
+    "figure_to_svg", "fixed_effects_forest", "level_shrinkage", "nested_shrinkage", "posterior_predictive",
+    "rank_plot", "shrinkage_arrows", "shrinkage_vs_size", "source_color", "term_label",
 ]
 
 # --------------------------------------------------------------------------- palette and style
@@ -543,7 +543,8 @@ def shrinkage_arrows(shrinkage: pd.DataFrame, intercept_term: str = "(Intercept)
 @_styled
 def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
                       terms: Sequence[str] | None = None,
-                      ylim: tuple[float, float] = (-0.25, 1.25)) -> Figure:
+                      ylim: tuple[float, float] = (-0.25, 1.25), ylabel: str | None = None,
+                      unit: str | None = None) -> Figure:
     """Share of shrinkage against group size, one panel per term, both engines.
 
     If the table has a ``pooling_factor`` column (the closed-form share expected
@@ -595,12 +596,12 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
         if missing:
             title += f"\n({_count(missing, 'group')} without an own estimate, not shown)"
         ax.set_title(title)
-        unit = _text(rows["group"].iloc[0]) if len(rows) else "group"
-        ax.set_xlabel(f"observations per {unit} (log scale)")
+        per = _text(unit) if unit else _text(rows["group"].iloc[0]) if len(rows) else "group"
+        ax.set_xlabel(f"observations per {per} (log scale)")
     for level_y, words in ((0.0, "none"), (1.0, "complete\npooling")):
         axes[-1].text(1.02, level_y, words, transform=axes[-1].get_yaxis_transform(), ha="left",
                       va="center", fontsize=8, color="#555555")
-    axes[0].set_ylabel("shrinkage toward complete pooling")
+    axes[0].set_ylabel(ylabel or "shrinkage toward complete pooling")
     handles = [Line2D([], [], color=c, marker=m, linestyle="", label=lab) for _, lab, c, m, _ in series]
     if has_curve:
         handles.append(Line2D([], [], color="black", linewidth=1.4, label="closed-form pooling factor"))
@@ -907,3 +908,162 @@ def rank_plot(posterior: Any, var_names: Sequence[str], *, bins: int = 20, max_p
     handles.append(Patch(color=BAND_COLOR, alpha=0.35, label="95% range if uniform"))
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6))
     return fig
+
+
+# --------------------------------------------------------------------------- 8. nested shrinkage
+
+_NESTED_ENGINES = {"freq": ("partial_freq", "complete_pooling", "frequentist (statsmodels BLUPs)", FREQ_COLOR),
+                   "bayes": ("partial_bayes", "complete_pooling_bayes", "Bayesian (posterior means)", BAYES_COLOR)}
+
+
+def _arrow(ax: Any, x0: float, y0: float, x1: float, y1: float, color: str = "#555555") -> None:
+    ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=7, linewidth=0.7,
+                                 color=color, alpha=0.6, shrinkA=0, shrinkB=1.5, zorder=2))
+
+
+@_styled
+def nested_shrinkage(shrinkage: pd.DataFrame, group: str, *, engine: str = "freq", term: str = "(Intercept)",
+                     population: float | None = None, ncols: int = 4) -> Figure:
+    """Groups of a nested factor pulled toward their enclosing group, one panel per enclosing level.
+
+    ``shrinkage`` is ``compare.shrinkage_table``'s frame; the rows of ``group`` (e.g.
+    ``county:state``) and ``term`` are drawn. In each panel (one enclosing level, e.g. a
+    state) every group is an arrow from its own estimate (green dot) to its partial-pooling
+    estimate (``engine``: ``"freq"`` BLUP-based, ``"bayes"`` posterior means), at its size
+    (log scale); the solid line is the enclosing level's own partial-pooling estimate, the
+    target the arrows point to, and the dotted line the population value, when given.
+    """
+    _require(shrinkage, ["group", "level", "n", "term", "no_pooling", "toward_level", "partial_freq",
+                         "partial_bayes", "complete_pooling", "complete_pooling_bayes"], "shrinkage")
+    if engine not in _NESTED_ENGINES:
+        raise ValueError(f"engine must be 'freq' or 'bayes', not {engine!r}")
+    part_col, target_col, title, color = _NESTED_ENGINES[engine]
+    rows = shrinkage[(shrinkage["group"] == group) & (shrinkage["term"] == term)]
+    if rows.empty or not rows["toward_level"].astype(str).ne("").any():
+        raise ValueError(f"no nested rows of {group!r} and {term!r} in the shrinkage table")
+    if not pd.to_numeric(rows[part_col], errors="coerce").notna().any():
+        raise ValueError(f"the shrinkage table has no {part_col} values to draw")
+    outer = sorted(rows["toward_level"].astype(str).unique())
+    ncols = max(1, min(ncols, len(outer)))
+    nrows = math.ceil(len(outer) / ncols)
+    fig = _figure(height=2.7 * nrows + 1.0)
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+    for extra in axes[len(outer):]:
+        fig.delaxes(extra)
+    own_all = rows["no_pooling"].to_numpy(dtype=float)
+    core = np.concatenate([rows[part_col].to_numpy(dtype=float), rows[target_col].to_numpy(dtype=float),
+                           [population] if population is not None else []])
+    y_lim = _robust_limits(core, own_all)
+    n_all = rows["n"].to_numpy(dtype=float)
+    x_lim = (max(0.7, float(np.nanmin(n_all)) * 0.8), float(np.nanmax(n_all)) * 1.25)
+    beyond_total = 0
+    for ax, level in zip(axes, outer, strict=False):
+        sub = rows[rows["toward_level"].astype(str) == level]
+        n = sub["n"].to_numpy(dtype=float)
+        own = sub["no_pooling"].to_numpy(dtype=float)
+        part = sub[part_col].to_numpy(dtype=float)
+        target = float(np.nanmean(sub[target_col].to_numpy(dtype=float)))
+        if population is not None:
+            ax.axhline(population, color="#999999", linewidth=1.0, linestyle=":", zorder=1)
+        ax.axhline(target, color=COMPLETE_POOLING_COLOR, linewidth=1.4, zorder=1)
+        ok = np.isfinite(own) & np.isfinite(part)
+        shown_own = np.clip(own, y_lim[0], y_lim[1])
+        for x, y0, y1 in zip(n[ok], shown_own[ok], part[ok], strict=True):
+            _arrow(ax, x, y0, x, y1)
+        inside = ok & (own >= y_lim[0]) & (own <= y_lim[1])
+        ax.scatter(n[inside], own[inside], s=12, color=NO_POOLING_COLOR, alpha=0.75, linewidths=0, zorder=3)
+        clipped = ok & ~inside
+        beyond_total += int(clipped.sum())
+        ax.scatter(n[clipped], shown_own[clipped], s=18, marker="^", facecolors="none",
+                   edgecolors=NO_POOLING_COLOR, linewidths=0.9, zorder=3, clip_on=False)
+        ax.scatter(n[ok], part[ok], s=12, color=color, alpha=0.9, linewidths=0, zorder=4)
+        ax.set_title(f"{_text(level, 24)}: {len(sub)} groups", fontsize=10)
+        ax.set_xscale("log")
+        ax.set_xlim(*x_lim)
+        ax.set_ylim(*y_lim)
+    inner = group.split(":")[0]
+    for c in range(ncols):  # the lowest panel of each column carries the axis label
+        lowest = max(i for i in range(len(outer)) if i % ncols == c)
+        axes[lowest].set_xlabel(f"{_text(inner, 16)} size (log scale)")
+        axes[lowest].xaxis.set_tick_params(labelbottom=True)
+    for ax in axes[: len(outer)][::ncols]:
+        ax.set_ylabel(term_label(term))
+    heading = f"{_text(inner)} estimates pulled toward their {_text(rows['toward_group'].iloc[0])}: {title}"
+    if beyond_total:
+        heading += f"\n({_count(beyond_total, 'own estimate')} beyond the view, drawn as open triangles at the edge)"
+    fig.suptitle(heading)
+    handles = [Line2D([], [], color=NO_POOLING_COLOR, marker="o", linestyle="", label="own estimate (no pooling)"),
+               Line2D([], [], color=color, marker="o", linestyle="", label="partial pooling"),
+               Line2D([], [], color=COMPLETE_POOLING_COLOR, linewidth=1.4,
+                      label=f"the {_text(rows['toward_group'].iloc[0])}'s partial-pooling estimate (target)")]
+    if population is not None:
+        handles.append(Line2D([], [], color="#999999", linewidth=1.0, linestyle=":", label="population value"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+    return fig
+
+
+@_styled
+def level_shrinkage(shrinkage: pd.DataFrame, group: str, *, term: str = "(Intercept)") -> Figure:
+    """The levels of one grouping factor pulled toward the population: one panel per engine.
+
+    Each row is a level (sorted by its own estimate): an arrow from its own estimate (green
+    dot) to its partial-pooling estimate; the vertical line is the value the rows are pulled
+    toward (``complete_pooling``, ``complete_pooling_bayes``). Meant for a factor with few
+    levels (e.g. states), where every level can be named.
+    """
+    _require(shrinkage, ["group", "level", "n", "term", "no_pooling", "partial_freq", "partial_bayes",
+                         "complete_pooling"], "shrinkage")
+    rows = shrinkage[(shrinkage["group"] == group) & (shrinkage["term"] == term)]
+    if rows.empty:
+        raise ValueError(f"no rows of {group!r} and {term!r} in the shrinkage table")
+    rows = rows.assign(level=rows["level"].astype(str)).sort_values("no_pooling", kind="stable")
+    panels = [(part, target if target in rows else "complete_pooling", title, color)
+              for part, target, title, color in _NESTED_ENGINES.values()
+              if pd.to_numeric(rows[part], errors="coerce").notna().any()]
+    if not panels:
+        raise ValueError("the shrinkage table has no partial-pooling estimates to draw")
+    fig = _figure(height=max(2.8, 0.36 * len(rows) + 1.6))
+    axes = fig.subplots(1, len(panels), sharey=True, sharex=True, squeeze=False).ravel()
+    y = np.arange(len(rows))[::-1].astype(float)
+    for ax, (part_col, target_col, title, color) in zip(axes, panels, strict=True):
+        own = rows["no_pooling"].to_numpy(dtype=float)
+        part = rows[part_col].to_numpy(dtype=float)
+        target = float(np.nanmean(rows[target_col].to_numpy(dtype=float)))
+        ax.axvline(target, color=COMPLETE_POOLING_COLOR, linewidth=1.4, zorder=1)
+        for yy, a, b in zip(y, own, part, strict=True):
+            if np.isfinite(a) and np.isfinite(b):
+                ax.add_patch(FancyArrowPatch((a, yy), (b, yy), arrowstyle="-|>", mutation_scale=9,
+                                             linewidth=1.0, color="#555555", shrinkA=0, shrinkB=2, zorder=2))
+        ax.scatter(own, y, s=30, color=NO_POOLING_COLOR, linewidths=0, zorder=3)
+        ax.scatter(part, y, s=30, color=color, linewidths=0, zorder=4)
+        ax.set_title(title, color=color)
+        ax.set_yticks(y)
+        ax.set_yticklabels([f"{_text(lv, 20)} (n = {int(n)})" for lv, n in zip(rows["level"], rows["n"], strict=True)])
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.grid(False, axis="y")
+        ax.tick_params(axis="y", length=0)
+        ax.set_xlabel(f"{term_label(term)} of each {_text(group)}")
+    fig.suptitle(f"{_text(group)} estimates pulled toward the population")
+    handles = [Line2D([], [], color=NO_POOLING_COLOR, marker="o", linestyle="", label="own estimate (no pooling)"),
+               *[Line2D([], [], color=c, marker="o", linestyle="", label=f"partial pooling, {t.split(' (')[0]}")
+                 for _, _, t, c in panels],
+               Line2D([], [], color=COMPLETE_POOLING_COLOR, linewidth=1.4, label="population value (target)")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+    return fig
+
+
+CAPTIONS["nested_shrinkage"] = (
+    "One panel per enclosing group (here: per state). Each arrow is one nested group (a county): it starts "
+    "at the county's own estimate (green: the mean of its homes' residuals from the fixed part) and ends at "
+    "its partial-pooling estimate (fixed part + state effect + county effect), drawn at the county's number "
+    "of homes. The solid line is the state's own partial-pooling estimate, the value the counties are pulled "
+    "toward; the dotted line is the population value. Look for long arrows at the left (counties with few "
+    "homes are pulled almost onto their state's line) and short ones at the right (large counties keep "
+    "their own value), and compare the two engines' figures: they should look alike.")
+CAPTIONS["level_shrinkage"] = (
+    "Each row is one state: an arrow from its own estimate (green: the precision-weighted mean of its "
+    "counties' own estimates) to its partial-pooling estimate (fixed intercept + state effect); the vertical "
+    "line is the population value (the fixed intercept) the states are pulled toward. With thousands of "
+    "homes per state the arrows are short: a state's own data outweigh what the other states say. Both "
+    "panels measure toward the same line (the frequentist fixed intercept), as in the shrinkage table; "
+    "the two panels should look alike.")

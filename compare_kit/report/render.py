@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,7 +179,8 @@ def _data_section(result: StudyResult, roles: figs.Roles) -> dict[str, Any]:
     study = result.study
     data = result.data
     source = ("the bundled Minnesota survey (data/radon_mn.csv)" if study.data_source == "radon"
-              else f"CSV file {study.csv_path.name if study.csv_path else ''}")
+              else f"CSV file {study.csv_path.name if study.csv_path else ''}" if study.data_source == "csv"
+              else _srrs2_source(study, data))
     rows = [("source", source), ("rows in the table", len(data)), ("columns", ", ".join(map(str, data.columns)))]
     per_model = []
     for label, (freq, _) in result.fits.items():
@@ -215,6 +216,17 @@ def _data_section(result: StudyResult, roles: figs.Roles) -> dict[str, Any]:
     head = data[spec_cols].head(6)
     tables.append(tb.generic(head, "tbl-head", "The first rows of the modelled columns", fold=False))
     return {"tables": tables, "group_text": group_text}
+
+
+def _srrs2_source(study: Study, data: pd.DataFrame) -> str:
+    excluded = data.attrs.get("excluded", {})
+    left_out = ("; left out: " + ", ".join(f"state {s} ({n} homes)" for s, n in excluded.items())
+                if excluded else "")
+    incomplete = data.attrs.get("incomplete_rows", 0)
+    why = ", ".join(f"{c} missing in {n}" for c, n in data.attrs.get("incomplete", {}).items())
+    dropped = (f"; {incomplete} homes without a value some model needs are left out for every model, so that "
+               f"all models use the same homes ({why})" if incomplete else "")
+    return f"the EPA radon survey (srrs2.dat and cty.dat in {study.data_path}){left_out}{dropped}"
 
 
 def _rows(n: float) -> str:
@@ -318,6 +330,47 @@ def _connection_section(result: StudyResult) -> list[dict[str, Any]]:
     return out
 
 
+def _demos_skipped(result: StudyResult) -> str:
+    """Why the demonstrations are missing, when they are."""
+    from compare_kit.study import teaching_spec
+
+    if result.demos:
+        return ""
+    if not result.study.settings.demos:
+        return ("The demonstrations are turned off in this study's file (demos = false): they are "
+                "experiments with one random intercept (the bundled radon study shows them), and on this "
+                "study's data they would add several Bayesian fits to its run time.")
+    if teaching_spec(result.study) is None:
+        return "The demonstrations need a model with a random intercept; this study has none."
+    return "The demonstrations were not run."
+
+
+def _nested_section(result: StudyResult, roles: figs.Roles) -> list[dict[str, Any]]:
+    """Per nested model: its shrinkage tables, outermost factor first (states, then counties)."""
+    from compare_kit.compare import nesting_parents
+
+    out = []
+    for label in roles.nested_models:
+        design = _design(result.fits[label][0])
+        parents = nesting_parents(design)
+        table = result.comparisons[label].shrinkage
+        depth = {}
+        for i, block in enumerate(design.blocks):
+            k, d = i, 0
+            while k in parents:
+                k, d = parents[k], d + 1
+            depth[block.group] = min(d, depth.get(block.group, d))
+        tables = []
+        for group in sorted(depth, key=lambda g: (depth[g], g)):
+            rows = table[table["group"] == group]
+            toward = "the population" if depth[group] == 0 else f"their {rows['toward_group'].iloc[0]}"
+            tables.append(tb.nested_shrinkage(rows, f"tbl-shrinkage-{label}-{group.replace(':', '-')}",
+                                              f"{label}: every {group} level pulled toward {toward}",
+                                              fold=len(rows) > 12))
+        out.append({"label": label, "tables": tables})
+    return out
+
+
 def _versions() -> list[tuple[str, str]]:
     rows = [("python", platform.python_version())]
     for name in PACKAGES:
@@ -363,6 +416,7 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
     if hier is not None and len(result.comparisons[hier].shrinkage):
         shrink = tb.shrinkage(result.comparisons[hier].shrinkage, "tbl-shrinkage",
                               f"{hier}: every group's own, pooled and partial-pooling estimates")
+    data_roles = roles if hier is not None or roles.nested is None else replace(roles, hierarchical=roles.nested)
     pred = result.predictive
     engines = sorted({tb.engine_text(b.engine) for _, b in result.fits.values()})
     if timestamp:
@@ -383,7 +437,7 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
         "roles": roles,
         "n_models": len(result.fits),
         "model_labels": list(result.fits),
-        "data": _data_section(result, roles),
+        "data": _data_section(result, data_roles),
         "models": _models_section(result, roles),
         "results": _results_section(result, roles),
         "equivalence": _equivalence_section(result),
@@ -392,6 +446,8 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
         "cv": tb.cross_validation(pred["cv"], "tbl-cv", "Out-of-sample prediction error"),
         "loo": tb.information_criteria(pred["loo"], "tbl-loo", "Information criteria and PSIS-LOO"),
         "demos": _connection_section(result),
+        "demos_skipped": _demos_skipped(result),
+        "nested": _nested_section(result, roles),
         "health_freq": tb.frequentist_health([f for f, _ in result.fits.values()], "tbl-health-freq",
                                              "Frequentist fits (statsmodels)"),
         "health_bayes": tb.bayesian_health([b for _, b in result.fits.values()], "tbl-health-bayes",

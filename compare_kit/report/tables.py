@@ -468,3 +468,20 @@ def comparison_tables(comparison: Comparison, prefix: str = "cmp") -> list[Displ
 
 __all__ = ["Cell", "Column", "DisplayTable", "comparison_tables", "environment", "fit_result_tables",
            "fmt_int", "fmt_interval", "fmt_num", "table_html"]
+
+
+def nested_shrinkage(frame: pd.DataFrame, id: str, caption: str = "", fold: bool | None = None) -> DisplayTable:
+    """Shrinkage rows of a nested model: what each row is pulled toward, and each engine's target."""
+    columns = [Column("level"), Column("n", "int"), Column("pulled toward"), Column("own estimate", "num"),
+               Column("target, freq.", "num", "the value pulled toward, frequentist: fixed part (+ enclosing BLUPs)"),
+               Column("partial, freq.", "num"),
+               Column("target, Bayes", "num", "the value pulled toward, Bayesian (population rows: the "
+                                              "frequentist fixed effect, as for one-level models)"),
+               Column("partial, Bayes", "num"), Column("shrinkage, freq.", "num"),
+               Column("shrinkage, Bayes", "num"), Column("pooling factor", "num", "closed form"),
+               Column("note")]
+    out = [[Cell(r["level"]), Cell(fmt_int(r["n"])), Cell(r["toward"]), _num(r["no_pooling"]),
+            _num(r["complete_pooling"]), _num(r["partial_freq"]), _num(r["complete_pooling_bayes"]),
+            _num(r["partial_bayes"]), _num(r["shrinkage_freq"], 2), _num(r["shrinkage_bayes"], 2),
+            _num(r["pooling_factor"], 2), Cell(r["note"], "why")] for _, r in frame.iterrows()]
+    return table(id, columns, out, caption, fold=fold)

@@ -36,6 +36,7 @@ def test_fit_frequentist_prints_and_writes_the_tidy_table(tmp_path):
     (["fit", "--engine", "magic"], "invalid choice"),
     (["fit", "--engine", "frequentist", "--draws", "-3"], "above 0"),
     (["report", "--tables-dir", "/no/such/dir"], "does not exist"),
+    (["report", "--workers", "0"], "above 0"),
     (["nonsense"], "invalid choice"),
 ])
 def test_bad_input_exits_2_without_traceback(capsys, args, phrase):

@@ -63,6 +63,6 @@ def generic_run(tmp_path_factory) -> dict[str, Path]:
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         code = main(["report", "--csv", str(csv), "--formula", "reaction_time ~ dose + (1 + dose | subject)",
-                     "--draws", "200", "--tune", "200", "--chains", "2", "--out", str(out),
+                     "--draws", "200", "--tune", "200", "--chains", "2", "--workers", "1", "--out", str(out),
                      "--tables-dir", str(tables)])
     return {"code": code, "html": out, "tables": tables, "stderr": err.getvalue(), "csv": csv}

@@ -147,6 +147,9 @@ def test_generic_csv_report_is_complete_escaped_and_never_mentions_radon(generic
         assert (generic_run["tables"] / name).is_file()
     # progress on stderr: each fit is announced
     assert "[partial_pooling] Bayesian" in generic_run["stderr"] and "wrote" in generic_run["stderr"]
+    # --workers 1: everything in this process, and the exact command is in the reproducibility section
+    assert "second process" not in generic_run["stderr"]
+    assert "--workers 1" in html
 
 
 @pytest.mark.slow

@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "diagnostics.csv here (default: reports/ for the default study, none otherwise)")
     report.add_argument("--no-timestamp", action="store_true",
                         help="leave the generation time out (for byte-identical reruns)")
+    report.add_argument("--workers", type=_positive_int, default=None,
+                        help="processes to use: 2 (the default on 2+ CPUs) runs the cross-validation refits "
+                             "and teaching demonstrations in a second process beside the model fits; 1 runs "
+                             "everything in one; the tables are the same either way")
     report.add_argument("--quiet", action="store_true", help="print no progress messages")
     _add_coverage_parser(sub)
     return parser
@@ -141,6 +145,8 @@ def _add_coverage_parser(sub: argparse._SubParsersAction) -> None:
     cov.add_argument("--draws", type=_positive_int, default=1000, help="posterior draws per chain (1000)")
     cov.add_argument("--tune", type=_positive_int, default=1000, help="tuning steps per chain (1000)")
     cov.add_argument("--chains", type=_positive_int, default=4, help="chains per Bayesian fit (4)")
+    cov.add_argument("--target-accept", type=float, default=0.8, metavar="P",
+                     help="NUTS target acceptance rate (default 0.8, the engine's; higher: fewer divergences)")
     cov.add_argument("--retries", type=_non_negative_int, default=2, help="retries of a failed task (2)")
     cov.add_argument("--out", type=Path, metavar="FILE.html", default=None,
                      help="where to write the HTML page (default reports/coverage.html)")
@@ -162,7 +168,8 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     say = _say(args)
     config = CoverageConfig(groups=args.groups, sims=args.sims, seed=args.seed, chunk=args.chunk,
                             retries=args.retries,
-                            sampler=SamplerConfig(chains=args.chains, draws=args.draws, tune=args.tune))
+                            sampler=SamplerConfig(chains=args.chains, draws=args.draws, tune=args.tune,
+                                                  target_accept=args.target_accept))
     out = args.out if args.out is not None else Path("reports") / "coverage.html"
     if args.tables_dir is not None and not args.tables_dir.is_dir():
         raise CompareKitError(f"the tables folder {str(args.tables_dir)!r} does not exist; create it or pass "
@@ -182,7 +189,7 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
             client.close()
     argv = ["--groups", ",".join(map(str, args.groups)), "--sims", str(args.sims), "--seed", str(args.seed),
             "--chunk", str(args.chunk), "--draws", str(args.draws), "--tune", str(args.tune),
-            "--chains", str(args.chains)]
+            "--chains", str(args.chains), "--target-accept", str(args.target_accept)]
     command = shlex.join(["compare-kit", "coverage", *argv])
     write_coverage_report(result, out, timestamp=not args.no_timestamp, tables_dir=args.tables_dir,
                           command=command)
@@ -334,7 +341,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     say(f"study: {study.title} ({len(study.models)} models x 2 engines, {study.settings.chains} chains x "
         f"{study.settings.draws} draws)")
     command = shlex.join(["compare-kit", "report", *_argv_of(args)])
-    write_report(study, out, timestamp=not args.no_timestamp, tables_dir=tables_dir, command=command, say=say)
+    from compare_kit.study import run_study
+
+    result = run_study(study, say=say, workers=args.workers)
+    write_report(result, out, timestamp=not args.no_timestamp, tables_dir=tables_dir, command=command, say=say)
     say(f"wrote {out}" + (f" and {len(TABLE_FILES)} tables in {tables_dir}" if tables_dir is not None else ""))
     return EXIT_OK
 
@@ -342,7 +352,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _argv_of(args: argparse.Namespace) -> list[str]:
     """The report options as a command line (for the report's reproducibility section)."""
     out: list[str] = []
-    for name in ("csv", "study", "srrs2", "formula", "seed", "draws", "tune", "chains", "out", "tables_dir"):
+    for name in ("csv", "study", "srrs2", "formula", "seed", "draws", "tune", "chains", "workers", "out",
+                 "tables_dir"):
         value = getattr(args, name, None)
         if value is not None:
             out += [f"--{name.replace('_', '-')}", str(value)]

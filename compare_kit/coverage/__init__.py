@@ -2,7 +2,8 @@
 
 ``coverage_study(...)`` (also ``compare_kit.coverage_study`` and ``compare-kit coverage``)
 simulates data sets from a known radon varying-intercept model, fits both engines to each
-and returns a :class:`CoverageResult`; ``write_coverage_report`` renders its HTML page.
+and returns a :class:`CoverageResult` (tidy tables, ``write_csvs``);
+``compare_kit.report.coverage.write_coverage_report`` renders its HTML page.
 Modules: ``config`` (truth, designs, seeds), ``profile`` (profile-likelihood intervals),
 ``fits`` (one data set, both engines), ``tasks`` / ``worker`` / ``runner`` (execution on
 local processes or Dask), ``study`` (the API and the summary tables).

@@ -380,3 +380,23 @@ def test_process_pool_and_local_cluster_give_the_same_tables(tmp_path, monkeypat
     assert set(counts.loc[10]) == {4} and set(counts.loc[30]) == {2}
     assert set(pool.table["parameter"]) == {"(Intercept)", "floor", "sd__(Intercept)", "sd__Observation"}
     assert pool.table["coverage_mc_se"].notna().all()
+
+
+def test_unhealthy_fits_are_named_in_the_status_box():
+    from compare_kit.report.coverage import health_problems, render_coverage
+
+    result = _fake_result()
+    assert health_problems(result.fits) == []
+    assert "Fits to look at" not in render_coverage(result, timestamp=False)
+    fits = result.fits
+    bad = (fits["engine"] == "bayesian") & (fits["n_groups"] == 10) & (fits["sim"] < 3)
+    fits.loc[bad, "divergences"] = [2, 7, 1]
+    fits.loc[bad, "converged"] = False
+    fits.loc[(fits["engine"] == "frequentist") & (fits["n_groups"] == 30) & (fits["sim"] == 0), "boundary"] = True
+    problems = health_problems(fits)
+    assert len(problems) == 2
+    assert problems[0].startswith("10 groups, Bayesian: 3 of 4 fits had divergent transitions (at most 7")
+    assert "3 of 4 did not converge" in problems[0]
+    assert problems[1].startswith("30 groups, frequentist: 1 of 4 REML fits")
+    html = render_coverage(result, timestamp=False)
+    assert "Fits to look at" in html and "3 of 4 fits had divergent transitions" in html

@@ -196,6 +196,28 @@ def health_table(fits: pd.DataFrame, id: str, caption: str) -> tb.DisplayTable:
     return tb.table(id, cols, rows, caption, fold=False)
 
 
+def health_problems(fits: pd.DataFrame) -> list[str]:
+    """One sentence per number of groups and engine whose fits were not all healthy (for the top box)."""
+    problems = []
+    for (k, engine), f in fits.groupby(["n_groups", "engine"], sort=True):
+        n = len(f)
+        if engine == "bayesian":
+            diverged = int((f["divergences"] > 0).sum())
+            unconverged = int((~f["converged"].astype(bool)).sum())
+            if diverged or unconverged:
+                problems.append(
+                    f"{k} groups, Bayesian: {diverged} of {n} fits had divergent transitions (at most "
+                    f"{int(f['divergences'].max())} per fit) and {unconverged} of {n} did not converge "
+                    f"(R-hat above 1.01 or divergences; max R-hat {f['max_rhat'].max():.3f}); their intervals "
+                    "are counted as they came out. A higher --target-accept reduces divergences.")
+        else:
+            boundary = int(f["boundary"].astype(bool).sum())
+            if boundary:
+                problems.append(f"{k} groups, frequentist: {boundary} of {n} REML fits put the county SD at "
+                                "its zero boundary (the profile interval of the SD then starts at 0).")
+    return problems
+
+
 def failures_table(failures: pd.DataFrame, id: str, caption: str) -> tb.DisplayTable:
     cols = [tb.Column("task"), tb.Column("groups", "int"), tb.Column("simulations"),
             tb.Column("attempt", "int"),
@@ -263,6 +285,7 @@ def render_coverage(result: CoverageResult, *, timestamp: bool = True, command: 
                      for e in ("frequentist", "bayesian")},
         "n_final_failures": len(final),
         "n_failed_attempts": len(result.failures),
+        "health_problems": health_problems(result.fits) if len(result.fits) else [],
         "coverage": coverage_table(table, "tbl-coverage", "Coverage of the 95% intervals, with Monte Carlo "
                                    "standard errors"),
         "group_effects": group_effects_table(result.group_effects, "tbl-group-effects",

@@ -66,12 +66,9 @@ def make_tasks(config: CoverageConfig, faults: dict[str, tuple[str, int]] | None
 
 
 def _limit_threads() -> Any:
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with the scientific stack
-        from contextlib import nullcontext
+    """One BLAS thread per worker: the workers already use every core."""
+    from threadpoolctl import threadpool_limits
 
-        return nullcontext()
     return threadpool_limits(1)
 
 

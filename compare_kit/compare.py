@@ -166,7 +166,7 @@ def _why(row: pd.Series, verdict: str, n_groups: dict[str, int] | None = None) -
                        "by this much because the few groups leave the population value loosely pinned"))
         if verdict == "agree":
             return (f"same estimate: although there are only {n} {g} groups, this coefficient is estimated "
-                    f"from the variation within groups, so the few groups barely matter for it"
+                    f"from the variation within the {g} groups, so their small number barely matters for it"
                     + (f" (SE ratio {ratio:.2f})" if np.isfinite(ratio) else ""))
         return base
     if group in few and effect == Effect.RAN_PARS and row["term"].startswith("sd__"):

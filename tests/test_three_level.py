@@ -215,7 +215,7 @@ def test_survey_equivalence_and_bayesian_shrinkage(survey, survey_freq):
     intercept = eq[(eq["effect"] == "fixed") & (eq["term"] == "(Intercept)")].iloc[0]
     assert "only 7 state groups" in intercept["why"] and intercept["se_ratio"] < 0.9
     basement = eq[(eq["effect"] == "fixed") & (eq["term"] == "basement")].iloc[0]
-    assert basement["verdict"] == "agree" and "within groups" in basement["why"]
+    assert basement["verdict"] == "agree" and "within the state groups" in basement["why"]
     county_vals = vals[vals["group"] == "county:state"]
     assert np.corrcoef(county_vals["freq_estimate"], county_vals["bayes_estimate"])[0, 1] > 0.98
     table = cmp.shrinkage

@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from compare_kit.design import Design
+from compare_kit.design import Design, nesting_parents
 from compare_kit.errors import IncomparableError
 from compare_kit.results import Effect, EngineName, FitResult
 
@@ -343,27 +343,6 @@ def shrinkage_table(freq: FitResult, bayes: FitResult | None = None) -> pd.DataF
                     "toward_level": toward_level, "complete_pooling_bayes": complete_b,
                 })
     return pd.DataFrame(rows, columns=SHRINKAGE_COLUMNS)
-
-
-def nesting_parents(design: Design) -> dict[int, int]:
-    """Block index -> the index of the closest block it is nested in (only blocks that have one).
-
-    A block is nested in another when each of its levels lies within a single level of the
-    other and the other has fewer levels; of several, the one with most levels is the parent.
-    """
-    blocks = design.blocks
-    out: dict[int, int] = {}
-    for i, inner in enumerate(blocks):
-        best = None
-        for k, outer in enumerate(blocks):
-            if k == i or len(outer.levels) >= len(inner.levels):
-                continue
-            pairs = np.unique(np.column_stack([inner.codes, outer.codes]), axis=0)
-            if len(pairs) == len(inner.levels) and (best is None or len(outer.levels) > len(blocks[best].levels)):
-                best = k
-        if best is not None:
-            out[i] = best
-    return out
 
 
 def _ancestors(index: int, parents: dict[int, int]) -> list[int]:

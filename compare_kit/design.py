@@ -392,6 +392,28 @@ def _grouping_block(term: RandomTerm, frame: pd.DataFrame, categorical: frozense
     return GroupingBlock(term, levels, codes, z)
 
 
+def nested_in(inner: GroupingBlock, outer: GroupingBlock) -> bool:
+    """Each level of ``inner`` lies within a single level of ``outer``."""
+    pairs = pd.DataFrame({"i": inner.codes, "o": outer.codes}).drop_duplicates()
+    return bool(pairs["i"].is_unique)
+
+
+def nesting_parents(design: Design) -> dict[int, int]:
+    """Block index -> the index of the closest block it is nested in (only blocks that have one).
+
+    A block is nested in another when each of its levels lies within a single level of the
+    other and the other has fewer levels; of several, the one with most levels is the parent.
+    """
+    blocks = design.blocks
+    out: dict[int, int] = {}
+    for i, inner in enumerate(blocks):
+        outers = [k for k, outer in enumerate(blocks)
+                  if k != i and len(outer.levels) < len(inner.levels) and nested_in(inner, outer)]
+        if outers:
+            out[i] = max(outers, key=lambda k: len(blocks[k].levels))
+    return out
+
+
 def _check_groups(design: Design) -> None:
     for block in design.blocks:
         n_levels = len(block.levels)

@@ -155,6 +155,38 @@ def test_one_level_rows_say_population(radon):
                                   (table["shrinkage_freq"] * 0 + table["pooling_factor"]))
 
 
+@pytest.mark.parametrize(("formula", "centred"), [
+    ("y ~ x + (1 | state/county)", ("state",)),  # the enclosing factor's intercepts
+    ("y ~ x + (1 | state)", ()),  # one level: nothing encloses anything
+    ("y ~ 0 + x + (1 | state/county)", ()),  # no fixed intercept to centre on
+    ("y ~ x + (1 + x || state) + (1 | state:county)", ()),  # the enclosing block has a slope too
+    ("y ~ x + (1 | county) + (1 | state)", ()),  # county labels repeat across states: crossed
+])
+def test_only_an_enclosing_factors_intercepts_are_centred(formula, centred):
+    from compare_kit.design import build_design
+    from compare_kit.engines.pymc_models import enclosing_intercept_blocks
+
+    design = build_design(ck.ModelSpec.from_formula(formula), synthetic_nested())
+    assert tuple(design.blocks[i].group for i in enclosing_intercept_blocks(design)) == centred
+
+
+@pytest.mark.slow
+def test_centred_state_intercepts_read_back_as_deviations(synthetic):
+    data, freq = synthetic
+    bayes = ck.fit_bayesian(ck.ModelSpec.from_formula(NESTED, label="nested"), data, draws=300, tune=300,
+                            chains=2, seed=2)
+    assert bayes.engine == "pymc"
+    vals = bayes.table("ran_vals").set_index(["group", "level"])["estimate"]
+    coefs = bayes.table("ran_coefs").set_index(["group", "level"])["estimate"]
+    intercept = bayes.table("fixed").set_index("term").loc["(Intercept)", "estimate"]
+    states = vals.loc["state"]
+    # deviations from the intercept (not the state intercepts themselves), and coef = fixed + deviation
+    np.testing.assert_allclose(coefs.loc["state"], intercept + states, atol=1e-10)
+    blups = freq.table("ran_vals").set_index(["group", "level"])["estimate"].loc["state"]
+    assert np.corrcoef(states.loc[blups.index], blups)[0, 1] > 0.95
+    assert abs(states.mean()) < 0.5
+
+
 def test_crossed_factors_are_not_nested():
     rng = np.random.default_rng(1)
     data = pd.DataFrame({"a": np.repeat(list("ABCDEF"), 20), "b": np.tile(list("uvwxy"), 24)})
@@ -202,6 +234,13 @@ def test_survey_shrinkage_at_both_levels(survey, survey_freq):
 def test_survey_equivalence_and_bayesian_shrinkage(survey, survey_freq):
     spec = ck.ModelSpec.from_formula(THREE_LEVEL, label="three_level")
     bayes = ck.fit_bayesian(spec, survey, draws=300, tune=300, chains=2, seed=1)
+    # the state intercepts are centred on the fixed intercept: non-centred (Bambi's way) this model had
+    # 156 divergences and a bulk ESS of 166 at 4 x 2000; centred, short chains already mix
+    assert bayes.engine == "pymc" and "state intercepts centred on the fixed intercept" in bayes.sampling.structure
+    assert bayes.sampling.divergences == 0
+    diag = bayes.diagnostics
+    ridge = diag[(diag["group"] == "state") | ((diag["effect"] == "fixed") & (diag["term"] == "(Intercept)"))]
+    assert len(ridge) == 7 + 1 + 1 and ridge["ess_bulk"].min() > 150 and ridge["rhat"].max() < 1.03
     cmp = compare(survey_freq, bayes)
     eq = cmp.equivalence
     vals = eq[eq["effect"] == "ran_vals"]

@@ -202,12 +202,14 @@ class PymcBlockVars:
     chol: str
     level_dim: str
     coef_dim: str
+    centred: str  # a block centred on the fixed intercept: the group intercepts a_g
+    effects: str  # ... and its group effects u_g = a_g - b0 (a deterministic)
 
 
 def pymc_block_names(block: BlockNames) -> PymcBlockVars:
     b = block.index
     return PymcBlockVars(sd=f"sd_{b}", z=f"z_{b}", chol=f"corr_chol_{b}",
-                         level_dim=f"level_{b}", coef_dim=f"coef_{b}")
+                         level_dim=f"level_{b}", coef_dim=f"coef_{b}", centred=f"a_{b}", effects=f"u_{b}")
 
 
 PYMC_RESIDUAL = "sigma"

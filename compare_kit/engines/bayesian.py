@@ -44,7 +44,13 @@ from compare_kit.engines.posterior import (
     summarise,
 )
 from compare_kit.engines.priors import Prior, PriorPreset, Priors, Role, preset_priors
-from compare_kit.engines.pymc_models import FixedGroup, ModelPriors, build_pymc_model, centring
+from compare_kit.engines.pymc_models import (
+    FixedGroup,
+    ModelPriors,
+    build_pymc_model,
+    centring,
+    enclosing_intercept_blocks,
+)
 from compare_kit.engines.sampling import Sampler, SamplerRun, SamplerSettings, run_sampler
 from compare_kit.errors import DataError, FitError, SpecError
 from compare_kit.results import (
@@ -219,7 +225,7 @@ def _check_prior_keys(priors: Priors, naming: BambiNaming) -> None:
 # ------------------------------------------------------------------- build
 
 
-def _structure(naming: BambiNaming) -> tuple[EngineName, str]:
+def _structure(naming: BambiNaming, centred: tuple[int, ...] = ()) -> tuple[EngineName, str]:
     if not naming.blocks:
         return EngineName.BAMBI, "fixed effects only (no group-level effects), fitted by Bambi"
     correlated = any(b.correlated and len(b.coefs) > 1 for b in naming.blocks)
@@ -230,9 +236,17 @@ def _structure(naming: BambiNaming) -> tuple[EngineName, str]:
             parts.append(f"correlated {coefs} by {b.group} (lme4 '|', LKJ prior on the correlation)")
         else:
             parts.append(f"independent {coefs} by {b.group}" + (" (lme4 '||')" if len(b.coefs) > 1 else ""))
-    how = ("fitted by compare_kit's non-centred PyMC model (Bambi cannot express correlated "
-           "group effects)" if correlated else "fitted by Bambi (non-centred)")
-    return (EngineName.PYMC if correlated else EngineName.BAMBI), "; ".join(parts) + "; " + how
+    if correlated:
+        how = "fitted by compare_kit's non-centred PyMC model (Bambi cannot express correlated group effects)"
+    elif centred:
+        outer = ", ".join(naming.blocks[i].group for i in centred)
+        how = (f"fitted by compare_kit's PyMC model with the {outer} intercepts centred on the fixed "
+               f"intercept (each {outer} rests on many rows: non-centred, as Bambi builds it, NUTS "
+               "cannot separate them from the intercept), every other block non-centred; same priors")
+    else:
+        how = "fitted by Bambi (non-centred)"
+    engine = EngineName.PYMC if correlated or centred else EngineName.BAMBI
+    return engine, "; ".join(parts) + "; " + how
 
 
 def _bambi_prior(prior: Prior) -> Any:
@@ -388,7 +402,8 @@ def _fixed_layout(model: Any, naming: BambiNaming, design: Design) -> dict[str, 
 
 
 def _build(design: Design, naming: BambiNaming, priors: Priors) -> _Built:
-    engine, structure = _structure(naming)
+    centred = enclosing_intercept_blocks(design)
+    engine, structure = _structure(naming, centred)
     chosen = _choose_priors(naming, priors)
     # Bambi's default intercept prior is set at centred predictors; an explicit one is not
     center = naming.intercept and BAMBI_INTERCEPT not in chosen.priors
@@ -401,7 +416,7 @@ def _build(design: Design, naming: BambiNaming, priors: Priors) -> _Built:
         effects = [b.bambi_effect(j) for b in naming.blocks for j in range(len(b.coefs))]
         var_names = [v.name for v in pm_model.free_RVs if not v.name.endswith("_offset")] + effects
     else:
-        pm_model = build_pymc_model(design, naming, model_priors)
+        pm_model = build_pymc_model(design, naming, model_priors, centred)
         var_names = [v.name for v in pm_model.free_RVs] + [v.name for v in pm_model.deterministics]
     return _Built(engine, pm_model, var_names, model_priors, record, layout, structure)
 
@@ -467,6 +482,10 @@ def _pymc_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: _Bu
         names = pymc_block_names(block)
         k = len(block.coefs)
         sd = np.stack([_values(run, f"{names.sd}_{j}") for j in range(k)], axis=-1)
+        if names.effects in run.idata["posterior"]:  # a block centred on the intercept
+            blocks.append(BlockDraws(block.group, block.coefs, block.levels, sd, None,
+                                     _values(run, names.effects)))
+            continue
         z = _values(run, names.z)  # (chain, draw, level, coef)
         if cor_prior is not None and k > 1:
             chol = _values(run, names.chol)  # (chain, draw, coef, coef), lower triangular

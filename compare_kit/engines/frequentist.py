@@ -21,7 +21,7 @@ from scipy import linalg
 from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams, VCSpec
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from compare_kit.design import INTERCEPT, Design, GroupingBlock, build_design
+from compare_kit.design import INTERCEPT, Design, GroupingBlock, build_design, nested_in
 from compare_kit.engines.mme import MMESolution, Partition, relative_factor, solve_mme
 from compare_kit.engines.profiled import Block, CrossProducts, ProfiledCriterion
 from compare_kit.errors import DataError, FitError, SpecError
@@ -137,7 +137,7 @@ def _layout(design: Design) -> _Layout:
     blocks = design.blocks
     _check_duplicate_coefficients(blocks)
     groups = list(dict.fromkeys(b.group for b in blocks))
-    primary = next((g for g in groups if all(_nested_in(_block_of(blocks, h), _block_of(blocks, g))
+    primary = next((g for g in groups if all(nested_in(_block_of(blocks, h), _block_of(blocks, g))
                                               for h in groups)), None)
     if primary is None:
         codes = np.zeros(design.n, dtype=int)
@@ -166,12 +166,6 @@ def _uncorrelated_hint(block: GroupingBlock) -> str:
 
 def _block_of(blocks: tuple[GroupingBlock, ...], group: str) -> GroupingBlock:
     return next(b for b in blocks if b.group == group)
-
-
-def _nested_in(inner: GroupingBlock, outer: GroupingBlock) -> bool:
-    """Each level of ``inner`` lies within a single level of ``outer``."""
-    pairs = pd.DataFrame({"i": inner.codes, "o": outer.codes}).drop_duplicates()
-    return bool(pairs["i"].is_unique)
 
 
 def _check_duplicate_coefficients(blocks: tuple[GroupingBlock, ...]) -> None:

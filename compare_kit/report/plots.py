@@ -148,6 +148,19 @@ def _figure(height: float, width: float = FIGURE_WIDTH) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def _panel_grid(n_panels: int, ncols: int, panel_height: float, extra_height: float,
+                share: bool = True) -> tuple[Figure, np.ndarray, int]:
+    """A figure of ``n_panels`` axes in rows of at most ``ncols``, unused cells of the last row removed;
+    (figure, axes, the number of columns used)."""
+    ncols = max(1, min(ncols, n_panels))
+    nrows = math.ceil(n_panels / ncols)
+    fig = _figure(height=panel_height * nrows + extra_height)
+    axes = fig.subplots(nrows, ncols, sharex=share, sharey=share, squeeze=False).ravel()
+    for extra in axes[n_panels:]:
+        fig.delaxes(extra)
+    return fig, axes, ncols
+
+
 def engine_label(engine: str) -> str:
     """Plain-language name of an engine (``statsmodels`` -> ``frequentist (statsmodels)``)."""
     return _ENGINE_LABELS.get(engine, engine)
@@ -362,12 +375,7 @@ def county_panels(data: pd.DataFrame, response: str, predictor: str, group: str,
     all_sources = list(dict.fromkeys(line_sources + draw_sources))
     colors = {s: source_color(s, all_sources) for s in all_sources}
 
-    ncols = max(1, min(ncols, len(levels)))
-    nrows = math.ceil(len(levels) / ncols)
-    fig = _figure(height=3.4 * nrows + 0.6)
-    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
-    for extra in axes[len(levels):]:
-        fig.delaxes(extra)
+    fig, axes, ncols = _panel_grid(len(levels), ncols, 3.4, 0.6)
 
     rng = np.random.default_rng(seed)
     line_level = lines["level"].astype(str)
@@ -871,12 +879,7 @@ def rank_plot(posterior: Any, var_names: Sequence[str], *, bins: int = 20, max_p
     panels, left_out = _rank_panels(dataset, var_names, max_panels, labels or {})
     if not panels:
         raise ValueError("no variables to draw")
-    ncols = max(1, min(ncols, len(panels)))
-    nrows = math.ceil(len(panels) / ncols)
-    fig = _figure(height=1.9 * nrows + 1.0)
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for extra in axes[len(panels):]:
-        fig.delaxes(extra)
+    fig, axes, ncols = _panel_grid(len(panels), ncols, 1.9, 1.0, share=False)
     n_chains = panels[0][1].shape[0]
     chain_colors = [FREQ_COLOR, BAYES_COLOR, NO_POOLING_COLOR, *EXTRA_COLORS]
     for ax, (title, draws) in zip(axes, panels, strict=False):
@@ -944,12 +947,7 @@ def nested_shrinkage(shrinkage: pd.DataFrame, group: str, *, engine: str = "freq
     if not pd.to_numeric(rows[part_col], errors="coerce").notna().any():
         raise ValueError(f"the shrinkage table has no {part_col} values to draw")
     outer = sorted(rows["toward_level"].astype(str).unique())
-    ncols = max(1, min(ncols, len(outer)))
-    nrows = math.ceil(len(outer) / ncols)
-    fig = _figure(height=2.7 * nrows + 1.0)
-    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
-    for extra in axes[len(outer):]:
-        fig.delaxes(extra)
+    fig, axes, ncols = _panel_grid(len(outer), ncols, 2.7, 1.0)
     own_all = rows["no_pooling"].to_numpy(dtype=float)
     core = np.concatenate([rows[part_col].to_numpy(dtype=float), rows[target_col].to_numpy(dtype=float),
                            [population] if population is not None else []])

@@ -150,7 +150,7 @@ def prior_flattening(freq_reml: FitResult, freq_ml: FitResult, scales: tuple[flo
     import nutpie
     import pymc as pm  # noqa: F401 - the model module needs it loaded
 
-    from compare_kit.engines.compile_cache import exact_math
+    from compare_kit.engines.compile_cache import compile_pymc_model
 
     design = freq_reml.extras["design"]
     if len(design.blocks) != 1 or list(design.blocks[0].z.columns) != ["(Intercept)"]:
@@ -158,9 +158,8 @@ def prior_flattening(freq_reml: FitResult, freq_ml: FitResult, scales: tuple[flo
     group = design.blocks[0].group
     reml = _sd(freq_reml, group)
     ml = _sd(freq_ml, group)
-    model = _random_intercept_model(design, "prior_scale")
-    with exact_math():
-        compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=["sd_group"])
+    # compiled as the engine compiles (no fastmath); no disk cache: the prior scale is shared data
+    compiled, _ = compile_pymc_model(_random_intercept_model(design, "prior_scale"), ["sd_group"], None)
     rows = []
     for scale in scales:
         idata = nutpie.sample(compiled.with_data(prior_scale=float(scale)), draws=draws, tune=tune,

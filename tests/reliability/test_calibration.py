@@ -57,13 +57,12 @@ class FastEngine:
 
     @classmethod
     def build(cls) -> FastEngine:
-        import nutpie
         import pytensor
 
         from compare_kit.design import build_design
         from compare_kit.engines.bambi_names import build_naming
         from compare_kit.engines.bayesian import _build
-        from compare_kit.engines.compile_cache import exact_math
+        from compare_kit.engines.compile_cache import compile_pymc_model
         from compare_kit.engines.priors import Priors
 
         placeholder = sbc_frame(np.linspace(-1.0, 1.0, N_GROUPS * N_ROWS))  # replaced in every simulation
@@ -73,8 +72,7 @@ class FastEngine:
         model = built.model
         (observed,) = model.observed_RVs
         model.rvs_to_values[observed] = pytensor.shared(design.y.copy(), name="sbc_y")
-        with exact_math():  # compiled as fit_bayesian compiles: no fastmath
-            compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=built.var_names)
+        compiled, _ = compile_pymc_model(model, built.var_names, None)  # as fit_bayesian compiles it
         return cls(design, naming, built, compiled)
 
     def fit(self, y: np.ndarray, seed: int) -> tuple[dict[str, np.ndarray], int]:

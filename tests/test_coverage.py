@@ -63,12 +63,11 @@ def test_reml_estimates_equal_lme4_and_the_frequentist_engine(radon):
 
 @pytest.mark.parametrize("reml", [True, False])
 def test_criterion_is_the_engines_profiled_criterion(radon, reml):
-    from compare_kit.engines.profiled import Block, CrossProducts, ProfiledCriterion
+    from compare_kit.engines.lmm import LinearMixedModel, ReTerm
 
     y, x, codes, g = _arrays(radon)
     ours = RandomInterceptCriterion(y, x, codes, g, reml)
-    products = CrossProducts.build(y, x, np.ones((len(y), 1)), codes, g)
-    engine = ProfiledCriterion(products, [Block(0, 1, False)], reml)
+    engine = LinearMixedModel(y, x, [ReTerm(codes, g, np.ones((len(y), 1)), False)], reml)
     thetas = np.array([0.0, 0.1, 0.43, 1.0, 3.0])
     expected = [engine.deviance(np.array([t])) for t in thetas]
     np.testing.assert_allclose(ours.profiled_deviance(thetas), expected, rtol=1e-11)

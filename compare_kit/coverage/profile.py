@@ -9,7 +9,7 @@ fixed effects profiled out is (Bates et al. 2015, eq. 32 and 41)
 
 where ``M`` is block diagonal with ``1 + theta^2 n_g`` per group and ``S = X' V^-1 X``
 (scaled). This module evaluates it from per-group cross-products for many theta at
-once (the same quantities as ``compare_kit.engines.profiled.ProfiledCriterion``, whose
+once (the same quantities as ``compare_kit.engines.lmm.LinearMixedModel``, whose
 sigma-profiled deviance it reproduces; tested), and profiles each SD:
 
 * ``tau``: for each value, the criterion minimised over sigma (theta = tau / sigma);

@@ -23,7 +23,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from compare_kit.design import INTERCEPT, Design, GroupingBlock, build_design, nested_in
 from compare_kit.engines.mme import MMESolution, Partition, relative_factor, solve_mme
-from compare_kit.engines.profiled import Block, CrossProducts, ProfiledCriterion
+from compare_kit.engines.lmm import LinearMixedModel, ReTerm
 from compare_kit.errors import DataError, FitError, SpecError
 from compare_kit.results import (
     RESIDUAL_GROUP,
@@ -278,7 +278,7 @@ def _improvable_by(model: MixedLM, res: object, free: MixedLMParams | None,
                    checker: _Checker | None = None) -> float:
     """The largest log-likelihood gain from a small step in one covariance parameter (0 at a maximum)."""
     if checker is not None:
-        return checker.improvable_by(np.asarray(res.cov_re) / float(res.scale))
+        return checker.improvable_by(res)
     packed = res.params_object.get_packed(use_sqrt=model.use_sqrt, has_fe=False)
     mask = (np.ones(len(packed), dtype=bool) if free is None
             else free.get_packed(use_sqrt=False, has_fe=False) != 0)
@@ -313,53 +313,55 @@ def _start_params(design: Design, layout: _Layout, checker: _Checker | None = No
 
 
 class _Checker:
-    """compare_kit's own optimizer of the profiled criterion, for one grouping factor.
+    """compare_kit's own optimizer of the profiled criterion (``lmm.LinearMixedModel``), any structure.
 
-    It finds the optimum in milliseconds; statsmodels then starts there, and its
-    answer is checked against this one (``disagreement``) and probed for a
-    nearby improvement (``improvable_by``) at a fraction of statsmodels' cost.
+    It finds the bounded optimum in milliseconds; statsmodels then starts there, and its
+    answer is checked against this one (``disagreement``), probed for a nearby improvement
+    (``improvable_by``) and put on the zero bound where the criterion says the bound is the
+    optimum (``polish``), so that a boundary fit does not depend on where MixedLM stopped.
     """
 
     TOLERANCE = 1e-3  # log-likelihood units: optimizers that differ by more disagree
 
     def __init__(self, design: Design, layout: _Layout, reml: bool) -> None:
-        blocks, start = [], 0
-        for i in layout.re_blocks:
-            size = design.blocks[i].z.shape[1]
-            blocks.append(Block(start, size, design.blocks[i].term.correlated))
-            start += size
-        z = np.column_stack([design.blocks[i].z.to_numpy() for i in layout.re_blocks])
-        cp = CrossProducts.build(design.y, design.x_estimable.to_numpy(), z, layout.partition_codes,
-                                 layout.n_partitions)
-        self.criterion = ProfiledCriterion(cp, blocks, reml)
-        self.k = start
-        theta0 = self.criterion.theta_of(np.eye(start))  # lme4's start: Lambda = I
-        self.theta, deviance, self.success = self.criterion.optimize(theta0)
-        self.best_loglik = -0.5 * deviance
+        self.design = design
+        self.layout = layout
+        terms = [ReTerm(b.codes, len(b.levels), b.z.to_numpy(dtype=float), b.term.correlated)
+                 for b in design.blocks]
+        self.criterion = LinearMixedModel(design.y, design.x_estimable.to_numpy(dtype=float), terms, reml)
+        optimum = self.criterion.optimize()
+        self.theta, self.success = optimum.theta, optimum.success
+        self.best_loglik = optimum.loglik
         self.log = (f"profiled criterion (compare_kit, SLSQP): logLik {self.best_loglik:.6f}"
                     + ("" if self.success else " (did not converge)"),)
 
     def start_params(self, beta: np.ndarray) -> MixedLMParams:
         """MixedLM's start at this optimum; a zero SD is lifted to 0.01 (statsmodels inverts cov_re)."""
-        lam = self.criterion.lam(self.theta)
-        diag = np.arange(self.k)
-        lam[diag, diag] = np.maximum(lam[diag, diag], 0.01)
-        return MixedLMParams.from_components(beta, lam @ lam.T)
+        covs = []
+        for t in self.criterion.ts(self.theta):
+            t = t.copy()
+            diag = np.arange(t.shape[0])
+            t[diag, diag] = np.maximum(t[diag, diag], 0.01)
+            covs.append(t @ t.T)
+        cov_re = (linalg.block_diag(*[covs[i] for i in self.layout.re_blocks]) if self.layout.re_blocks
+                  else np.zeros((0, 0)))
+        vcomp = [np.diag(covs[i]) for i in self.layout.vc_blocks]
+        return MixedLMParams.from_components(beta, cov_re, vcomp=np.concatenate(vcomp) if vcomp else None)
 
-    def improvable_by(self, relative_cov: np.ndarray) -> float:
-        theta = self.criterion.theta_of(relative_cov)
-        base = self.criterion.loglik(theta)
-        gain = 0.0
-        for i in range(len(theta)):
-            for step in (1e-3, -1e-3):
-                trial = theta.copy()
-                trial[i] += step * max(1.0, abs(trial[i]))
-                if trial[i] < self.criterion.lower[i]:
-                    continue
-                value = self.criterion.loglik(trial)
-                if np.isfinite(value):
-                    gain = max(gain, float(value - base))
-        return gain
+    def improvable_by(self, res: object) -> float:
+        rel_covs = _relative_covariances(self.design, self.layout, res, float(res.scale))
+        return self.criterion.improvable_by(self.criterion.theta_of(rel_covs))
+
+    def polish(self, rel_covs: list[np.ndarray]) -> tuple[list[np.ndarray], float, float] | None:
+        """Relative covariances, residual variance and log-likelihood with near-zero entries of theta at
+        exactly 0 where the criterion is no worse there (``LinearMixedModel.snap_to_bound``); None when
+        nothing moved."""
+        theta = self.criterion.theta_of(rel_covs)
+        snapped = self.criterion.snap_to_bound(theta)
+        if np.array_equal(snapped.theta, theta) or not snapped.at_bound:
+            return None
+        return (self.criterion.relative_covariances(snapped.theta), self.criterion.sigma2(snapped.theta),
+                snapped.loglik)
 
     def disagreement(self, optimizer: str, loglik: float) -> str | None:
         if not self.success or abs(loglik - self.best_loglik) <= self.TOLERANCE:
@@ -370,8 +372,8 @@ class _Checker:
 
 
 def _checker(design: Design, layout: _Layout, reml: bool) -> _Checker | None:
-    """The independent optimizer, where MixedLM has one grouping factor and no variance components."""
-    if layout.vc_blocks or not layout.re_blocks:
+    """The independent optimizer of the same criterion (every model with random terms)."""
+    if not design.blocks:
         return None
     return _Checker(design, layout, reml)
 
@@ -394,11 +396,15 @@ def _fit_mixed(design: Design, method: Method, conf_level: float,
     res = attempt.result
     scale = float(res.scale)
     rel_covs = _relative_covariances(design, layout, res, scale)
+    loglik = float(res.llf)
+    polished = checker.polish(rel_covs) if checker is not None else None
+    if polished is not None:  # MixedLM stopped next to the zero bound; the criterion says it is the bound
+        rel_covs, scale, loglik = polished
     solution = solve_mme(design.y, x.to_numpy(), _partitions(design, layout, rel_covs), scale,
                          _n_effects(design))
     boundary, boundary_terms = _boundary(design, rel_covs)
     rows = _mixed_rows(design, solution, rel_covs, scale, conf_level, boundary_terms)
-    stats = _mixed_stats(design, layout, res, method, optimizers, free, model, information_criteria)
+    stats = _mixed_stats(design, layout, res, loglik, method, optimizers, free, model, information_criteria)
     warn = list(design.warnings) + list(attempt.warnings)
     if not attempt.converged:
         warn.insert(0, "MixedLM did not converge with any optimizer; the estimates shown are the best "
@@ -580,7 +586,7 @@ def _pev_table(design: Design, sol: MMESolution) -> pd.DataFrame:
                                          pev_sd=np.sqrt(np.clip(unc.pev, 0, None)))
 
 
-def _mixed_stats(design: Design, layout: _Layout, res: object, method: Method,
+def _mixed_stats(design: Design, layout: _Layout, res: object, loglik: float, method: Method,
                  optimizers: tuple[str, ...], free: MixedLMParams | None, model: MixedLM,
                  information_criteria: bool) -> FitStats:
     n_theta = 0
@@ -589,7 +595,6 @@ def _mixed_stats(design: Design, layout: _Layout, res: object, method: Method,
         n_theta += k * (k + 1) // 2 if block.term.correlated else k
     df = design.x_estimable.shape[1] + n_theta + 1
     n_groups = {b.group: len(b.levels) for b in design.blocks}
-    loglik = float(res.llf)
     if method == "ML":
         ml_loglik, note = loglik, "from this ML fit"
     elif not information_criteria:
@@ -600,6 +605,10 @@ def _mixed_stats(design: Design, layout: _Layout, res: object, method: Method,
                  else res.params_object)
         ml = _run_optimizers(model, False, free, optimizers, start, checker)
         ml_loglik = float(ml.result.llf)
+        if checker is not None:
+            rel = _relative_covariances(design, layout, ml.result, float(ml.result.scale))
+            polished = checker.polish(rel)
+            ml_loglik = polished[2] if polished is not None else ml_loglik
         note = ("from an ML refit (REML likelihoods are not comparable across fixed effects)"
                 + ("" if ml.converged else "; the ML refit did not converge"))
     return FitStats(nobs=design.n, n_groups=n_groups, loglik=loglik, loglik_method=method,

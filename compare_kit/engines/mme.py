@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from compare_kit.engines.lmm import lower_root
+
 
 @dataclass(frozen=True)
 class Partition:
@@ -85,10 +87,5 @@ def solve_mme(y: np.ndarray, x: np.ndarray, partitions: list[Partition], sigma2:
 
 
 def relative_factor(cov: np.ndarray) -> np.ndarray:
-    """A square root ``L`` with ``L L' = cov`` that also exists for singular ``cov``."""
-    cov = np.atleast_2d(np.asarray(cov, dtype=float))
-    try:
-        return np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
-        values, vectors = np.linalg.eigh((cov + cov.T) / 2)
-        return vectors * np.sqrt(np.clip(values, 0.0, None))
+    """The lower-triangular ``L`` with ``L L' = cov``, also for singular ``cov`` (exact zeros stay zeros)."""
+    return lower_root(np.atleast_2d(np.asarray(cov, dtype=float)))

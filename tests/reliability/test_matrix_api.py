@@ -183,13 +183,13 @@ def test_degenerate_variance_group_effects_are_not_compared_as_estimates():
 def test_optimizers_that_disagree_are_flagged(radon, monkeypatch):
     """compare_kit's profiled optimizer stops at its start yet reports success: statsmodels goes on to
     the real maximum; the two answers differ by more than 1e-3 logLik, which the result says."""
-    from compare_kit.engines import profiled
+    from compare_kit.engines import lmm
 
-    def stops_at_start(self, start):
-        theta = np.asarray(start, dtype=float)
-        return theta, float(self._safe_deviance(theta)), True
+    def stops_at_start(self, start=None):
+        theta = self.start() if start is None else np.asarray(start, dtype=float)
+        return lmm.Optimum(theta, float(self.safe_deviance(theta)), True, 1, ())
 
-    monkeypatch.setattr(profiled.ProfiledCriterion, "optimize", stops_at_start)
+    monkeypatch.setattr(lmm.LinearMixedModel, "optimize", stops_at_start)
     fit = ck.fit_frequentist(ModelSpec.named("varying_intercept"), radon)
     assert any("optimizers disagree" in w for w in fit.health.warnings), fit.health.warnings
     assert fit.health.attempts[0].startswith("profiled criterion")

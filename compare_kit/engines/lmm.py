@@ -1,0 +1,422 @@
+"""compare_kit's own (RE)ML engine for linear mixed models: lme4's profiled criterion over theta.
+
+Written by hand because no Python library fits crossed and nested mixed models by
+lme4's method (statsmodels' MixedLM spans crossed factors with one dense group).
+The method is that of lme4 (Bates, Maechler, Bolker & Walker 2015, JSS, sections 3.4-3.6)
+and MixedModels.jl (Bates, Alday & Kokandakar 2025): the random effects are ``b = Lambda u``
+with ``u ~ N(0, sigma^2 I)`` and ``Lambda`` block diagonal, one lower-triangular ``T_j``
+per random term repeated over its levels; theta holds the entries of the ``T_j``, the
+fixed effects and sigma are profiled out, and the criterion is read off one blocked
+Cholesky factor of ``[Lambda'Z'Z Lambda + I, Lambda'Z'X, Lambda'Z'y; ...; ..., y'y]``.
+
+Blocks are ordered by number of random effects, largest first (MixedModels.jl's order):
+the first block's diagonal stays block diagonal (one k-by-k factor per level), and
+everything after it is one dense Schur complement, downdated by a sparse product when
+the first block is large. Evaluating the criterion costs a batch of small Choleskys and
+one dense Cholesky of the smaller factors, whatever the number of rows.
+
+The boundary is a bound: theta's diagonal entries are bounded below by 0 and searched by
+a bounded optimiser, so a variance at zero is found, not approached (``optimize``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy import linalg, optimize, sparse
+
+_LOG_2PI = float(np.log(2 * np.pi))
+DENSE_CROSS_LIMIT = 2_000_000  # entries of the cross block kept dense below this size
+NEAR_BOUND = 1e-3  # a diagonal theta below this is tried at exactly 0
+SNAP_TOLERANCE = 1e-6  # deviance units: the bound is taken when it is no worse than this
+
+
+@dataclass(frozen=True, eq=False)
+class ReTerm:
+    """One random term: its grouping factor's codes, its Z columns and whether they correlate."""
+
+    codes: np.ndarray  # (n,) level index of every row
+    n_levels: int
+    z: np.ndarray  # (n, k) random-coefficient columns
+    correlated: bool
+
+    @property
+    def k(self) -> int:
+        return self.z.shape[1]
+
+    @property
+    def q(self) -> int:
+        return self.n_levels * self.k
+
+    @cached_property
+    def theta_index(self) -> tuple[tuple[int, int], ...]:
+        """Positions in ``T`` of this term's theta entries, column by column (lme4's order)."""
+        if not self.correlated:
+            return tuple((i, i) for i in range(self.k))
+        return tuple((i, j) for j in range(self.k) for i in range(j, self.k))
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows, Z-matrix columns and values of the sparse ``Z`` of this term."""
+        n, k = self.z.shape
+        rows = np.repeat(np.arange(n), k)
+        cols = (self.codes[:, None] * k + np.arange(k)[None, :]).ravel()
+        return rows, cols, self.z.ravel()
+
+    def sparse_z(self) -> sparse.csr_matrix:
+        rows, cols, vals = self.columns()
+        return sparse.csr_matrix((vals, (rows, cols)), shape=(self.z.shape[0], self.q))
+
+
+def _per_level_gram(term: ReTerm) -> np.ndarray:
+    """Z_g'Z_g for every level g: shape (levels, k, k)."""
+    k = term.k
+    out = np.empty((term.n_levels, k, k))
+    for a in range(k):
+        for b in range(a, k):
+            out[:, a, b] = np.bincount(term.codes, weights=term.z[:, a] * term.z[:, b],
+                                       minlength=term.n_levels)
+            out[:, b, a] = out[:, a, b]
+    return out
+
+
+def _per_level_cross(term: ReTerm, m: np.ndarray) -> np.ndarray:
+    """Z'M for a dense (n, c) matrix M: shape (c, q), column ``level * k + a``."""
+    out = np.empty((m.shape[1], term.n_levels, term.k))
+    for a in range(term.k):
+        for c in range(m.shape[1]):
+            out[c, :, a] = np.bincount(term.codes, weights=term.z[:, a] * m[:, c], minlength=term.n_levels)
+    return out.reshape(m.shape[1], term.q)
+
+
+def _t_left(mat: np.ndarray, segments: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
+    """``Lambda' @ mat`` for a dense ``mat`` whose row segments are random terms (others: identity)."""
+    out = mat.copy()
+    for start, n_levels, t in segments:
+        k = t.shape[0]
+        stop = start + n_levels * k
+        if k == 1:
+            out[start:stop] *= t[0, 0]
+        else:
+            seg = mat[start:stop].reshape(n_levels, k, -1)
+            out[start:stop] = np.einsum("ba,lbc->lac", t, seg).reshape(n_levels * k, -1)
+    return out
+
+
+def _lambda_sparse(segments: list[tuple[int, int, np.ndarray]], size: int) -> sparse.csr_matrix:
+    """``Lambda'`` of the rest blocks as a sparse matrix (identity outside the random terms)."""
+    diag = np.ones(size)
+    parts_r, parts_c, parts_v = [], [], []
+    for start, n_levels, t in segments:
+        k = t.shape[0]
+        stop = start + n_levels * k
+        diag[start:stop] = 0.0
+        base = start + np.arange(n_levels)[:, None, None] * k
+        rows = base + np.arange(k)[None, :, None]
+        cols = base + np.arange(k)[None, None, :]
+        vals = np.broadcast_to(t.T, (n_levels, k, k))
+        parts_r.append(np.broadcast_to(rows, (n_levels, k, k)).ravel())
+        parts_c.append(np.broadcast_to(cols, (n_levels, k, k)).ravel())
+        parts_v.append(vals.ravel())
+    keep = np.flatnonzero(diag)
+    parts_r.append(keep)
+    parts_c.append(keep)
+    parts_v.append(np.ones(len(keep)))
+    return sparse.csr_matrix((np.concatenate(parts_v), (np.concatenate(parts_r), np.concatenate(parts_c))),
+                             shape=(size, size))
+
+
+@dataclass(frozen=True, eq=False)
+class Factor:
+    """The blocked Cholesky factor at one theta (blocks in the engine's internal order)."""
+
+    l11: np.ndarray  # (levels of block 1, k1, k1)
+    lr1: np.ndarray | sparse.csr_matrix  # (q_rest, q1)
+    lrr: np.ndarray  # (q_rest, q_rest) lower triangular
+    ts: tuple[np.ndarray, ...]  # T of every term, internal order
+    deviance: float
+    pwrss: float
+
+
+class LinearMixedModel:
+    """The profiled (RE)ML criterion of ``y ~ X beta + Z b`` for any number of random terms.
+
+    Parameters
+    ----------
+    y, x : ndarray
+        Response (n,) and full-rank fixed-effect matrix (n, p).
+    terms : list of ReTerm
+        The random terms, in the design's order (theta follows this order).
+    reml : bool
+        REML criterion if True, else -2 log-likelihood.
+    """
+
+    def __init__(self, y: np.ndarray, x: np.ndarray, terms: list[ReTerm], reml: bool) -> None:
+        if not terms:
+            raise ValueError("a mixed model needs at least one random term")
+        self.y = np.asarray(y, dtype=float)
+        self.x = np.asarray(x, dtype=float).reshape(len(self.y), -1)
+        self.terms = list(terms)
+        self.reml = reml
+        self.n, self.p = self.x.shape
+        self.order = sorted(range(len(terms)), key=lambda i: -terms[i].q)  # stable: ties keep order
+        offsets, pos = [], 0
+        for term in terms:
+            offsets.append(pos)
+            pos += len(term.theta_index)
+        self._theta_offsets = offsets
+        self.n_theta = pos
+        self.lower = np.array([0.0 if r == c else -np.inf for t in terms for r, c in t.theta_index])
+        self._build_cross_products()
+
+    # ----------------------------------------------------------- structure
+    def _build_cross_products(self) -> None:
+        first = self.terms[self.order[0]]
+        rest = [self.terms[i] for i in self.order[1:]]
+        xy = np.column_stack([self.x, self.y])
+        self.q1 = first.q
+        self.q_random_rest = sum(t.q for t in rest)
+        self.q_rest = self.q_random_rest + self.p + 1
+        self.a11 = _per_level_gram(first)
+        z_rest = [t.sparse_z() for t in rest]
+        z1 = first.sparse_z()
+        a_rr = np.zeros((self.q_rest, self.q_rest))
+        starts = np.cumsum([0] + [t.q for t in rest])
+        for a, (za, ta) in enumerate(zip(z_rest, rest, strict=True)):
+            sa = slice(starts[a], starts[a + 1])
+            for b in range(a, len(rest)):
+                sb = slice(starts[b], starts[b + 1])
+                block = (za.T @ z_rest[b]).toarray()
+                a_rr[sa, sb] = block
+                a_rr[sb, sa] = block.T
+            a_rr[self.q_random_rest:, sa] = _per_level_cross(ta, xy)
+            a_rr[sa, self.q_random_rest:] = a_rr[self.q_random_rest:, sa].T
+        a_rr[self.q_random_rest:, self.q_random_rest:] = xy.T @ xy
+        self.a_rr = a_rr
+        x1 = _per_level_cross(first, xy)  # (p+1, q1)
+        self.dense_cross = self.q_rest * self.q1 <= DENSE_CROSS_LIMIT
+        if rest:
+            r1 = sparse.vstack([za.T @ z1 for za in z_rest] + [sparse.csr_matrix(x1)]).tocsr()
+        else:
+            r1 = sparse.csr_matrix(x1)
+        self.a_r1 = r1.toarray() if self.dense_cross else r1
+        self._rest_starts = starts
+
+    def ts(self, theta: np.ndarray) -> list[np.ndarray]:
+        """T of every term, in the design's order."""
+        out = []
+        for term, off in zip(self.terms, self._theta_offsets, strict=True):
+            t = np.zeros((term.k, term.k))
+            for value, (r, c) in zip(theta[off:off + len(term.theta_index)], term.theta_index, strict=True):
+                t[r, c] = value
+            out.append(t)
+        return out
+
+    def relative_covariances(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Per term (design order), ``T T'``: the random coefficients' covariance over sigma^2."""
+        return [t @ t.T for t in self.ts(np.asarray(theta, dtype=float))]
+
+    def theta_of(self, relative_covs: list[np.ndarray]) -> np.ndarray:
+        """theta whose ``T T'`` are ``relative_covs`` (a Cholesky factor per term; singular allowed)."""
+        theta = []
+        for term, cov in zip(self.terms, relative_covs, strict=True):
+            cov = np.atleast_2d(np.asarray(cov, dtype=float))
+            if not term.correlated:
+                cov = np.diag(np.diag(cov))
+            t = lower_root(cov)
+            theta += [t[r, c] for r, c in term.theta_index]
+        return np.array(theta)
+
+    def start(self) -> np.ndarray:
+        """lme4's start: every T the identity."""
+        return self.theta_of([np.eye(t.k) for t in self.terms])
+
+    # ----------------------------------------------------------- criterion
+    def factor(self, theta: np.ndarray) -> Factor:
+        """The blocked Cholesky factor at ``theta``; raises LinAlgError when it does not exist."""
+        ts_design = self.ts(np.asarray(theta, dtype=float))
+        ts = tuple(ts_design[i] for i in self.order)
+        t1 = ts[0]
+        k1 = t1.shape[0]
+        m11 = np.einsum("ba,gbc,cd->gad", t1, self.a11, t1) + np.eye(k1)
+        l11 = np.linalg.cholesky(m11)
+        segments = [(int(self._rest_starts[j]), self.terms[i].n_levels, ts[j + 1])
+                    for j, i in enumerate(self.order[1:])]
+        if k1 == 1:
+            w1 = t1[0, 0] / l11[:, 0, 0]  # Lambda_1 L11^{-T}, one number per level
+        else:
+            w1 = np.einsum("ab,gcb->gac", t1, np.linalg.inv(l11))  # T1 @ inv(L11_g)'
+        if self.dense_cross:
+            if k1 == 1:
+                right = self.a_r1 * w1[None, :]
+            else:
+                n1 = len(w1)
+                right = np.einsum("rgc,gcd->rgd", self.a_r1.reshape(self.q_rest, n1, k1), w1)
+                right = right.reshape(self.q_rest, n1 * k1)
+            lr1 = _t_left(right, segments)
+            down = lr1 @ lr1.T
+        else:
+            lr1 = _lambda_sparse(segments, self.q_rest) @ (self.a_r1 @ _block_diag_sparse(w1))
+            down = (lr1 @ lr1.T).toarray()
+        s = _t_left(_t_left(self.a_rr, segments).T, segments).T - down
+        diag = np.arange(self.q_random_rest)
+        s[diag, diag] += 1.0
+        lrr = np.linalg.cholesky(s)
+        pwrss = float(lrr[-1, -1] ** 2)
+        logdet = 2.0 * float(np.log(np.einsum("gii->gi", l11)).sum())
+        lrr_diag = np.diag(lrr)
+        logdet += 2.0 * float(np.log(lrr_diag[:self.q_random_rest]).sum())
+        if self.reml:
+            dof = self.n - self.p
+            logdet += 2.0 * float(np.log(lrr_diag[self.q_random_rest:self.q_random_rest + self.p]).sum())
+        else:
+            dof = self.n
+        deviance = logdet + dof * (1.0 + _LOG_2PI + np.log(pwrss / dof))
+        return Factor(l11, lr1, lrr, ts, float(deviance), pwrss)
+
+    def deviance(self, theta: np.ndarray) -> float:
+        """-2 REML criterion or -2 log-likelihood at ``theta``, beta and sigma profiled out."""
+        return self.factor(theta).deviance
+
+    def loglik(self, theta: np.ndarray) -> float:
+        return -0.5 * self.deviance(theta)
+
+    def sigma2(self, theta: np.ndarray) -> float:
+        """The profiled residual variance at ``theta``."""
+        dof = self.n - self.p if self.reml else self.n
+        return self.factor(theta).pwrss / dof
+
+    def safe_deviance(self, theta: np.ndarray) -> float:
+        try:
+            value = self.deviance(theta)
+        except np.linalg.LinAlgError:
+            return 1e300
+        return value if np.isfinite(value) else 1e300
+
+    # ------------------------------------------------------------ optimum
+    def optimize(self, start: np.ndarray | None = None) -> Optimum:
+        """The bounded optimum of the criterion (theta's diagonal >= 0), its boundary found exactly.
+
+        SLSQP with lme4's bounds from ``start`` (lme4's Lambda = I by default); when that ends
+        near the zero bound, again from ``start / 4``, and the better end wins. Each diagonal
+        entry then left within ``NEAR_BOUND`` of 0 is tried at exactly 0, the rest re-optimised
+        with it held there, and kept at 0 when the criterion is no worse by ``SNAP_TOLERANCE``
+        (``snap_to_bound``): the same data give the same zeros whatever the BLAS kernel.
+        """
+        begin = self.start() if start is None else np.asarray(start, dtype=float)
+        on_diagonal = np.isfinite(self.lower)
+        best = None
+        evaluations = 0
+        for origin in (begin, begin / 4):
+            res = self._minimize(origin, np.zeros(self.n_theta, dtype=bool))
+            evaluations += int(res.nfev)
+            if best is None or res.fun < best.fun:
+                best = res
+            if not np.any(best.x[on_diagonal] < NEAR_BOUND):
+                break
+        theta = np.where(on_diagonal, np.maximum(best.x, 0.0), best.x)
+        snapped = self.snap_to_bound(theta)
+        return Optimum(snapped.theta, snapped.deviance, bool(best.success), evaluations + snapped.evaluations,
+                       snapped.at_bound)
+
+    def _minimize(self, start: np.ndarray, held: np.ndarray) -> optimize.OptimizeResult:
+        bounds = [(0.0, 0.0) if h else (lo if np.isfinite(lo) else None, None)
+                  for lo, h in zip(self.lower, held, strict=True)]
+        start = np.where(held, 0.0, start)
+        return optimize.minimize(self.safe_deviance, start, method="SLSQP", bounds=bounds,
+                                 options={"ftol": 1e-12, "maxiter": 500})
+
+    def snap_to_bound(self, theta: np.ndarray) -> Optimum:
+        """Put near-zero diagonal entries of ``theta`` at exactly 0 where the criterion allows it.
+
+        Candidates are the diagonal entries below ``NEAR_BOUND``. All of them are held at 0
+        and the other entries re-optimised; if that is no worse than ``theta`` by
+        ``SNAP_TOLERANCE`` it is taken, else the candidates are tried one at a time.
+        """
+        theta = np.asarray(theta, dtype=float).copy()
+        on_diagonal = np.isfinite(self.lower)
+        base = self.safe_deviance(theta)
+        candidates = np.flatnonzero(on_diagonal & (theta < NEAR_BOUND) & (theta != 0.0))
+        evaluations = 1
+        groups = [candidates] + ([np.array([c]) for c in candidates] if len(candidates) > 1 else [])
+        for group in groups:
+            if not len(group):
+                continue
+            held = np.zeros(self.n_theta, dtype=bool)
+            held[group] = True
+            held |= on_diagonal & (theta == 0.0)
+            trial = theta.copy()
+            trial[held] = 0.0
+            if held.all():
+                value = self.safe_deviance(trial)
+            else:
+                res = self._minimize(trial, held)
+                evaluations += int(res.nfev)
+                trial = np.where(held, 0.0, res.x)
+                trial = np.where(on_diagonal, np.maximum(trial, 0.0), trial)
+                value = self.safe_deviance(trial)
+            if value <= base + SNAP_TOLERANCE:
+                theta, base = trial, value
+                if len(group) == len(candidates):
+                    break
+        at_bound = tuple(int(i) for i in np.flatnonzero(on_diagonal & (theta == 0.0)))
+        return Optimum(theta, base, True, evaluations, at_bound)
+
+    def improvable_by(self, theta: np.ndarray, step: float = 1e-3) -> float:
+        """The largest log-likelihood gain from a small feasible step in one theta entry (0 at a maximum)."""
+        theta = np.asarray(theta, dtype=float)
+        base = self.loglik(theta)
+        gain = 0.0
+        for i in range(self.n_theta):
+            for sign in (1.0, -1.0):
+                trial = theta.copy()
+                trial[i] += sign * step * max(1.0, abs(trial[i]))
+                if trial[i] < self.lower[i]:
+                    continue
+                value = -0.5 * self.safe_deviance(trial)
+                gain = max(gain, float(value - base))
+        return gain
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """Where the bounded search ended."""
+
+    theta: np.ndarray
+    deviance: float
+    success: bool
+    evaluations: int
+    at_bound: tuple[int, ...]  # theta indices held at exactly 0
+
+    @property
+    def loglik(self) -> float:
+        return -0.5 * self.deviance
+
+
+def lower_root(cov: np.ndarray) -> np.ndarray:
+    """A lower-triangular ``T`` with ``T T' = cov``; zeros, and rounding-level remainders, stay zeros."""
+    k = cov.shape[0]
+    t = np.zeros((k, k))
+    for j in range(k):
+        d = cov[j, j] - t[j, :j] @ t[j, :j]
+        # a remainder at rounding level of the variance is a zero (a correlation of +-1)
+        t[j, j] = np.sqrt(d) if d > 1e-12 * cov[j, j] else 0.0
+        for i in range(j + 1, k):
+            r = cov[i, j] - t[i, :j] @ t[j, :j]
+            t[i, j] = r / t[j, j] if t[j, j] > 0 else 0.0
+    return t
+
+
+def _block_diag_sparse(w: np.ndarray) -> sparse.csr_matrix:
+    """The block-diagonal matrix of per-level blocks ``w`` (levels,) or (levels, k, k)."""
+    if w.ndim == 1:
+        return sparse.diags(w, format="csr")
+    n, k, _ = w.shape
+    base = np.arange(n)[:, None, None] * k
+    rows = np.broadcast_to(base + np.arange(k)[None, :, None], w.shape).ravel()
+    cols = np.broadcast_to(base + np.arange(k)[None, None, :], w.shape).ravel()
+    return sparse.csr_matrix((w.ravel(), (rows, cols)), shape=(n * k, n * k))
+
+
+__all__ = ["LinearMixedModel", "Optimum", "ReTerm", "lower_root"]

@@ -294,6 +294,91 @@ class LinearMixedModel:
             return 1e300
         return value if np.isfinite(value) else 1e300
 
+    # ----------------------------------------------------------- solution
+    def solve(self, theta: np.ndarray) -> LmmSolution:
+        """Fixed effects, conditional modes and their uncertainties at ``theta``, read off the factor.
+
+        ``cond_var`` is lme4's ``condVar`` (given beta); ``pev`` is Henderson's prediction-error
+        variance (beta estimated too), from the same inverse, and ``cov_b_beta`` the covariance
+        of each effect's error with beta's.
+        """
+        theta = np.asarray(theta, dtype=float)
+        f = self.factor(theta)
+        qr, p = self.q_random_rest, self.p
+        dof = self.n - p if self.reml else self.n
+        sigma2 = f.pwrss / dof
+        lr1 = f.lr1.toarray() if sparse.issparse(f.lr1) and self.q1 * (qr + p + 1) <= DENSE_CROSS_LIMIT else f.lr1
+        l_rr, l_xr, l_xx = f.lrr[:qr, :qr], f.lrr[qr:qr + p, :qr], f.lrr[qr:qr + p, qr:qr + p]
+        l_yr, l_yx = f.lrr[-1, :qr], f.lrr[-1, qr:qr + p]
+        l_r1 = lr1[:qr]
+        l_x1 = np.asarray(_rows(lr1, slice(qr, qr + p)))
+        l_y1 = np.asarray(_rows(lr1, slice(qr + p, qr + p + 1))).ravel()
+        beta = linalg.solve_triangular(l_xx.T, l_yx, lower=False) if p else np.zeros(0)
+        l11_inv = np.linalg.inv(f.l11)  # (levels, k1, k1), lower triangular
+        u_r, u_1 = self._back_solve(l11_inv, l_r1, l_rr, l_y1 - l_x1.T @ beta, l_yr - l_xr.T @ beta)
+        l_xx_inv = linalg.solve_triangular(l_xx, np.eye(p), lower=True) if p else np.zeros((0, 0))
+        cov_beta = sigma2 * l_xx_inv.T @ l_xx_inv
+        # G' = L_ZZ^-T L_XZ': the X rows of L^-1 restricted to Z are -L_XX^-1 G
+        g_r, g_1 = self._back_solve(l11_inv, l_r1, l_rr, l_x1.T, l_xr.T)
+        h_1 = (l_xx_inv @ g_1.T) if p else np.zeros((0, self.q1))
+        h_r = (l_xx_inv @ g_r.T) if p else np.zeros((0, qr))
+        k1 = f.l11.shape[1]
+        n1 = f.l11.shape[0]
+        m_inv_1 = np.einsum("gba,gbc->gac", l11_inv, l11_inv) + self._downdate_gram(l11_inv, l_r1, l_rr, k1)
+        l_rr_inv = linalg.solve_triangular(l_rr, np.eye(qr), lower=True) if qr else np.zeros((0, 0))
+        per_term_u = [u_1.reshape(n1, k1)]
+        per_term_minv = [m_inv_1]
+        per_term_h = [h_1.reshape(p, n1, k1)]
+        for j, i in enumerate(self.order[1:]):
+            term = self.terms[i]
+            cols = slice(int(self._rest_starts[j]), int(self._rest_starts[j + 1]))
+            block = l_rr_inv[:, cols].reshape(qr, term.n_levels, term.k)
+            per_term_minv.append(np.einsum("mga,mgb->gab", block, block))
+            per_term_u.append(u_r[cols].reshape(term.n_levels, term.k))
+            per_term_h.append(h_r[:, cols].reshape(p, term.n_levels, term.k))
+        out_b, out_cond, out_pev, out_cross = [None] * len(self.terms), [None] * len(self.terms), \
+            [None] * len(self.terms), [None] * len(self.terms)
+        for pos, i in enumerate(self.order):
+            t = f.ts[pos]
+            u, minv, h = per_term_u[pos], per_term_minv[pos], per_term_h[pos]
+            out_b[i] = u @ t.T
+            hh = np.einsum("mga,mgb->gab", h, h)
+            out_cond[i] = sigma2 * np.einsum("ab,gbc,dc->gad", t, minv, t)
+            out_pev[i] = sigma2 * np.einsum("ab,gbc,dc->gad", t, minv + hh, t)
+            cross = -np.einsum("mga,mc->gac", h, l_xx_inv) if p else np.zeros((h.shape[1], h.shape[2], 0))
+            out_cross[i] = sigma2 * np.einsum("ab,gbc->gac", t, cross)
+        return LmmSolution(theta, sigma2, beta, cov_beta, f.deviance, tuple(out_b), tuple(out_cond),
+                           tuple(out_pev), tuple(out_cross))
+
+    def _back_solve(self, l11_inv: np.ndarray, l_r1: np.ndarray | sparse.csr_matrix, l_rr: np.ndarray,
+                    c_1: np.ndarray, c_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``L_ZZ' [v_1; v_R] = [c_1; c_R]`` for one or more right-hand sides (columns)."""
+        v_r = linalg.solve_triangular(l_rr.T, c_r, lower=False) if len(c_r) else c_r
+        rhs = c_1 - (l_r1.T @ v_r if len(c_r) else 0.0)
+        n1, k1, _ = l11_inv.shape
+        shaped = np.asarray(rhs).reshape(n1, k1, -1)
+        v_1 = np.einsum("gba,gbc->gac", l11_inv, shaped).reshape(np.shape(rhs))
+        return v_r, v_1
+
+    def _downdate_gram(self, l11_inv: np.ndarray, l_r1: np.ndarray | sparse.csr_matrix, l_rr: np.ndarray,
+                       k1: int) -> np.ndarray:
+        """Per level of the first term, ``V_g' V_g`` with ``V = L_RR^-1 L_R1 L11^-1`` (in column chunks)."""
+        n1 = l11_inv.shape[0]
+        out = np.zeros((n1, k1, k1))
+        if not self.q_random_rest:
+            return out
+        step = max(1, 4096 // k1)
+        for start in range(0, n1, step):
+            stop = min(n1, start + step)
+            cols = slice(start * k1, stop * k1)
+            part = l_r1[:, cols]
+            part = part.toarray() if sparse.issparse(part) else np.asarray(part)
+            part = np.einsum("rgb,gba->rga", part.reshape(-1, stop - start, k1), l11_inv[start:stop])
+            v = linalg.solve_triangular(l_rr, part.reshape(-1, (stop - start) * k1), lower=True)
+            v = v.reshape(-1, stop - start, k1)
+            out[start:stop] = np.einsum("mga,mgb->gab", v, v)
+        return out
+
     # ------------------------------------------------------------ optimum
     def optimize(self, start: np.ndarray | None = None) -> Optimum:
         """The bounded optimum of the criterion (theta's diagonal >= 0), its boundary found exactly.
@@ -379,6 +464,21 @@ class LinearMixedModel:
         return gain
 
 
+@dataclass(frozen=True, eq=False)
+class LmmSolution:
+    """Everything the criterion gives at one theta; per-term tuples follow the design's term order."""
+
+    theta: np.ndarray
+    sigma2: float
+    beta: np.ndarray
+    cov_beta: np.ndarray
+    deviance: float
+    b: tuple[np.ndarray, ...]  # (levels, k) conditional modes
+    cond_var: tuple[np.ndarray, ...]  # (levels, k, k) given beta (lme4's condVar)
+    pev: tuple[np.ndarray, ...]  # (levels, k, k) Henderson's prediction-error variance
+    cov_b_beta: tuple[np.ndarray, ...]  # (levels, k, p)
+
+
 @dataclass(frozen=True)
 class Optimum:
     """Where the bounded search ended."""
@@ -408,6 +508,11 @@ def lower_root(cov: np.ndarray) -> np.ndarray:
     return t
 
 
+def _rows(mat: np.ndarray | sparse.csr_matrix, rows: slice) -> np.ndarray:
+    part = mat[rows]
+    return part.toarray() if sparse.issparse(part) else part
+
+
 def _block_diag_sparse(w: np.ndarray) -> sparse.csr_matrix:
     """The block-diagonal matrix of per-level blocks ``w`` (levels,) or (levels, k, k)."""
     if w.ndim == 1:
@@ -419,4 +524,4 @@ def _block_diag_sparse(w: np.ndarray) -> sparse.csr_matrix:
     return sparse.csr_matrix((w.ravel(), (rows, cols)), shape=(n * k, n * k))
 
 
-__all__ = ["LinearMixedModel", "Optimum", "ReTerm", "lower_root"]
+__all__ = ["LinearMixedModel", "LmmSolution", "Optimum", "ReTerm", "lower_root"]

@@ -147,3 +147,38 @@ def test_crossed_designs_get_the_second_opinion_too():
                              ck.load_csv(REFERENCE / "lme4" / "crossed.csv", text_columns=("subject", "item")))
     assert fit.health.attempts[0].startswith("profiled criterion")
     assert not any("disagree" in w for w in fit.health.warnings)
+
+
+def _structure_cases(radon):
+    cases = [(f, radon) for f in LME4_MODELS.values()]
+    for file, formula in STRUCTURES.values():
+        spec = ck.ModelSpec.from_formula(formula)
+        cases.append((formula, ck.load_csv(REFERENCE / "lme4" / file, text_columns=spec.grouping_columns)))
+    return cases
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_solution_is_the_mixed_model_equations(radon, dense, monkeypatch):
+    """Fixed effects, conditional modes, condVar, Henderson's PEV and cov(b, beta) read off the blocked factor
+    equal the partition-by-partition solution of the mixed-model equations (which matches lme4), 1e-10."""
+    from compare_kit.engines.mme import solve_mme
+
+    monkeypatch.setattr(lmm, "DENSE_CROSS_LIMIT", 10**9 if dense else 0)
+    for formula, data in _structure_cases(radon):
+        design = build_design(ck.ModelSpec.from_formula(formula), data)
+        engine = _model(design, reml=True)
+        sol = engine.solve(engine.optimize().theta)
+        layout = frequentist._layout(design)
+        parts = frequentist._partitions(design, layout, engine.relative_covariances(sol.theta))
+        ref = solve_mme(design.y, design.x_estimable.to_numpy(float), parts, sol.sigma2,
+                        frequentist._n_effects(design))
+        unc = frequentist._effect_uncertainty(ref)
+        np.testing.assert_allclose(sol.beta, ref.beta, atol=1e-10)
+        np.testing.assert_allclose(sol.cov_beta, ref.cov_beta, atol=1e-10)
+        np.testing.assert_allclose(np.concatenate([b.ravel() for b in sol.b]), ref.b, atol=1e-10)
+        cond = np.concatenate([np.sqrt(np.einsum("gaa->ga", c)).ravel() for c in sol.cond_var])
+        np.testing.assert_allclose(cond, unc.cond_sd, atol=1e-10)
+        np.testing.assert_allclose(np.concatenate([np.einsum("gaa->ga", c).ravel() for c in sol.pev]), unc.pev,
+                                   atol=1e-10)
+        cross = np.concatenate([c.reshape(-1, c.shape[-1]) for c in sol.cov_b_beta])
+        np.testing.assert_allclose(cross, unc.cov_with_beta, atol=1e-10)

@@ -66,8 +66,8 @@ def compare(freq: FitResult, bayes: FitResult) -> Comparison:
     """Align a statsmodels fit and a Bambi/PyMC fit of the same spec on the same data."""
     if not isinstance(freq, FitResult) or not isinstance(bayes, FitResult):
         raise IncomparableError("compare() takes two FitResult objects (from fit_frequentist and fit_bayesian)")
-    if freq.engine != EngineName.STATSMODELS:
-        raise IncomparableError(f"the first fit must come from statsmodels, got {freq.engine}")
+    if not EngineName(freq.engine).frequentist:
+        raise IncomparableError(f"the first fit must come from fit_frequentist, got {freq.engine}")
     if bayes.engine not in (EngineName.BAMBI, EngineName.PYMC):
         raise IncomparableError(f"the second fit must come from bambi or pymc, got {bayes.engine}")
     a, b = freq.spec, bayes.spec

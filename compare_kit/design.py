@@ -415,6 +415,13 @@ def nesting_parents(design: Design) -> dict[int, int]:
 
 
 def _check_groups(design: Design) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for block in design.blocks:
+        for coef in block.z.columns:
+            if (block.group, coef) in seen:
+                raise SpecError(f"the random coefficient {coef!r} for {block.group!r} appears in two terms "
+                                f"({seen[(block.group, coef)]} and {block.term.to_formula()}); keep it in one")
+            seen[(block.group, coef)] = block.term.to_formula()
     for block in design.blocks:
         n_levels = len(block.levels)
         if n_levels < 2:

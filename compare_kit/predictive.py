@@ -293,7 +293,7 @@ def predict_new(freq: FitResult, bayes: FitResult, rows: list[NewRow], conf_leve
     if len(design.blocks) != 1:
         raise CompareKitError("predict_new handles models with one grouping factor")
     block = design.blocks[0]
-    sol = freq.extras["mme"]
+    sol = freq.extras["solution"]
     rel = freq.extras["relative_covariances"][0]
     sigma2 = freq.extras["scale"]
     est_cols = list(design.x_estimable.columns)
@@ -313,13 +313,9 @@ def predict_new(freq: FitResult, bayes: FitResult, rows: list[NewRow], conf_leve
             if row.level not in block.levels:
                 raise CompareKitError(f"{row.level!r} is not a level of {block.group!r}")
             j = block.levels.index(row.level)
-            part = _partition_of(sol, j * len(coefs))
-            idx = [int(np.flatnonzero(sol.partition_index[part] == j * len(coefs) + c)[0])
-                   for c in range(len(coefs))]
-            b = sol.b[j * len(coefs): (j + 1) * len(coefs)]
-            mean += float(z @ b)
-            pev = sol.pev[part][np.ix_(idx, idx)]
-            cross = sol.cov_b_beta[part][idx, :]
+            mean += float(z @ sol.b[0][j])
+            pev = sol.pev[0][j]
+            cross = sol.cov_b_beta[0][j]
             var += float(z @ pev @ z + 2 * z @ cross @ x)
         else:
             var += float(z @ (rel * sigma2) @ z)
@@ -352,10 +348,6 @@ def _column_value(column: str, values: dict[str, float]) -> float:
             raise CompareKitError(f"a value for {part!r} is needed to predict; give it in the new row")
         total *= float(values[part])
     return total
-
-
-def _partition_of(sol, effect: int) -> int:
-    return next(i for i, idx in enumerate(sol.partition_index) if effect in set(idx.tolist()))
 
 
 def _new_group_effect(block, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:

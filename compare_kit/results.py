@@ -26,8 +26,13 @@ class Effect(StrEnum):
 
 class EngineName(StrEnum):
     STATSMODELS = "statsmodels"
+    COMPARE_KIT = "compare_kit"  # compare_kit's own (RE)ML engine (engines/lmm.py)
     BAMBI = "bambi"
     PYMC = "pymc"
+
+    @property
+    def frequentist(self) -> bool:
+        return self in (EngineName.STATSMODELS, EngineName.COMPARE_KIT)
 
 
 RESIDUAL_GROUP = "Residual"

@@ -54,7 +54,7 @@ def conditional_equivalence(freq: FitResult, draws: int = 1000, tune: int = 500,
     import pymc as pm
     from scipy import linalg
 
-    from compare_kit.engines.mme import relative_factor
+    from compare_kit.engines.lmm import lower_root
 
     design = freq.extras["design"]
     rel_covs = freq.extras["relative_covariances"]
@@ -62,7 +62,7 @@ def conditional_equivalence(freq: FitResult, draws: int = 1000, tune: int = 500,
     x = design.x_estimable.to_numpy()
     z_blocks, lam_blocks, keys = [], [], []
     for block, cov in zip(design.blocks, rel_covs, strict=True):
-        lam = relative_factor(cov)
+        lam = lower_root(cov)
         onehot = np.eye(len(block.levels))[block.codes]
         z_blocks.append((onehot[:, :, None] * block.z.to_numpy()[:, None, :]).reshape(design.n, -1))
         lam_blocks += [lam] * len(block.levels)

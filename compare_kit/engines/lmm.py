@@ -295,8 +295,10 @@ class LinearMixedModel:
         return value if np.isfinite(value) else 1e300
 
     # ----------------------------------------------------------- solution
-    def solve(self, theta: np.ndarray) -> LmmSolution:
+    def solve(self, theta: np.ndarray, sigma2: float | None = None) -> LmmSolution:
         """Fixed effects, conditional modes and their uncertainties at ``theta``, read off the factor.
+
+        ``sigma2`` is the residual variance to scale them by (default: the profiled one at ``theta``).
 
         ``cond_var`` is lme4's ``condVar`` (given beta); ``pev`` is Henderson's prediction-error
         variance (beta estimated too), from the same inverse, and ``cov_b_beta`` the covariance
@@ -306,7 +308,7 @@ class LinearMixedModel:
         f = self.factor(theta)
         qr, p = self.q_random_rest, self.p
         dof = self.n - p if self.reml else self.n
-        sigma2 = f.pwrss / dof
+        sigma2 = f.pwrss / dof if sigma2 is None else float(sigma2)
         lr1 = f.lr1.toarray() if sparse.issparse(f.lr1) and self.q1 * (qr + p + 1) <= DENSE_CROSS_LIMIT else f.lr1
         l_rr, l_xr, l_xx = f.lrr[:qr, :qr], f.lrr[qr:qr + p, :qr], f.lrr[qr:qr + p, qr:qr + p]
         l_yr, l_yx = f.lrr[-1, :qr], f.lrr[-1, qr:qr + p]

@@ -8,6 +8,7 @@ import pytest
 from statsmodels.regression.mixed_linear_model import MixedLM
 
 import compare_kit as ck
+from compare_kit.engines import frequentist, mixedlm
 from compare_kit.errors import FitError, SpecError
 
 
@@ -70,9 +71,7 @@ def test_every_optimizer_crashing_is_a_fit_error(radon, monkeypatch):
 
 def test_false_convergence_is_caught(radon, monkeypatch):
     """statsmodels' own default start sends L-BFGS to an infinite likelihood it calls converged."""
-    from compare_kit.engines import frequentist
-
-    monkeypatch.setattr(frequentist, "_start_params", lambda design, layout, checker=None: None)
+    monkeypatch.setattr(mixedlm, "start_params", lambda design, layout, checker=None: None)
     monkeypatch.setattr(frequentist, "_checker", lambda design, layout, reml: None)
     fit = ck.fit_frequentist(ck.ModelSpec.named("varying_intercept"), radon)
     assert fit.health.converged
@@ -81,24 +80,39 @@ def test_false_convergence_is_caught(radon, monkeypatch):
 
 
 def test_not_converging_anywhere_is_reported_not_hidden(radon, monkeypatch):
-    from compare_kit.engines import frequentist
-
-    monkeypatch.setattr(frequentist, "_improvable_by", lambda *args: 1.0)
+    monkeypatch.setattr(mixedlm, "improvable_by", lambda *args: 1.0)
     fit = ck.fit_frequentist(ck.ModelSpec.named("varying_intercept"), radon)
     assert not fit.health.converged
     assert "did not converge" in fit.health.warnings[0]
     statsmodels_attempts = [a for a in fit.health.attempts if not a.startswith("profiled criterion")]
-    assert len(statsmodels_attempts) == len(frequentist.DEFAULT_OPTIMIZERS)
+    assert len(statsmodels_attempts) == len(mixedlm.DEFAULT_OPTIMIZERS)
 
 
-def test_correlated_effects_on_an_inner_factor_are_refused():
+def test_correlated_effects_mixedlm_cannot_fit_are_fitted_by_compare_kits_engine():
+    """Correlated effects on an inner or crossed factor: MixedLM cannot express them, so compare_kit's
+    engine reports (engine column ``compare_kit``), and a note says why MixedLM was not used."""
     rng = np.random.default_rng(1)
     data = pd.DataFrame({"y": rng.normal(size=120), "x": rng.normal(size=120),
                          "a": np.repeat(list("ABCD"), 30), "b": np.tile(np.repeat(list("pqr"), 10), 4)})
-    with pytest.raises(SpecError, match="correlated effects only for the outermost"):
-        ck.fit_frequentist(ck.ModelSpec.from_formula("y ~ x + (1 | a) + (1 + x | b:a)"), data)
-    with pytest.raises(SpecError, match="crossed"):
-        ck.fit_frequentist(ck.ModelSpec.from_formula("y ~ x + (1 | a) + (1 + x | b)"), data)
+    for formula, why in (("y ~ x + (1 | a) + (1 + x | b:a)", "'b:a' is nested in 'a'"),
+                         ("y ~ x + (1 | a) + (1 + x | b)", "the grouping factors are crossed")):
+        fit = ck.fit_frequentist(ck.ModelSpec.from_formula(formula), data)
+        assert fit.engine == "compare_kit" and set(fit.estimates["engine"]) == {"compare_kit"}
+        note = next(n for n in fit.health.notes if n.startswith("statsmodels MixedLM not used"))
+        assert why in note and "correlated effects only for the outermost grouping factor" in note
+        assert fit.health.converged
+
+
+def test_mixedlm_can_be_switched_off(radon):
+    both = ck.fit_frequentist(ck.ModelSpec.named("partial_pooling"), radon)
+    own = ck.fit_frequentist(ck.ModelSpec.named("partial_pooling"), radon, mixedlm=False)
+    assert both.engine == "statsmodels" and own.engine == "compare_kit"
+    assert any("switched off (mixedlm=False)" in n for n in own.health.notes)
+    np.testing.assert_allclose(own.estimates["estimate"], both.estimates["estimate"], rtol=1e-3, atol=1e-5)
+    assert own.stats.loglik == pytest.approx(both.stats.loglik, abs=1e-6)
+    assert set(both.extras["engine_seconds"]) == {"compare_kit", "statsmodels"}
+    with pytest.raises(FitError, match="mixedlm must be True or False"):
+        ck.fit_frequentist(ck.ModelSpec.named("partial_pooling"), radon, mixedlm="no")
 
 
 def test_same_coefficient_twice_is_refused(radon):

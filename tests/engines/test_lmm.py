@@ -8,7 +8,7 @@ import pytest
 
 import compare_kit as ck
 from compare_kit.design import build_design
-from compare_kit.engines import frequentist, lmm
+from compare_kit.engines import lmm, mixedlm
 from compare_kit.engines.lmm import LinearMixedModel, ReTerm
 from tests.conftest import LME4_MODELS, REFERENCE, lme4_table
 from tests.engines.test_frequentist_health import boundary_data
@@ -123,13 +123,13 @@ def test_a_zero_slope_variance_is_exact():
 
 def test_disagreeing_optimizers_are_flagged(radon, monkeypatch):
     """If the two optimizers end more than 1e-3 logLik apart, the result says so."""
-    original = frequentist._Checker.__init__
+    original = mixedlm.Checker.__init__
 
     def shifted(self, *args, **kwargs):
         original(self, *args, **kwargs)
         self.best_loglik += 0.5  # pretend compare_kit's optimizer found a higher maximum
 
-    monkeypatch.setattr(frequentist._Checker, "__init__", shifted)
+    monkeypatch.setattr(mixedlm.Checker, "__init__", shifted)
     fit = ck.fit_frequentist(ck.ModelSpec.named("varying_intercept"), radon, information_criteria=False)
     assert any("optimizers disagree" in w for w in fit.health.warnings)
     assert fit.health.attempts[0].startswith("profiled criterion")
@@ -157,28 +157,50 @@ def _structure_cases(radon):
     return cases
 
 
-@pytest.mark.parametrize("dense", [True, False])
-def test_solution_is_the_mixed_model_equations(radon, dense, monkeypatch):
-    """Fixed effects, conditional modes, condVar, Henderson's PEV and cov(b, beta) read off the blocked factor
-    equal the partition-by-partition solution of the mixed-model equations (which matches lme4), 1e-10."""
-    from compare_kit.engines.mme import solve_mme
+def _dense_henderson(design, theta, engine):
+    """Henderson's mixed-model equations solved by brute force: dense Z, Lambda and one inverse."""
+    x = design.x_estimable.to_numpy(float)
+    zs, lams = [], []
+    for block, t in zip(design.blocks, engine.ts(theta), strict=True):
+        onehot = np.eye(len(block.levels))[block.codes]
+        zs.append((onehot[:, :, None] * block.z.to_numpy(float)[:, None, :]).reshape(design.n, -1))
+        lams.append(np.kron(np.eye(len(block.levels)), t))
+    z = np.hstack(zs)
+    from scipy.linalg import block_diag
 
+    zl = z @ block_diag(*lams)
+    q, p = zl.shape[1], x.shape[1]
+    a = np.block([[zl.T @ zl + np.eye(q), zl.T @ x], [x.T @ zl, x.T @ x]])
+    rhs = np.concatenate([zl.T @ design.y, x.T @ design.y])
+    sol = np.linalg.solve(a, rhs)
+    inv = np.linalg.inv(a)
+    lam = block_diag(*lams)
+    return {"beta": sol[q:], "b": lam @ sol[:q], "inv": inv, "lam": lam, "q": q, "p": p,
+            "cond": lam @ np.linalg.inv(zl.T @ zl + np.eye(q)) @ lam.T}
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_solution_is_hendersons_equations_solved_by_brute_force(radon, dense, monkeypatch):
+    """Fixed effects, conditional modes, condVar, Henderson's PEV and cov(b, beta) read off the blocked factor
+    equal the dense solution of the mixed-model equations (1e-9), for one, nested and crossed factors."""
     monkeypatch.setattr(lmm, "DENSE_CROSS_LIMIT", 10**9 if dense else 0)
     for formula, data in _structure_cases(radon):
         design = build_design(ck.ModelSpec.from_formula(formula), data)
         engine = _model(design, reml=True)
         sol = engine.solve(engine.optimize().theta)
-        layout = frequentist._layout(design)
-        parts = frequentist._partitions(design, layout, engine.relative_covariances(sol.theta))
-        ref = solve_mme(design.y, design.x_estimable.to_numpy(float), parts, sol.sigma2,
-                        frequentist._n_effects(design))
-        unc = frequentist._effect_uncertainty(ref)
-        np.testing.assert_allclose(sol.beta, ref.beta, atol=1e-10)
-        np.testing.assert_allclose(sol.cov_beta, ref.cov_beta, atol=1e-10)
-        np.testing.assert_allclose(np.concatenate([b.ravel() for b in sol.b]), ref.b, atol=1e-10)
-        cond = np.concatenate([np.sqrt(np.einsum("gaa->ga", c)).ravel() for c in sol.cond_var])
-        np.testing.assert_allclose(cond, unc.cond_sd, atol=1e-10)
-        np.testing.assert_allclose(np.concatenate([np.einsum("gaa->ga", c).ravel() for c in sol.pev]), unc.pev,
-                                   atol=1e-10)
-        cross = np.concatenate([c.reshape(-1, c.shape[-1]) for c in sol.cov_b_beta])
-        np.testing.assert_allclose(cross, unc.cov_with_beta, atol=1e-10)
+        ref = _dense_henderson(design, sol.theta, engine)
+        q, s2, lam = ref["q"], sol.sigma2, ref["lam"]
+        np.testing.assert_allclose(sol.beta, ref["beta"], atol=1e-9)
+        np.testing.assert_allclose(sol.cov_beta, s2 * ref["inv"][q:, q:], atol=1e-9)
+        np.testing.assert_allclose(np.concatenate([b.ravel() for b in sol.b]), ref["b"], atol=1e-9)
+        pev_full = s2 * lam @ ref["inv"][:q, :q] @ lam.T
+        cross_full = s2 * lam @ ref["inv"][:q, q:]
+        start = 0
+        for cond, pev, cross in zip(sol.cond_var, sol.pev, sol.cov_b_beta, strict=True):
+            n, k, _ = cond.shape
+            for g in range(n):
+                idx = slice(start + g * k, start + (g + 1) * k)
+                np.testing.assert_allclose(cond[g], s2 * ref["cond"][idx, idx], atol=1e-9)
+                np.testing.assert_allclose(pev[g], pev_full[idx, idx], atol=1e-9)
+                np.testing.assert_allclose(cross[g], cross_full[idx], atol=1e-9)
+            start += n * k

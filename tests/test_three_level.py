@@ -182,8 +182,15 @@ def test_centred_state_intercepts_read_back_as_deviations(synthetic):
     states = vals.loc["state"]
     # deviations from the intercept (not the state intercepts themselves), and coef = fixed + deviation
     np.testing.assert_allclose(coefs.loc["state"], intercept + states, atol=1e-10)
-    blups = freq.table("ran_vals").set_index(["group", "level"])["estimate"].loc["state"]
-    assert np.corrcoef(states.loc[blups.index], blups)[0, 1] > 0.95
+    # read back in level order: the deviations follow the states' own mean outcomes (REML puts this
+    # synthetic state SD on its zero bound, so the BLUPs are all 0 and cannot be the yardstick). Over
+    # seeds 2-4 the correlation is 0.88-0.90 and its Monte Carlo spread (MCSE of each posterior mean
+    # ~0.01 against a spread of ~0.2 between states) is about 0.02, so the limit 0.6 is > 10 spreads
+    # away: false-failure probability < 1e-6. A level-order error gives a correlation near 0.
+    own = data.groupby("state")["y"].mean()
+    assert np.corrcoef(states.loc[own.index], own)[0, 1] > 0.6
+    state_sd = freq.table("ran_pars").set_index("group").loc["state", "estimate"]
+    assert state_sd == 0.0 and freq.health.boundary
     assert abs(states.mean()) < 0.5
 
 

@@ -259,10 +259,18 @@ class LinearMixedModel:
         else:
             lr1 = _lambda_sparse(segments, self.q_rest) @ (self.a_r1 @ _block_diag_sparse(w1))
             down = (lr1 @ lr1.T).toarray()
-        s = _t_left(_t_left(self.a_rr, segments).T, segments).T - down
+        if all(t.shape[0] == 1 for _, _, t in segments):
+            lam = np.ones(self.q_rest)  # every rest term scalar: Lambda' A Lambda is a diagonal scaling
+            for start, n_levels, t in segments:
+                lam[start:start + n_levels] = t[0, 0]
+            s = self.a_rr * lam[:, None]
+            s *= lam[None, :]
+        else:
+            s = _t_left(_t_left(self.a_rr, segments).T, segments).T
+        s -= down
         diag = np.arange(self.q_random_rest)
         s[diag, diag] += 1.0
-        lrr = np.linalg.cholesky(s)
+        lrr = linalg.cholesky(s, lower=True, overwrite_a=True, check_finite=False)
         pwrss = float(lrr[-1, -1] ** 2)
         logdet = 2.0 * float(np.log(np.einsum("gii->gi", l11)).sum())
         lrr_diag = np.diag(lrr)

@@ -179,7 +179,7 @@ def _fit_mixed(design: Design, method: Method, conf_level: float, optimizers: tu
     rows = _mixed_rows(design, solution, rel_covs, scale, conf_level, boundary_terms)
     for r in rows:
         r["engine"] = str(fitted.engine)
-    stats = _mixed_stats(design, fitted.loglik, method, information_criteria)
+    stats = _mixed_stats(design, fitted.loglik, method, information_criteria, fitted.theta)
     warn = list(design.warnings) + list(fitted.warnings)
     if not fitted.converged:
         warn.insert(0, f"{'MixedLM' if fitted.engine == EngineName.STATSMODELS else 'compare_kit'} did not "
@@ -336,7 +336,8 @@ def _pev_table(design: Design, sol: LmmSolution) -> pd.DataFrame:
                                          pev_sd=np.sqrt(np.clip(unc.pev, 0, None)))
 
 
-def _mixed_stats(design: Design, loglik: float, method: Method, information_criteria: bool) -> FitStats:
+def _mixed_stats(design: Design, loglik: float, method: Method, information_criteria: bool,
+                 theta: np.ndarray) -> FitStats:
     n_theta = 0
     for block in design.blocks:
         k = block.z.shape[1]
@@ -348,7 +349,7 @@ def _mixed_stats(design: Design, loglik: float, method: Method, information_crit
     elif not information_criteria:
         ml_loglik, note = float("nan"), "not computed (information_criteria=False)"
     else:
-        ml = own_engine(design, reml=False).optimize()
+        ml = own_engine(design, reml=False).optimize(theta)  # from the REML optimum: a few steps away
         ml_loglik = ml.loglik
         note = ("from an ML refit by compare_kit's engine (REML likelihoods are not comparable across "
                 "fixed effects)" + ("" if ml.success else "; the ML refit did not converge"))

@@ -22,7 +22,7 @@ import statsmodels.api as sm
 
 from compare_kit.design import INTERCEPT, Design, build_design
 from compare_kit.engines import mixedlm
-from compare_kit.engines.lmm import LinearMixedModel, LmmSolution, ReTerm, lower_root
+from compare_kit.engines.lmm import LinearMixedModel, LmmSolution, ReTerm, blas_threads, lower_root, rest_width
 from compare_kit.engines.mixedlm import DEFAULT_OPTIMIZERS
 from compare_kit.errors import DataError, FitError, SpecError
 from compare_kit.results import (
@@ -162,6 +162,13 @@ class _Fitted:
 
 def _fit_mixed(design: Design, method: Method, conf_level: float, optimizers: tuple[str, ...],
                information_criteria: bool = True, use_mixedlm: bool = True) -> FitResult:
+    sizes = [len(b.levels) * b.z.shape[1] for b in design.blocks]
+    with blas_threads(rest_width(sizes, design.x_estimable.shape[1])):
+        return _fit_mixed_now(design, method, conf_level, optimizers, information_criteria, use_mixedlm)
+
+
+def _fit_mixed_now(design: Design, method: Method, conf_level: float, optimizers: tuple[str, ...],
+                   information_criteria: bool, use_mixedlm: bool) -> FitResult:
     start = time.perf_counter()
     layout = mixedlm.layout(design)
     checker = _checker(design, layout, method == "REML")

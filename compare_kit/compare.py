@@ -57,7 +57,7 @@ class Comparison:
         return shrinkage_table(self.freq, self.bayes)
 
     def _repr_html_(self) -> str:
-        from compare_kit.report.tables import comparison_tables, table_html
+        from compare_kit.display import comparison_tables, table_html
 
         return table_html(*comparison_tables(self))
 
@@ -119,7 +119,8 @@ def equivalence_table(freq: FitResult, bayes: FitResult) -> pd.DataFrame:
         out["z_difference"] = out["difference"] / out["bayes_std_error"]
         out["se_ratio"] = out["freq_std_error"] / out["bayes_std_error"]
     n_groups = dict(freq.stats.n_groups)
-    verdicts = [_verdict(row, merged.loc[i], n_groups) for i, row in out.iterrows()]
+    at_zero = set(freq.health.boundary_terms)
+    verdicts = [_verdict(row, merged.loc[i], n_groups, at_zero) for i, row in out.iterrows()]
     out["verdict"] = [v for v, _ in verdicts]
     out["why"] = [w for _, w in verdicts]
     order = {Effect.FIXED: 0, Effect.RAN_PARS: 1, Effect.RAN_VALS: 2}
@@ -128,7 +129,8 @@ def equivalence_table(freq: FitResult, bayes: FitResult) -> pd.DataFrame:
     return out.loc[:, EQUIVALENCE_COLUMNS].reset_index(drop=True)
 
 
-def _verdict(row: pd.Series, merged: pd.Series, n_groups: dict[str, int] | None = None) -> tuple[str, str]:
+def _verdict(row: pd.Series, merged: pd.Series, n_groups: dict[str, int] | None = None,
+             at_zero: set[tuple[str, str]] = frozenset()) -> tuple[str, str]:
     side = merged["_merge"]
     if side == "left_only":
         return "only frequentist", "the Bayesian model has no such parameter (a different structure)"
@@ -138,7 +140,7 @@ def _verdict(row: pd.Series, merged: pd.Series, n_groups: dict[str, int] | None 
         note = merged.get("note_f", "") or "not estimable"
         return "prior-dominated", (f"frequentist: {note}. The Bayesian estimate exists only because the prior "
                                    "supplies what the data cannot")
-    if "at the boundary" in str(merged.get("note_f", "")):
+    if _at_zero(row, at_zero):
         if row["effect"] == Effect.RAN_VALS:
             return "boundary", ("the frequentist group SD is at the boundary (zero), so this BLUP is 0 by "
                                 "construction, not an estimate; the posterior keeps the SD positive and the "
@@ -149,6 +151,14 @@ def _verdict(row: pd.Series, merged: pd.Series, n_groups: dict[str, int] | None 
     z = abs(row["z_difference"])
     verdict = "agree" if z < AGREE_Z else "differ slightly" if z < SLIGHT_Z else "differ"
     return verdict, _why(row, verdict, n_groups or {})
+
+
+def _at_zero(row: pd.Series, at_zero: set[tuple[str, str]]) -> bool:
+    """The frequentist fit put this row's SD (or the SD behind this group effect) at exactly zero."""
+    if row["effect"] == Effect.RAN_VALS:
+        return (row["group"], row["term"]) in at_zero
+    return row["effect"] == Effect.RAN_PARS and row["term"].startswith("sd__") and \
+        (row["group"], row["term"].removeprefix("sd__")) in at_zero
 
 
 def _why(row: pd.Series, verdict: str, n_groups: dict[str, int] | None = None) -> str:
@@ -285,8 +295,8 @@ def shrinkage_table(freq: FitResult, bayes: FitResult | None = None) -> pd.DataF
     b0 + u_state + u_county; shrinkage_freq = sigma^2 / (sigma^2 + n tau_county^2).
     For a state: complete_pooling = b0 and partial_freq = b0 + u_state.
     """
-    design: Design | None = freq.extras.get("design")
-    if design is None or not design.blocks:
+    design = freq.design
+    if not design.blocks:
         return pd.DataFrame(columns=SHRINKAGE_COLUMNS)
     fixed = freq.table(Effect.FIXED).set_index("term")["estimate"]
     coefs_f = freq.table(Effect.RAN_COEFS).set_index(["group", "level", "term"])["estimate"]

@@ -21,54 +21,25 @@ import pandas as pd
 
 from compare_kit.design import Design, build_design
 from compare_kit.errors import CompareKitError
-from compare_kit.results import FitResult
+from compare_kit.results import BayesianFit, FitResult, FrequentistFit
 from compare_kit.spec import ModelSpec
-
-_LOG_2PI = float(np.log(2 * np.pi))
-
 
 # ------------------------------------------------------------ draw helpers
 
 
-def _draws(bayes: FitResult):
-    canonical = bayes.extras.get("canonical")
-    if canonical is None:
-        raise CompareKitError("this Bayesian fit carries no canonical draws; refit with compare_kit")
-    return canonical
-
-
-def _design(fit: FitResult) -> Design:
-    design = fit.extras.get("design")
-    if design is None:
-        raise CompareKitError("this fit carries no design; refit with compare_kit")
-    return design
-
-
-def posterior_mu(bayes: FitResult) -> np.ndarray:
+def posterior_mu(bayes: BayesianFit) -> np.ndarray:
     """Per draw, the model's mean for every row: (chain, draw, row)."""
-    draws = _draws(bayes)
-    design = _design(bayes)
-    x = design.x[list(draws.fixed_names)].to_numpy()
-    mu = np.einsum("cdp,np->cdn", draws.fixed, x)
-    for block_draws, block in zip(draws.blocks, design.blocks, strict=True):
-        z = block.z[list(block_draws.coefs)].to_numpy()  # (n, k)
-        vals = block_draws.vals[:, :, block.codes, :]  # (chain, draw, n, k)
-        mu = mu + np.einsum("cdnk,nk->cdn", vals, z)
-    return mu
+    return bayes.mu
 
 
-def log_likelihood(bayes: FitResult, mu: np.ndarray | None = None) -> np.ndarray:
+def log_likelihood(bayes: BayesianFit) -> np.ndarray:
     """Pointwise Normal log-likelihood per draw: (chain, draw, row)."""
-    draws = _draws(bayes)
-    design = _design(bayes)
-    mu = posterior_mu(bayes) if mu is None else mu
-    sigma = draws.residual[:, :, None]
-    return -0.5 * _LOG_2PI - np.log(sigma) - 0.5 * ((design.y[None, None, :] - mu) / sigma) ** 2
+    return bayes.log_likelihood
 
 
 def fitted_values(freq: FitResult) -> np.ndarray:
     """Frequentist fitted values: fixed part plus BLUPs (OLS: the fitted line)."""
-    design = _design(freq)
+    design = freq.design
     fixed = freq.table("fixed").dropna(subset=["estimate"]).set_index("term")["estimate"]
     mu = design.x[list(fixed.index)].to_numpy() @ fixed.to_numpy()
     vals = freq.table("ran_vals")
@@ -86,13 +57,13 @@ def in_sample_rmsd(freq: FitResult | None = None, bayes: FitResult | None = None
     """The tutorial's check: how closely each model's predictions recreate the data."""
     rows = []
     if freq is not None:
-        y = _design(freq).y
+        y = freq.design.y
         rows.append({"model": freq.model, "engine": str(freq.engine),
                      "rmsd": float(np.sqrt(np.mean((y - fitted_values(freq)) ** 2))),
                      "how": "fitted values (fixed part + BLUPs)"})
     if bayes is not None:
-        y = _design(bayes).y
-        mu = posterior_mu(bayes)
+        y = bayes.design.y
+        mu = bayes.mu
         per_draw = np.sqrt(np.mean((y[None, None, :] - mu) ** 2, axis=-1))
         rows.append({"model": bayes.model, "engine": str(bayes.engine), "rmsd": float(per_draw.mean()),
                      "how": "mean over posterior draws of the RMSD of each draw's predictions"})
@@ -102,53 +73,16 @@ def in_sample_rmsd(freq: FitResult | None = None, bayes: FitResult | None = None
 # --------------------------------------------------------------------- LOO
 
 
-def _loo_tree(bayes: FitResult, mu: np.ndarray | None = None):
-    import arviz as az
-
-    mu = posterior_mu(bayes) if mu is None else mu
-    ll = log_likelihood(bayes, mu)
-    return az.from_dict({"posterior": {"sigma": _draws(bayes).residual},
-                         "posterior_predictive": {"y": mu}, "log_likelihood": {"y": ll},
-                         "observed_data": {"y": _design(bayes).y}})
-
-
-def _loo(bayes: FitResult):
-    """PSIS-LOO of a Bayesian fit and its leave-one-out mean predictions (cached on the result).
-
-    The means are computed from the smoothed log weights that ``az.loo`` already
-    returns (``sum_s softmax(lw)_s mu_s``, arviz's own formula for
-    ``loo_expectations(kind="mean")``, equal to the last bit): running
-    ``loo_expectations`` would smooth every row's weights a second time and fit a
-    Pareto tail to every row's predictions, four times the cost of the LOO itself.
-    """
-    import warnings
-
-    import arviz as az
-    from scipy.special import logsumexp
-
-    if "loo" not in bayes.extras:
-        mu = posterior_mu(bayes)
-        tree = _loo_tree(bayes, mu)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            loo = az.loo(tree, pointwise=True)
-        lw = np.asarray(loo.log_weights.transpose("chain", "draw", ...).values)
-        pred = (np.exp(lw - logsumexp(lw, axis=(0, 1), keepdims=True)) * mu).sum(axis=(0, 1))
-        messages = tuple(dict.fromkeys(str(w.message) for w in caught))
-        bayes.extras["loo"] = (loo, pred, messages)
-    return bayes.extras["loo"]
-
-
-def loo_predictions(bayes: FitResult) -> np.ndarray:
+def loo_predictions(bayes: BayesianFit) -> np.ndarray:
     """Each row's posterior mean prediction with that row left out (PSIS-LOO)."""
-    return _loo(bayes)[1]
+    return bayes.loo.predictions
 
 
-def loo_summary(bayes: FitResult) -> dict[str, float]:
+def loo_summary(bayes: BayesianFit) -> dict[str, float]:
     """PSIS-LOO: expected log predictive density, its SE, effective parameters, bad Pareto k."""
-    loo, pred, caught = _loo(bayes)
+    loo, pred, caught = bayes.loo.elpd, bayes.loo.predictions, bayes.loo.warnings
     k = np.asarray(loo.pareto_k).ravel()
-    y = _design(bayes).y
+    y = bayes.design.y
     return {"elpd_loo": float(loo.elpd), "elpd_loo_se": float(loo.se), "p_loo": float(loo.p),
             "looic": float(-2 * loo.elpd), "pareto_k_above_0.7": int((k > 0.7).sum()),
             "loo_rmse": float(np.sqrt(np.mean((y - pred) ** 2))),
@@ -173,12 +107,13 @@ def loo_table(pairs: list[tuple[FitResult, FitResult]]) -> pd.DataFrame:
 # --------------------------------------------------------- cross-validation
 
 
-def _fold_predictions(spec: ModelSpec, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
-    """Predict held-out rows from a fit on the others (NaN where the model cannot predict)."""
-    import compare_kit as ck
+def _fold_predictions(spec: ModelSpec, train: pd.DataFrame, test: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Predict held-out rows from a fit on the others (NaN where the model cannot predict), and the
+    engine that fitted it."""
+    from compare_kit.engines.frequentist import fit_frequentist
 
-    fit = ck.fit_frequentist(spec, train, information_criteria=False)
-    design = _design(fit)
+    fit = fit_frequentist(spec, train, information_criteria=False)
+    design = fit.design
     fixed = fit.table("fixed").set_index("term")
     test_design = _prediction_design(spec, test, train)
     pred = np.zeros(len(test))
@@ -192,7 +127,7 @@ def _fold_predictions(spec: ModelSpec, train: pd.DataFrame, test: pd.DataFrame) 
         table = vals[vals["group"] == block.group].pivot(index="level", columns="term", values="estimate")
         b = table.reindex(index=list(test_block.levels), columns=list(block.z.columns)).fillna(0.0).to_numpy()
         pred = pred + np.einsum("nk,nk->n", b[test_block.codes], test_block.z.to_numpy())
-    return pred
+    return pred, str(fit.engine)
 
 
 def _prediction_design(spec: ModelSpec, test: pd.DataFrame, train: pd.DataFrame) -> Design:
@@ -209,12 +144,13 @@ def _prediction_design(spec: ModelSpec, test: pd.DataFrame, train: pd.DataFrame)
 
 @dataclass(frozen=True, eq=False)
 class KFoldPredictions:
-    """Held-out statsmodels predictions of every model for every row (NaN where it cannot predict)."""
+    """Held-out frequentist predictions of every model for every row (NaN where it cannot predict)."""
 
     folds: int
     n_rows: int
     y: np.ndarray
     predictions: dict[str, np.ndarray]  # model label -> per-row prediction
+    engines: dict[str, str]  # model label -> the frequentist engine of its refits
 
 
 def _cv_rows(specs: list[ModelSpec], data: pd.DataFrame) -> pd.DataFrame:
@@ -229,23 +165,24 @@ def kfold_predictions(specs: list[ModelSpec], data: pd.DataFrame, folds: int = 1
     data = _cv_rows(specs, data)
     fold_of = np.random.default_rng(seed).permutation(len(data)) % folds
     preds = {spec.label: np.full(len(data), np.nan) for spec in specs}
+    engines: dict[str, str] = {}
     for k in range(folds):
         train, test = data[fold_of != k], data[fold_of == k]
         for spec in specs:
-            preds[spec.label][fold_of == k] = _fold_predictions(spec, train, test)
-    return KFoldPredictions(folds, len(data), build_design(specs[0], data).y, preds)
+            preds[spec.label][fold_of == k], engines[spec.label] = _fold_predictions(spec, train, test)
+    return KFoldPredictions(folds, len(data), build_design(specs[0], data).y, preds, engines)
 
 
 def cv_table(kfold: KFoldPredictions, bayes_fits: list[FitResult] = ()) -> pd.DataFrame:
     """The cross-validation table from K-fold predictions, with PSIS-LOO rows of Bayesian fits."""
     folds, y, preds = kfold.folds, kfold.y, kfold.predictions
     usable = np.all([np.isfinite(p) for p in preds.values()], axis=0)
-    rows = [{"model": label, "engine": "statsmodels", "method": f"{folds}-fold cross-validation",
+    rows = [{"model": label, "engine": kfold.engines[label], "method": f"{folds}-fold cross-validation",
              "rmse": float(np.sqrt(np.mean((y[usable] - p[usable]) ** 2))), "rows": int(usable.sum()),
              "rows_left_out": int((~usable).sum())} for label, p in preds.items()]
     for bayes in bayes_fits:
-        if _design(bayes).n != kfold.n_rows:
-            raise CompareKitError(f"the Bayesian fit of {bayes.model} used {_design(bayes).n} rows, the "
+        if bayes.design.n != kfold.n_rows:
+            raise CompareKitError(f"the Bayesian fit of {bayes.model} used {bayes.design.n} rows, the "
                                   f"cross-validation {kfold.n_rows}; fit it to the same rows")
         p = loo_predictions(bayes)
         rows.append({"model": bayes.model, "engine": str(bayes.engine), "method": "PSIS leave-one-out",
@@ -267,8 +204,8 @@ def cross_validated_rmse(specs: list[ModelSpec], data: pd.DataFrame, folds: int 
     """
     for bayes in bayes_fits:  # fail before the refits, not after
         n = len(_cv_rows(specs, data))
-        if _design(bayes).n != n:
-            raise CompareKitError(f"the Bayesian fit of {bayes.model} used {_design(bayes).n} rows, the "
+        if bayes.design.n != n:
+            raise CompareKitError(f"the Bayesian fit of {bayes.model} used {bayes.design.n} rows, the "
                                   f"cross-validation {n}; fit it to the same rows")
     return cv_table(kfold_predictions(specs, data, folds, seed), bayes_fits)
 
@@ -289,16 +226,18 @@ def predict_new(freq: FitResult, bayes: FitResult, rows: list[NewRow], conf_leve
     """Predictive mean and interval for new rows, from both engines."""
     from scipy.stats import norm
 
-    design = _design(freq)
+    design = freq.design
     if len(design.blocks) != 1:
         raise CompareKitError("predict_new handles models with one grouping factor")
     block = design.blocks[0]
-    sol = freq.extras["solution"]
-    rel = freq.extras["relative_covariances"][0]
-    sigma2 = freq.extras["scale"]
+    if not isinstance(freq, FrequentistFit) or freq.mixed is None:
+        raise CompareKitError("predict_new needs a frequentist mixed-model fit")
+    sol = freq.mixed.solution
+    rel = freq.mixed.relative_covariances[0]
+    sigma2 = freq.mixed.scale
     est_cols = list(design.x_estimable.columns)
     coefs = list(block.z.columns)
-    draws = _draws(bayes)
+    draws = bayes.draws
     bblock = draws.blocks[0]
     rng = np.random.default_rng(seed)
     z_q = norm.ppf(0.5 + conf_level / 2)
@@ -320,7 +259,7 @@ def predict_new(freq: FitResult, bayes: FitResult, rows: list[NewRow], conf_leve
         else:
             var += float(z @ (rel * sigma2) @ z)
         sd = np.sqrt(var + sigma2)
-        out.append({"engine": "statsmodels", "group": block.group, "level": row.level or "(new group)",
+        out.append({"engine": str(freq.engine), "group": block.group, "level": row.level or "(new group)",
                     **{f"x_{k}": v for k, v in row.values.items()}, "estimate": mean,
                     "conf_low": mean - z_q * sd, "conf_high": mean + z_q * sd, "conf_level": conf_level})
         # Bayesian: draws of the mean, then a new residual per draw

@@ -1,20 +1,29 @@
-"""FitResult and the one tidy schema both engines fill (see DESIGN.md).
+"""The fitted results and the one tidy schema both engines fill (see docs/design.md).
 
-The estimates table is long and tidy: one row per (effect, group, level, term).
-It is defined here once, validated here once, and every engine returns it.
+The estimates table is long and tidy: one row per (effect, group, level, term). It is
+defined here once, validated here once, and every engine returns it. A reader of this
+module sees everything a fit carries: ``FrequentistFit`` (with its mixed-model state)
+and ``BayesianFit`` (with its draws, and PSIS-LOO as a cached property), both
+``FitResult``. Nothing here imports an engine or the report at run time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from compare_kit.design import DataSummary
+from compare_kit.design import DataSummary, Design
 from compare_kit.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from compare_kit.engines.lmm import LmmSolution
+    from compare_kit.engines.posterior import CanonicalDraws
 
 
 class Effect(StrEnum):
@@ -25,6 +34,8 @@ class Effect(StrEnum):
 
 
 class EngineName(StrEnum):
+    """The engine that produced a number (the ``engine`` column), with its display names."""
+
     STATSMODELS = "statsmodels"
     COMPARE_KIT = "compare_kit"  # compare_kit's own (RE)ML engine (engines/lmm.py)
     BAMBI = "bambi"
@@ -33,6 +44,21 @@ class EngineName(StrEnum):
     @property
     def frequentist(self) -> bool:
         return self in (EngineName.STATSMODELS, EngineName.COMPARE_KIT)
+
+    @property
+    def label(self) -> str:
+        """Short display name: ``statsmodels``, ``compare_kit``, ``Bambi``, ``PyMC``."""
+        return _ENGINE_LABELS[self]
+
+    @property
+    def side_label(self) -> str:
+        """Display name with its side: ``frequentist (statsmodels)``, ``Bayesian (Bambi)``."""
+        return f"{'frequentist' if self.frequentist else 'Bayesian'} ({self.label})"
+
+
+_ENGINE_LABELS = {EngineName.STATSMODELS: "statsmodels", EngineName.COMPARE_KIT: "compare_kit",
+                  EngineName.BAMBI: "Bambi", EngineName.PYMC: "PyMC"}
+FREQUENTIST_ENGINES = frozenset(e.value for e in EngineName if e.frequentist)
 
 
 RESIDUAL_GROUP = "Residual"
@@ -130,6 +156,7 @@ class Health:
     attempts: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # informational, e.g. coefficients not estimable by design
+    boundary_terms: tuple[tuple[str, str], ...] = ()  # (group, coefficient) whose SD is at zero
 
     @property
     def ok(self) -> bool:
@@ -189,7 +216,7 @@ class SamplingInfo:
 
 @dataclass(frozen=True, eq=False)
 class FitResult:
-    """One fitted model from one engine: estimates, statistics, health."""
+    """One fitted model from one engine: estimates, statistics, health, and the design it was fitted on."""
 
     engine: EngineName
     spec: ModelSpec
@@ -198,10 +225,8 @@ class FitResult:
     stats: FitStats
     health: Health
     data_summary: DataSummary
-    diagnostics: pd.DataFrame | None = None
-    posterior: Any = None
-    sampling: SamplingInfo | None = None
-    extras: dict[str, Any] = field(default_factory=dict, repr=False)
+    design: Design = field(repr=False)
+    seconds: float = float("nan")  # wall time of the fit
 
     @property
     def model(self) -> str:
@@ -211,10 +236,8 @@ class FitResult:
         """The rows of one effect type."""
         return self.estimates[self.estimates["effect"] == str(effect)].reset_index(drop=True)
 
-    @property
-    def fit_stats(self) -> pd.DataFrame:
-        """One row for ``fit_stats.csv``: likelihood, size and health."""
-        row: dict[str, Any] = {
+    def _fit_stats_row(self) -> dict[str, Any]:
+        return {
             "engine": str(self.engine), "model": self.model, "method": self.method,
             "nobs": self.stats.nobs,
             "n_groups": "; ".join(f"{g}={n}" for g, n in self.stats.n_groups.items()),
@@ -223,12 +246,11 @@ class FitResult:
             "converged": self.health.converged, "boundary": self.health.boundary,
             "optimizer": self.health.optimizer, "warnings": " | ".join(self.health.warnings),
         }
-        if self.sampling is not None:
-            row.update(sampler=self.sampling.sampler, seed=self.sampling.seed,
-                       chains=self.sampling.chains, draws=self.sampling.draws,
-                       tune=self.sampling.tune, divergences=self.sampling.divergences,
-                       tree_depth_saturation=self.sampling.tree_depth_saturation)
-        return pd.DataFrame([row])
+
+    @property
+    def fit_stats(self) -> pd.DataFrame:
+        """One row for ``fit_stats.csv``: likelihood, size and health."""
+        return pd.DataFrame([self._fit_stats_row()])
 
     def summary(self) -> str:
         est = self.estimates[self.estimates["effect"].isin([Effect.FIXED, Effect.RAN_PARS])]
@@ -241,9 +263,121 @@ class FitResult:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        from compare_kit.report.tables import fit_result_tables, table_html
+        from compare_kit.display import fit_result_tables, table_html
 
         return table_html(*fit_result_tables(self))
+
+
+@dataclass(frozen=True, eq=False)
+class MixedState:
+    """A mixed fit's variance parameters and everything read off the criterion's factor there."""
+
+    relative_covariances: tuple[np.ndarray, ...]  # per block, the coefficients' covariance / sigma^2
+    scale: float  # sigma^2
+    solution: LmmSolution  # fixed effects, conditional modes, condVar, PEV, cov(b, beta)
+    engine_seconds: Mapping[str, float] = field(default_factory=dict)  # per engine that ran
+
+
+@dataclass(frozen=True, eq=False)
+class FrequentistFit(FitResult):
+    """An OLS fit (``mixed`` is None) or a mixed fit by REML or ML."""
+
+    mixed: MixedState | None = None
+
+    @cached_property
+    def pev(self) -> pd.DataFrame:
+        """Per group effect: BLUP, conditional SD (given beta) and Henderson's prediction-error SD."""
+        if self.mixed is None:
+            return pd.DataFrame(columns=["group", "level", "term", "blup", "cond_sd", "pev_sd"])
+        sol = self.mixed.solution
+        labels = effect_labels(self.design)
+        diag = np.concatenate([np.einsum("gaa->ga", v).ravel() for v in sol.pev])
+        cond = np.concatenate([np.einsum("gaa->ga", v).ravel() for v in sol.cond_var])
+        return labels.assign(blup=np.concatenate([b.ravel() for b in sol.b]),
+                             cond_sd=np.sqrt(np.clip(cond, 0, None)), pev_sd=np.sqrt(np.clip(diag, 0, None)))
+
+
+@dataclass(frozen=True)
+class Loo:
+    """PSIS-LOO of a Bayesian fit and each row's leave-one-out mean prediction."""
+
+    elpd: Any  # arviz_stats' ELPDData
+    predictions: np.ndarray
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class BayesianFit(FitResult):
+    """A fit by MCMC: draws under canonical names, their summaries and the sampler's account."""
+
+    diagnostics: pd.DataFrame | None = None
+    posterior: Any = None  # the arviz DataTree of the draws
+    sampling: SamplingInfo | None = None
+    draws: CanonicalDraws | None = field(default=None, repr=False)
+    engine_formula: str = ""  # the generated Bambi formula (safe column names)
+    compile_cache: str = ""  # "hit", "miss", "off", ...
+
+    @property
+    def fit_stats(self) -> pd.DataFrame:
+        row = self._fit_stats_row()
+        s = self.sampling
+        if s is not None:
+            row.update(sampler=s.sampler, seed=s.seed, chains=s.chains, draws=s.draws, tune=s.tune,
+                       divergences=s.divergences, tree_depth_saturation=s.tree_depth_saturation)
+        return pd.DataFrame([row])
+
+    @cached_property
+    def mu(self) -> np.ndarray:
+        """Per draw, the model's mean of every row: (chain, draw, row)."""
+        from compare_kit.engines.posterior import posterior_mu
+
+        return posterior_mu(self._draws(), self.design)
+
+    @cached_property
+    def log_likelihood(self) -> np.ndarray:
+        """Pointwise Normal log-likelihood per draw: (chain, draw, row)."""
+        from compare_kit.engines.posterior import normal_log_likelihood
+
+        return normal_log_likelihood(self.design.y, self.mu, self._draws().residual)
+
+    @cached_property
+    def loo(self) -> Loo:
+        """PSIS-LOO, computed once, with each row's leave-one-out mean prediction.
+
+        The means come from the smoothed log weights that ``az.loo`` already returns
+        (``sum_s softmax(lw)_s mu_s``, arviz's own formula for ``loo_expectations(kind="mean")``):
+        running ``loo_expectations`` would smooth every row's weights a second time and fit a
+        Pareto tail to every row's predictions, four times the cost of the LOO itself.
+        """
+        import warnings
+
+        import arviz as az
+        from scipy.special import logsumexp
+
+        tree = az.from_dict({"posterior": {"sigma": self._draws().residual},
+                             "posterior_predictive": {"y": self.mu}, "log_likelihood": {"y": self.log_likelihood},
+                             "observed_data": {"y": self.design.y}})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            elpd = az.loo(tree, pointwise=True)
+        lw = np.asarray(elpd.log_weights.transpose("chain", "draw", ...).values)
+        pred = (np.exp(lw - logsumexp(lw, axis=(0, 1), keepdims=True)) * self.mu).sum(axis=(0, 1))
+        return Loo(elpd, pred, tuple(dict.fromkeys(str(w.message) for w in caught)))
+
+    def _draws(self) -> CanonicalDraws:
+        if self.draws is None:
+            raise ValueError("this Bayesian fit carries no canonical draws")
+        return self.draws
+
+
+def effect_labels(design: Design) -> pd.DataFrame:
+    """group, level, term of every random effect, block by block, level-major, coefficient-minor."""
+    frames = [pd.DataFrame({"group": block.group,
+                            "level": np.repeat(block.levels, block.z.shape[1]),
+                            "term": np.tile(block.z.columns, len(block.levels))})
+              for block in design.blocks]
+    return (pd.concat(frames, ignore_index=True) if frames
+            else pd.DataFrame(columns=["group", "level", "term"]))
 
 
 def wald_interval(estimate: np.ndarray, std_error: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from compare_kit.results import Effect, FitResult
+from compare_kit.results import Effect, FitResult, FrequentistFit
 
 PRIOR_SCALES = (0.02, 0.1, 0.5, 2.5, 12.5)
 
@@ -56,9 +56,11 @@ def conditional_equivalence(freq: FitResult, draws: int = 1000, tune: int = 500,
 
     from compare_kit.engines.lmm import lower_root
 
-    design = freq.extras["design"]
-    rel_covs = freq.extras["relative_covariances"]
-    sigma = float(np.sqrt(freq.extras["scale"]))
+    if not isinstance(freq, FrequentistFit) or freq.mixed is None:
+        raise ValueError("conditional_equivalence needs a frequentist mixed-model fit")
+    design = freq.design
+    rel_covs = freq.mixed.relative_covariances
+    sigma = float(np.sqrt(freq.mixed.scale))
     x = design.x_estimable.to_numpy()
     z_blocks, lam_blocks, keys = [], [], []
     for block, cov in zip(design.blocks, rel_covs, strict=True):
@@ -79,7 +81,7 @@ def conditional_equivalence(freq: FitResult, draws: int = 1000, tune: int = 500,
     post = idata["posterior"]
     b_draws = np.asarray(post["b"])  # chain, draw, q
     beta_draws = np.asarray(post["beta"])
-    pev = freq.extras["pev"].set_index(["group", "level", "term"])
+    pev = freq.pev.set_index(["group", "level", "term"])
     rows = []
     for i, key in enumerate(keys):
         d = b_draws[:, :, i]
@@ -152,7 +154,7 @@ def prior_flattening(freq_reml: FitResult, freq_ml: FitResult, scales: tuple[flo
 
     from compare_kit.engines.compile_cache import compile_pymc_model
 
-    design = freq_reml.extras["design"]
+    design = freq_reml.design
     if len(design.blocks) != 1 or list(design.blocks[0].z.columns) != ["(Intercept)"]:
         raise ValueError("prior_flattening needs a model with one random intercept, e.g. varying_intercept")
     group = design.blocks[0].group

@@ -73,7 +73,7 @@ def test_parser_expands_nesting_and_names_levels_county_state(synthetic):
     vals = freq.table("ran_vals")
     assert set(vals["group"]) == {"state", "county:state"}
     assert "C0:S0" in set(vals["level"])
-    assert nesting_parents(freq.extras["design"]) == {1: 0}
+    assert nesting_parents(freq.design) == {1: 0}
 
 
 def test_synthetic_shrinkage_matches_hand_computed_blups_and_closed_forms(synthetic):
@@ -199,7 +199,7 @@ def test_crossed_factors_are_not_nested():
     data = pd.DataFrame({"a": np.repeat(list("ABCDEF"), 20), "b": np.tile(list("uvwxy"), 24)})
     data["y"] = rng.normal(size=len(data))
     freq = ck.fit_frequentist(ck.ModelSpec.from_formula("y ~ 1 + (1 | a) + (1 | b)"), data)
-    assert nesting_parents(freq.extras["design"]) == {}
+    assert nesting_parents(freq.design) == {}
     assert (shrinkage_table(freq)["toward"] == "population").all()
 
 

@@ -55,8 +55,8 @@ from compare_kit.engines.sampling import Sampler, SamplerRun, SamplerSettings, r
 from compare_kit.errors import DataError, FitError, SpecError
 from compare_kit.results import (
     RESIDUAL_TERM,
+    BayesianFit,
     EngineName,
-    FitResult,
     FitStats,
     Health,
     SamplingInfo,
@@ -84,7 +84,7 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = 2000, tune
                  chains: int = 4, seed: int = 1, priors: PriorsArg = None,
                  sampler: Sampler | str = Sampler.NUTPIE, progress: bool = False,
                  cores: int | None = None, target_accept: float = 0.8,
-                 conf_level: float = 0.95, compile_cache: Path | str | bool | None = None) -> FitResult:
+                 conf_level: float = 0.95, compile_cache: Path | str | bool | None = None) -> BayesianFit:
     """Fit ``spec`` to ``data`` by MCMC; return the tidy estimates, diagnostics and draws.
 
     Parameters
@@ -144,7 +144,7 @@ def _extreme(values: pd.Series, how: str) -> float:
 def _result(spec: ModelSpec, design: Design, naming: BambiNaming, built: _Built, run: SamplerRun,
             settings: SamplerSettings, priors: Priors, estimates: pd.DataFrame,
             diagnostics: pd.DataFrame, canonical: CanonicalDraws, timings: dict[str, float]
-            ) -> FitResult:
+            ) -> BayesianFit:
     flags = health_flags(diagnostics, run.divergences, run.tree_depth_saturation, settings.chains,
                          settings.draws)
     info = SamplingInfo(
@@ -158,14 +158,16 @@ def _result(spec: ModelSpec, design: Design, naming: BambiNaming, built: _Built,
     )
     rhat_ok = settings.chains > 1 and not (diagnostics["rhat"] > RHAT_LIMIT).any()
     n_pars = int((estimates["effect"] == "ran_pars").sum())
-    return FitResult(
+    return BayesianFit(
         engine=built.engine, spec=spec, method="MCMC", estimates=estimates,
         stats=FitStats(nobs=design.n, n_groups={b.group: len(b.levels) for b in design.blocks},
                        df=int(design.x.shape[1] + n_pars)),
         health=Health(converged=rhat_ok and run.divergences == 0, optimizer=run.sampler, warnings=flags),
-        data_summary=design.summary, diagnostics=diagnostics, posterior=run.idata, sampling=info,
-        extras={"canonical": canonical, "design": design, "engine_formula": naming.formula,
-                "compile_cache": run.compile_cache},
+        data_summary=design.summary, design=design, seconds=float(sum(timings[k] for k in
+                                                                      ("build", "compile", "sample",
+                                                                       "post_process"))),
+        diagnostics=diagnostics, posterior=run.idata, sampling=info, draws=canonical,
+        engine_formula=naming.formula, compile_cache=str(run.compile_cache),
     )
 
 

@@ -30,10 +30,12 @@ from compare_kit.results import (
     RESIDUAL_TERM,
     Effect,
     EngineName,
-    FitResult,
     FitStats,
+    FrequentistFit,
     Health,
+    MixedState,
     cor_term,
+    effect_labels,
     make_estimates,
     sd_term,
     wald_interval,
@@ -50,7 +52,7 @@ _ENGINE = EngineName.STATSMODELS
 def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML",
                     conf_level: float = 0.95,
                     optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS,
-                    information_criteria: bool = True, mixedlm: bool = True) -> FitResult:
+                    information_criteria: bool = True, mixedlm: bool = True) -> FrequentistFit:
     """Fit ``spec`` to ``data``: OLS without random terms, else a mixed model by REML or ML.
 
     Parameters
@@ -91,7 +93,7 @@ def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML"
 # --------------------------------------------------------------------- OLS
 
 
-def _fit_ols(design: Design, conf_level: float) -> FitResult:
+def _fit_ols(design: Design, conf_level: float) -> FrequentistFit:
     start = time.perf_counter()
     x = design.x_estimable
     res = sm.OLS(design.y, x.to_numpy()).fit()
@@ -122,8 +124,8 @@ def _fit_ols(design: Design, conf_level: float) -> FitResult:
     stats = FitStats(nobs=design.n, n_groups=n_groups, loglik=loglik, loglik_method="ML",
                      aic=-2 * loglik + 2 * df, bic=-2 * loglik + np.log(design.n) * df, df=df)
     health = Health(converged=True, boundary=False, optimizer="QR least squares", notes=notes + design.notes)
-    return FitResult(_ENGINE, design.spec, "OLS", make_estimates(rows), stats, health, design.summary,
-                     extras={"design": design, "seconds": time.perf_counter() - start})
+    return FrequentistFit(_ENGINE, design.spec, "OLS", make_estimates(rows), stats, health, design.summary,
+                          design=design, seconds=time.perf_counter() - start)
 
 
 
@@ -161,14 +163,14 @@ class _Fitted:
 
 
 def _fit_mixed(design: Design, method: Method, conf_level: float, optimizers: tuple[str, ...],
-               information_criteria: bool = True, use_mixedlm: bool = True) -> FitResult:
+               information_criteria: bool = True, use_mixedlm: bool = True) -> FrequentistFit:
     sizes = [len(b.levels) * b.z.shape[1] for b in design.blocks]
     with blas_threads(rest_width(sizes, design.x_estimable.shape[1])):
         return _fit_mixed_now(design, method, conf_level, optimizers, information_criteria, use_mixedlm)
 
 
 def _fit_mixed_now(design: Design, method: Method, conf_level: float, optimizers: tuple[str, ...],
-                   information_criteria: bool, use_mixedlm: bool) -> FitResult:
+                   information_criteria: bool, use_mixedlm: bool) -> FrequentistFit:
     start = time.perf_counter()
     layout = mixedlm.layout(design)
     checker = _checker(design, layout, method == "REML")
@@ -194,12 +196,11 @@ def _fit_mixed_now(design: Design, method: Method, conf_level: float, optimizers
     if boundary:
         warn.append("singular fit: " + "; ".join(boundary_terms.values()))
     health = Health(converged=fitted.converged, boundary=boundary, optimizer=fitted.optimizer,
-                    attempts=fitted.attempts, warnings=tuple(warn), notes=design.notes + fitted.notes)
-    extras = {"design": design, "solution": solution, "relative_covariances": rel_covs, "scale": scale,
-              "seconds": time.perf_counter() - start, "pev": _pev_table(design, solution),
-              "engine_seconds": fitted.seconds}
-    return FitResult(fitted.engine, design.spec, method, make_estimates(rows), stats, health,
-                     design.summary, extras=extras)
+                    attempts=fitted.attempts, warnings=tuple(warn), notes=design.notes + fitted.notes,
+                    boundary_terms=tuple(boundary_terms))
+    mixed = MixedState(tuple(rel_covs), scale, solution, fitted.seconds)
+    return FrequentistFit(fitted.engine, design.spec, method, make_estimates(rows), stats, health,
+                          design.summary, design=design, seconds=time.perf_counter() - start, mixed=mixed)
 
 
 def _with_mixedlm(design: Design, layout: mixedlm.Layout, method: Method, optimizers: tuple[str, ...],
@@ -295,19 +296,10 @@ def _mixed_rows(design: Design, sol: LmmSolution, rel_covs: list[np.ndarray], sc
     return rows
 
 
-def _effect_labels(design: Design) -> pd.DataFrame:
-    """group, level, term of every random effect, in the global order used by the MME."""
-    frames = [pd.DataFrame({"group": block.group,
-                            "level": np.repeat(block.levels, block.z.shape[1]),
-                            "term": np.tile(block.z.columns, len(block.levels))})
-              for block in design.blocks]
-    return pd.concat(frames, ignore_index=True)
-
-
 def _group_rows(design: Design, sol: LmmSolution, beta: dict[str, float], conf_level: float,
                 boundary_terms: dict[tuple[str, str], str]) -> list[dict]:
     """ran_vals (BLUP, conditional SD) and ran_coefs (fixed + BLUP, with its joint error SD)."""
-    labels = _effect_labels(design)
+    labels = effect_labels(design)
     unc = _effect_uncertainty(sol)
     est_cols = list(design.x_estimable.columns)
     fixed_idx = np.array([est_cols.index(t) if t in est_cols else -1 for t in labels["term"]])
@@ -334,13 +326,6 @@ def _group_rows(design: Design, sol: LmmSolution, beta: dict[str, float], conf_l
         coefs.append(_row(Effect.RAN_COEFS, group, level, term, coef[i], coef_se[i], coef_lo[i], coef_hi[i],
                           conf_level, label))
     return vals + coefs
-
-
-def _pev_table(design: Design, sol: LmmSolution) -> pd.DataFrame:
-    """Per group effect: BLUP, conditional SD (given beta) and Henderson's prediction-error SD."""
-    unc = _effect_uncertainty(sol)
-    return _effect_labels(design).assign(blup=unc.b, cond_sd=unc.cond_sd,
-                                         pev_sd=np.sqrt(np.clip(unc.pev, 0, None)))
 
 
 def _mixed_stats(design: Design, loglik: float, method: Method, information_criteria: bool,

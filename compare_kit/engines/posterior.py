@@ -17,6 +17,7 @@ import arviz_stats as azs
 import numpy as np
 import pandas as pd
 
+from compare_kit.design import Design
 from compare_kit.results import (
     RESIDUAL_GROUP,
     RESIDUAL_TERM,
@@ -51,6 +52,26 @@ class CanonicalDraws:
     fixed: np.ndarray  # (chain, draw, column)
     blocks: tuple[BlockDraws, ...]
     residual: np.ndarray  # (chain, draw)
+
+
+_LOG_2PI = float(np.log(2 * np.pi))
+
+
+def posterior_mu(draws: CanonicalDraws, design: Design) -> np.ndarray:
+    """Per draw, the model's mean of every row of ``design``: (chain, draw, row)."""
+    x = design.x[list(draws.fixed_names)].to_numpy()
+    mu = np.einsum("cdp,np->cdn", draws.fixed, x)
+    for block_draws, block in zip(draws.blocks, design.blocks, strict=True):
+        z = block.z[list(block_draws.coefs)].to_numpy()  # (n, k)
+        vals = block_draws.vals[:, :, block.codes, :]  # (chain, draw, n, k)
+        mu = mu + np.einsum("cdnk,nk->cdn", vals, z)
+    return mu
+
+
+def normal_log_likelihood(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Pointwise Normal log-likelihood of ``y`` per draw: (chain, draw, row); ``sigma`` is (chain, draw)."""
+    sigma = sigma[:, :, None]
+    return -0.5 * _LOG_2PI - np.log(sigma) - 0.5 * ((y[None, None, :] - mu) / sigma) ** 2
 
 
 def _key(effect: Effect, term: str, group: str = "", level: str = "") -> dict[str, str]:

@@ -49,28 +49,25 @@ class Roles:
     nested_models: tuple[str, ...] = ()  # every such model, in study order
 
 
-def _design(fit: FitResult) -> Design:
-    return fit.extras["design"]
-
 
 def model_roles(result: StudyResult) -> Roles:
     """Pick the hierarchical, no-pooling and complete-pooling models and the panels' predictor."""
     hierarchical = unpooled = pooled = None
     for label in result.fits:  # study order
         freq = result.fits[label][0]
-        design = _design(freq)
+        design = freq.design
         if design.pooling == Pooling.PARTIAL and len(design.blocks) == 1 and hierarchical is None:
             hierarchical = label
         elif design.pooling == Pooling.NONE and unpooled is None:
             unpooled = label
         elif design.pooling == Pooling.COMPLETE and pooled is None:
             pooled = label
-    if "partial_pooling" in result.fits and len(_design(result.fits["partial_pooling"][0]).blocks) == 1:
+    if "partial_pooling" in result.fits and len(result.fits["partial_pooling"][0].design.blocks) == 1:
         hierarchical = "partial_pooling"
     nested = nested_models(result)
     if hierarchical is None:
         return Roles(None, unpooled, pooled, nested=nested[0] if nested else None, nested_models=nested)
-    design = _design(result.fits[hierarchical][0])
+    design = result.fits[hierarchical][0].design
     block = design.blocks[0]
     numeric = [c for c in design.x.columns if c != "(Intercept)" and ":" not in c
                and c in design.data.columns and c not in design.categorical]
@@ -84,12 +81,12 @@ def nested_models(result: StudyResult) -> tuple[str, ...]:
     """The study's models with a grouping factor nested in another (in study order)."""
     from compare_kit.compare import nesting_parents
 
-    return tuple(label for label, (freq, _) in result.fits.items() if nesting_parents(_design(freq)))
+    return tuple(label for label, (freq, _) in result.fits.items() if nesting_parents(freq.design))
 
 
 def panel_levels(result: StudyResult, roles: Roles) -> list[str]:
     """The study's chosen groups, else the smallest, median and largest groups (ties by name)."""
-    design = _design(result.fits[roles.hierarchical][0])
+    design = result.fits[roles.hierarchical][0].design
     sizes = design.blocks[0].sizes
     wanted = [lv for lv in result.study.settings.panel_levels if lv in sizes.index]
     if wanted:
@@ -105,7 +102,7 @@ def panel_levels(result: StudyResult, roles: Roles) -> list[str]:
 def _line_draws(bayes: FitResult, level: str, intercept_cols: tuple[str, str | None],
                 slope_cols: tuple[str | None, str | None], source: str, n: int) -> pd.DataFrame:
     """Per posterior draw, a group's intercept and slope: fixed column + the block's deviation."""
-    draws = bayes.extras["canonical"]
+    draws = bayes.draws
     fixed = {name: draws.fixed[..., j].ravel() for j, name in enumerate(draws.fixed_names)}
     block = draws.blocks[0] if draws.blocks else None
 
@@ -129,7 +126,7 @@ def group_panels(result: StudyResult, roles: Roles) -> ReportFigure:
     if predictor is None:
         raise ValueError("the hierarchical model has no numeric predictor to draw lines against")
     levels = panel_levels(result, roles)
-    design = _design(freq)
+    design = freq.design
     coefs = tuple(design.blocks[0].z.columns)
     lines, draws, notes = [], [], []
     partial_b = bayes.table("ran_coefs")
@@ -226,9 +223,9 @@ def predictive_check(result: StudyResult, roles: Roles) -> ReportFigure:
     from compare_kit.predictive import posterior_mu
 
     bayes = result.fits[roles.hierarchical][1]
-    design = _design(bayes)
+    design = bayes.design
     mu = posterior_mu(bayes).reshape(-1, design.n)
-    sigma = bayes.extras["canonical"].residual.ravel()
+    sigma = bayes.draws.residual.ravel()
     keep = np.unique(np.linspace(0, mu.shape[0] - 1, min(MAX_DRAWS, mu.shape[0])).round().astype(int))
     rng = np.random.default_rng(result.study.settings.seed)
     reps = mu[keep] + rng.normal(size=(keep.size, design.n)) * sigma[keep, None]
@@ -243,7 +240,7 @@ def rank_plots(result: StudyResult, roles: Roles, levels: list[str]) -> ReportFi
     import xarray as xr
 
     bayes = result.fits[roles.hierarchical][1]
-    draws = bayes.extras["canonical"]
+    draws = bayes.draws
     variables: dict[str, Any] = {}
     labels: dict[str, str] = {}
 
@@ -289,7 +286,7 @@ def build_figures(result: StudyResult) -> tuple[dict[str, ReportFigure], list[st
     if roles.hierarchical is None:
         return {}, []  # nothing grouped to draw; the report says so where the figures would be
     levels = panel_levels(result, roles)
-    design = _design(result.fits[roles.hierarchical][0])
+    design = result.fits[roles.hierarchical][0].design
     jobs: list[tuple[str, Callable[[], ReportFigure]]] = [
         ("the group panels", lambda: group_panels(result, roles)),
         ("the shrinkage arrows", lambda: shrinkage_arrows(result, roles)),
@@ -323,7 +320,7 @@ def nested_levels(result: StudyResult, label: str) -> tuple[str, str]:
     """The outermost grouping factor of a nested model and the innermost one nested in it."""
     from compare_kit.compare import nesting_parents
 
-    design = _design(result.fits[label][0])
+    design = result.fits[label][0].design
     parents = nesting_parents(design)
     inner = max(parents, key=lambda i: len(design.blocks[i].levels))
     outer = inner
@@ -379,7 +376,7 @@ def nested_jobs(result: StudyResult, roles: Roles) -> list[tuple[str, Callable[[
     label = roles.nested
     outer, _ = nested_levels(result, label)
     as_main = dataclasses.replace(roles, hierarchical=label, group=outer)
-    outer_levels = list(_design(result.fits[label][0]).group_sizes(outer).index)
+    outer_levels = list(result.fits[label][0].design.group_sizes(outer).index)
     return [
         ("the population-level forest plot", lambda: forest(result, as_main)),
         (f"the caterpillar plot of {outer}", lambda: caterpillar(result, as_main, "(Intercept)")),

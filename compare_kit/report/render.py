@@ -64,9 +64,6 @@ SECTIONS = (
 # ------------------------------------------------------------------ words
 
 
-def _design(fit: FitResult) -> Design:
-    return fit.extras["design"]
-
 
 def _join(words: list[str]) -> str:
     if len(words) <= 1:
@@ -76,7 +73,7 @@ def _join(words: list[str]) -> str:
 
 def pooling_words(fit: FitResult, study_group: str = "") -> str:
     """What a model assumes about the groups, in plain words."""
-    design = _design(fit)
+    design = fit.design
     spec = fit.spec
     coefs = [tb.term_text(c) for c in design.x.columns] if design.x.shape[1] <= 4 else []
     if design.pooling == Pooling.COMPLETE:
@@ -104,7 +101,7 @@ def pooling_words(fit: FitResult, study_group: str = "") -> str:
 
 def statsmodels_words(fit: FitResult) -> str:
     """What was handed to statsmodels (built as arrays from the parse, never from a formula string)."""
-    design = _design(fit)
+    design = fit.design
     cols = list(design.x_estimable.columns)
     shown = ", ".join(cols) if len(cols) <= 6 else f"{', '.join(cols[:3])}, … ({len(cols)} columns)"
     dropped = len(design.aliased)
@@ -122,8 +119,8 @@ def bambi_legend(bayes: FitResult) -> str:
     """The generated engine formula's names, translated back to the table's columns."""
     from compare_kit.engines.bambi_names import build_naming
 
-    naming = build_naming(_design(bayes))
-    pairs = [("y", _design(bayes).response_label)]
+    naming = build_naming(bayes.design)
+    pairs = [("y", bayes.design.response_label)]
     seen = set()
     for f in naming.fixed:
         for safe, var in zip(f.safe.split(":"), f.term.variables, strict=True):
@@ -193,7 +190,7 @@ def _data_section(result: StudyResult, roles: figs.Roles) -> dict[str, Any]:
               tb.generic(pd.DataFrame(per_model), "tbl-rows", "Rows used by each model")]
     group_text = ""
     if roles.hierarchical is not None:
-        design = _design(result.fits[roles.hierarchical][0])
+        design = result.fits[roles.hierarchical][0].design
         for block in design.blocks:
             sizes = block.sizes
             counts = sizes.value_counts().sort_index()
@@ -260,7 +257,7 @@ def _models_section(result: StudyResult, roles: figs.Roles) -> list[dict[str, An
             "words": pooling_words(freq, roles.group),
             "statsmodels": statsmodels_words(freq),
             "bayes_engine": tb.engine_text(bayes.engine),
-            "bayes_formula": bayes.extras.get("engine_formula", s.formula if s else ""),
+            "bayes_formula": bayes.engine_formula or (s.formula if s else ""),
             "legend": bambi_legend(bayes),
             "structure": s.structure if s else "",
             "preset": s.prior_preset if s else "",
@@ -282,7 +279,7 @@ def _results_section(result: StudyResult, roles: figs.Roles) -> dict[str, Any]:
         (long if n_fixed > tb.LONG_TABLE else population).append(t)
     groups = []
     for label, (freq, _) in result.fits.items():
-        design = _design(freq)
+        design = freq.design
         if design.blocks:
             sizes = design.blocks[0].sizes if len(design.blocks) == 1 else None
             groups.append(tb.group_effects(est, label, sizes, f"tbl-groups-{label}",
@@ -351,7 +348,7 @@ def _nested_section(result: StudyResult, roles: figs.Roles) -> list[dict[str, An
 
     out = []
     for label in roles.nested_models:
-        design = _design(result.fits[label][0])
+        design = result.fits[label][0].design
         parents = nesting_parents(design)
         table = result.comparisons[label].shrinkage
         depth = {}

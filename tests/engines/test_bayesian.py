@@ -106,11 +106,11 @@ def test_result_follows_the_tidy_schema_and_records_the_run(varying_intercept) -
     assert info.priors["sd__Observation"].startswith("HalfStudentT(nu=4, sigma=0.8189)")
     assert "sd__(Intercept)|county ~ HalfNormal(sigma=2.242)" in info.describe()
     assert fit.posterior["posterior"]["Intercept"].shape == (4, 500)
-    canonical = fit.extras["canonical"]
+    canonical = fit.draws
     assert canonical.fixed_names == ("(Intercept)", "floor")
     assert canonical.fixed.shape == (4, 500, 2) and canonical.blocks[0].vals.shape == (4, 500, 85, 1)
     np.testing.assert_allclose(canonical.fixed.mean(axis=(0, 1)), fit.table("fixed").estimate)
-    assert fit.extras["engine_formula"] == "y ~ 1 + x0 + (1 | g0)"
+    assert fit.engine_formula == "y ~ 1 + x0 + (1 | g0)"
     assert fit.stats.nobs == 919 and fit.stats.n_groups == {"county": 85}
 
 

@@ -21,7 +21,7 @@ import compare_kit as ck
 cache = sys.argv[2] if sys.argv[2] != "off" else False
 fit = ck.fit_bayesian(ck.ModelSpec.named(sys.argv[1]), ck.load_radon(), draws=100, tune=100, chains=2,
                       seed=3, compile_cache=cache)
-print(json.dumps({"status": fit.extras["compile_cache"],
+print(json.dumps({"status": fit.compile_cache,
                   "estimates": fit.estimates["estimate"].tolist()}))
 """
 
@@ -86,14 +86,14 @@ def test_a_corrupt_entry_is_recompiled_with_the_same_draws(radon, tmp_path):
     options = {"draws": 100, "tune": 100, "chains": 2, "seed": 3}
     first = ck.fit_bayesian(spec, radon, compile_cache=tmp_path, **options)
     entries = list(tmp_path.glob("*.nb[ci]"))
-    assert first.extras["compile_cache"] == "miss" and entries
+    assert first.compile_cache == "miss" and entries
     for path in entries:
         path.write_bytes(b"not a numba cache entry")
     again = ck.fit_bayesian(spec, radon, compile_cache=tmp_path, **options)
-    assert again.extras["compile_cache"] in ("miss", "hit")
+    assert again.compile_cache in ("miss", "hit")
     pd.testing.assert_frame_equal(first.estimates, again.estimates)
     uncached = ck.fit_bayesian(spec, radon, compile_cache=False, **options)
-    assert uncached.extras["compile_cache"] == "off"
+    assert uncached.compile_cache == "off"
     pd.testing.assert_frame_equal(first.estimates, uncached.estimates)
 
 
@@ -103,5 +103,5 @@ def test_an_unwritable_cache_folder_still_fits(radon, tmp_path):
     blocker.write_text("a file where the folder should be")
     fit = ck.fit_bayesian(ck.ModelSpec.named("pooled"), radon, draws=50, tune=50, chains=2,
                           compile_cache=Path(blocker) / "sub")
-    assert fit.extras["compile_cache"].startswith(("uncacheable", "unsaved"))
+    assert fit.compile_cache.startswith(("uncacheable", "unsaved"))
     assert fit.sampling.sampler == "nutpie"

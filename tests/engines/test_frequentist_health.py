@@ -110,7 +110,7 @@ def test_mixedlm_can_be_switched_off(radon):
     assert any("switched off (mixedlm=False)" in n for n in own.health.notes)
     np.testing.assert_allclose(own.estimates["estimate"], both.estimates["estimate"], rtol=1e-3, atol=1e-5)
     assert own.stats.loglik == pytest.approx(both.stats.loglik, abs=1e-6)
-    assert set(both.extras["engine_seconds"]) == {"compare_kit", "statsmodels"}
+    assert set(both.mixed.engine_seconds) == {"compare_kit", "statsmodels"}
     with pytest.raises(FitError, match="mixedlm must be True or False"):
         ck.fit_frequentist(ck.ModelSpec.named("partial_pooling"), radon, mixedlm="no")
 

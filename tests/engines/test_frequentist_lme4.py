@@ -103,10 +103,10 @@ def test_blups_agree_with_statsmodels_own(radon):
     from statsmodels.regression.mixed_linear_model import MixedLM
 
     fit = ck.fit_frequentist(ck.ModelSpec.named("correlated_slopes"), radon)
-    design = fit.extras["design"]
+    design = fit.design
     block = design.blocks[0]
     sm = MixedLM(design.y, design.x.to_numpy(), groups=block.codes, exog_re=block.z.to_numpy())
-    cov_re = fit.extras["relative_covariances"][0] * fit.extras["scale"]
+    cov_re = fit.mixed.relative_covariances[0] * fit.mixed.scale
     # statsmodels' own BLUPs at compare_kit's variance parameters
     res = sm.fit(reml=True, method=["lbfgs"])
     ours = fit.table("ran_vals")

@@ -61,7 +61,7 @@ def test_criterion_equals_statsmodels_loglik_at_the_same_parameters(radon):
     fit = ck.fit_frequentist(ck.ModelSpec.named("correlated_slopes"), radon)
     design = build_design(ck.ModelSpec.named("correlated_slopes"), radon)
     engine = _model(design, reml=True)
-    theta = engine.theta_of(fit.extras["relative_covariances"])
+    theta = engine.theta_of(fit.mixed.relative_covariances)
     assert engine.loglik(theta) == pytest.approx(fit.stats.loglik, abs=1e-8)
     assert np.sqrt(engine.sigma2(theta)) == pytest.approx(
         fit.table("ran_pars").set_index("term").loc["sd__Observation", "estimate"], rel=1e-6)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import jinja2
 import pandas as pd
 
-from compare_kit.results import EngineName
+from compare_kit.results import BayesianFit, EngineName
 
 if TYPE_CHECKING:
     from compare_kit.compare import Comparison
@@ -265,23 +265,23 @@ def fit_result_tables(fit: FitResult, prefix: str = "fit") -> list[DisplayTable]
     """The main tables of one fit: population-level estimates and, when sampled, its diagnostics."""
     rows = fit.estimates[fit.estimates["effect"].isin(["fixed", "ran_pars"])]
     columns = [Column("parameter"), Column("estimate", "num"),
-               Column("SE" if fit.sampling is None else "posterior SD", "num"),
+               Column("SE" if fit.engine.frequentist else "posterior SD", "num"),
                Column("95% interval", "num"), Column("note")]
     out = []
     for _, r in rows.iterrows():
         out.append([Cell(term_text(r["term"], r["group"]), "", r["term"]), _num(r["estimate"]),
                     _num(r["std_error"]), Cell(fmt_interval(r["conf_low"], r["conf_high"])),
                     Cell(r["note"], "why")])
-    what = "posterior mean" if fit.sampling is not None else f"{fit.method} estimate"
+    what = f"{fit.method} estimate" if fit.engine.frequentist else "posterior mean"
     caption = f"{engine_text(fit.engine)} fit of {fit.model}: {fit.spec} ({what}s)"
     tables = [table(f"{prefix}-estimates", columns, out, caption, fold=False)]
     health = [("rows used", fit.data_summary.n_used), ("rows dropped", fit.data_summary.n_dropped)]
     health += [(f"groups: {g}", n) for g, n in sorted(fit.stats.n_groups.items())]
-    if fit.sampling is None:
+    s = fit.sampling if isinstance(fit, BayesianFit) else None
+    if s is None:
         health += [("converged", fit.health.converged), ("at boundary", fit.health.boundary),
                    ("optimizer", fit.health.optimizer)]
     else:
-        s = fit.sampling
         health += [("sampler", f"{s.sampler}: {s.chains} chains × {s.draws} draws, seed {s.seed}"),
                    ("divergences", s.divergences), ("max R-hat", Cell(fmt_num(s.max_rhat))),
                    ("min bulk ESS", Cell(fmt_int(s.min_ess_bulk)))]

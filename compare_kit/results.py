@@ -354,15 +354,20 @@ class BayesianFit(FitResult):
         import arviz as az
         from scipy.special import logsumexp
 
-        tree = az.from_dict({"posterior": {"sigma": self._draws().residual},
-                             "posterior_predictive": {"y": self.mu}, "log_likelihood": {"y": self.log_likelihood},
-                             "observed_data": {"y": self.design.y}})
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            elpd = az.loo(tree, pointwise=True)
+            elpd = az.loo(self.loo_data(), pointwise=True)
         lw = np.asarray(elpd.log_weights.transpose("chain", "draw", ...).values)
         pred = (np.exp(lw - logsumexp(lw, axis=(0, 1), keepdims=True)) * self.mu).sum(axis=(0, 1))
         return Loo(elpd, pred, tuple(dict.fromkeys(str(w.message) for w in caught)))
+
+    def loo_data(self) -> Any:
+        """The arviz DataTree that PSIS-LOO reads: residual SD, row means, log-likelihood, outcome."""
+        import arviz as az
+
+        return az.from_dict({"posterior": {"sigma": self._draws().residual},
+                             "posterior_predictive": {"y": self.mu}, "log_likelihood": {"y": self.log_likelihood},
+                             "observed_data": {"y": self.design.y}})
 
     def _draws(self) -> CanonicalDraws:
         if self.draws is None:

@@ -204,12 +204,14 @@ def boundary_data(seed: int = 8) -> pd.DataFrame:
 def boundary_demo(data: pd.DataFrame | None = None, draws: int = 1000, tune: int = 1000, chains: int = 4,
                   seed: int = 1) -> Demo:
     """REML at the boundary (SD 0, BLUPs 0) beside the posterior, which keeps the SD positive."""
-    import compare_kit as ck
+    from compare_kit.engines.bayesian import fit_bayesian
+    from compare_kit.engines.frequentist import fit_frequentist
+    from compare_kit.spec import ModelSpec
 
     data = boundary_data() if data is None else data
-    spec = ck.ModelSpec.from_formula("y ~ 1 + (1 | group)", label="boundary")
-    freq = ck.fit_frequentist(spec, data)
-    bayes = ck.fit_bayesian(spec, data, draws=draws, tune=tune, chains=chains, seed=seed)
+    spec = ModelSpec.from_formula("y ~ 1 + (1 | group)", label="boundary")
+    freq = fit_frequentist(spec, data)
+    bayes = fit_bayesian(spec, data, draws=draws, tune=tune, chains=chains, seed=seed)
     sd_f = _sd(freq, "group")
     post = bayes.table(Effect.RAN_PARS).set_index(["group", "term"]).loc[("group", "sd__(Intercept)")]
     vals_f = freq.table(Effect.RAN_VALS).set_index("level")["estimate"]

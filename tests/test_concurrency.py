@@ -55,7 +55,7 @@ def test_loo_predictions_equal_arviz_loo_expectations(radon):
     bayes = ck.fit_bayesian(ck.ModelSpec.named("partial_pooling"), radon, draws=150, tune=150, chains=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        expected, _ = az.loo_expectations(predictive._loo_tree(bayes), var_name="y", kind="mean")
+        expected, _ = az.loo_expectations(bayes.loo_data(), var_name="y", kind="mean")
     np.testing.assert_allclose(predictive.loo_predictions(bayes), np.asarray(expected).ravel(),
                                rtol=1e-12, atol=1e-12)
 

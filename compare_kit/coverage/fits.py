@@ -56,15 +56,15 @@ class FastBayes:
     def build(cls, sim: SimDesign) -> FastBayes:
         import pytensor
 
-        import compare_kit as ck
         from compare_kit.design import build_design
         from compare_kit.engines.compile_cache import compile_pymc_model
         from compare_kit.engines.bambi_names import build_naming
         from compare_kit.engines.bayesian import _build
         from compare_kit.engines.priors import Priors
+        from compare_kit.spec import ModelSpec
 
         t0 = time.perf_counter()
-        design = build_design(ck.ModelSpec.from_formula(FORMULA), sim.data(real_response(sim)))
+        design = build_design(ModelSpec.from_formula(FORMULA), sim.data(real_response(sim)))
         naming = build_naming(design)
         built = _build(design, naming, Priors())  # fit_bayesian's default priors, resolved by Bambi
         model = built.model
@@ -116,11 +116,12 @@ def _interval_row(base: dict, engine: str, parameter: str, method: str, truth: f
 def fit_frequentist(sim: SimDesign, y: np.ndarray, cfg: CoverageConfig, base: dict
                     ) -> tuple[list[dict], dict, np.ndarray]:
     """Interval rows, the fit's health row and the BLUPs (in design code order)."""
-    import compare_kit as ck
+    from compare_kit.engines import frequentist
+    from compare_kit.spec import ModelSpec
 
     t0 = time.perf_counter()
-    fit = ck.fit_frequentist(ck.ModelSpec.from_formula(FORMULA), sim.data(y), method="REML",
-                             conf_level=cfg.level, information_criteria=False)
+    fit = frequentist.fit_frequentist(ModelSpec.from_formula(FORMULA), sim.data(y), method="REML",
+                                      conf_level=cfg.level, information_criteria=False)
     est = fit.estimates
     truth = cfg.truth
     rows = []

@@ -35,7 +35,7 @@ from compare_kit.display import (
     verdict_cell,
 )
 from compare_kit.display import environment as _environment
-from compare_kit.results import FREQUENTIST_ENGINES
+from compare_kit.results import FREQUENTIST_ENGINES, BayesianFit
 
 if TYPE_CHECKING:
     from compare_kit.results import FitResult
@@ -223,7 +223,7 @@ def bayesian_health(fits: Sequence[FitResult], id: str, caption: str = "") -> Di
                Column("min bulk ESS", "int"), Column("min tail ESS", "int"), Column("status", "verdict")]
     out = []
     for f in fits:
-        s = f.sampling
+        s = f.sampling if isinstance(f, BayesianFit) else None
         if s is None:
             continue
         out.append([Cell(f.model), Cell(engine_text(f.engine)), Cell(s.sampler),

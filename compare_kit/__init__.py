@@ -52,8 +52,8 @@ def write_report(result_or_study: Any, path: str | Path, *, timestamp: bool = Tr
     return _write(result_or_study, path, timestamp=timestamp, **options)
 
 
-def load_srrs2(path: str | Path, cty_path: str | Path | None = None) -> Any:
-    """The full radon survey from a copy of srrs2.dat and cty.dat (see compare_kit.srrs2.load_srrs2)."""
+def load_srrs2(path: str | Path | None = None, cty_path: str | Path | None = None) -> Any:
+    """The full radon survey: the bundled srrs2.dat and cty.dat, or a copy (see compare_kit.srrs2.load_srrs2)."""
     from compare_kit.srrs2 import load_srrs2 as _load
 
     return _load(path, cty_path)

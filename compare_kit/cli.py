@@ -17,6 +17,7 @@ from compare_kit.errors import CompareKitError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_FORMULA = "partial_pooling"
+BUNDLED_SURVEY = "bundled"  # --srrs2 given without a folder: the survey files shipped with compare_kit
 
 
 class _UsageError(Exception):
@@ -88,10 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the bundled Minnesota radon survey (the default)")
     source.add_argument("--csv", type=Path, metavar="PATH", help="a CSV table of your own (needs --formula)")
     source.add_argument("--study", type=Path, metavar="FILE", help="a study file (TOML): data, models, settings")
-    report.add_argument("--srrs2", type=Path, metavar="FOLDER", default=None,
-                        help="the folder holding the full radon survey's srrs2.dat and cty.dat (not shipped); "
-                             "for a study with source = \"srrs2\", or alone to run the packaged three-level "
-                             "study (homes in counties in states, compare_kit/studies/srrs2.toml)")
+    report.add_argument("--srrs2", type=Path, metavar="FOLDER", nargs="?", default=None, const=BUNDLED_SURVEY,
+                        help="run the packaged three-level study of the full radon survey (homes in counties "
+                             "in states, compare_kit/studies/srrs2.toml) on the bundled srrs2.dat and cty.dat, "
+                             "or on the copies in FOLDER; with --study, for a study with source = \"srrs2\"")
     report.add_argument("--formula", default=None, metavar="F",
                         help="an lme4-style formula or a named model; the report fits it beside complete "
                              "pooling (and no pooling, for one grouping factor) of the same fixed part")
@@ -171,12 +172,9 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
                             sampler=SamplerConfig(chains=args.chains, draws=args.draws, tune=args.tune,
                                                   target_accept=args.target_accept))
     out = args.out if args.out is not None else Path("reports") / "coverage.html"
-    if args.tables_dir is not None and not args.tables_dir.is_dir():
-        raise CompareKitError(f"the tables folder {str(args.tables_dir)!r} does not exist; create it or pass "
-                              "--tables-dir with an existing folder")
-    if args.out is None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    check_writable(out)
+    check_writable(out)  # a missing folder is created when the page is written
+    if args.tables_dir is not None:
+        check_writable(args.tables_dir / "coverage.csv")
     scheduler = None
     client = None
     if args.scheduler is not None:
@@ -269,7 +267,8 @@ def _report_study(args: argparse.Namespace) -> tuple[object, str, bool]:
             raise _UsageError("--srrs2 goes with --study (a study with source = \"srrs2\") or alone (the "
                               "packaged three-level study); not with --csv, --data or --formula")
         path = args.study if args.study is not None else srrs2_study_path()
-        return load_study(path).with_data_path(srrs2), path.stem, False
+        folder = None if srrs2 is BUNDLED_SURVEY else srrs2
+        return load_study(path).with_data_path(folder), path.stem, False
     if args.study is not None:
         if args.formula is not None:
             raise _UsageError("--formula cannot be combined with --study; put the models in the study file")
@@ -329,13 +328,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     tables_dir = args.tables_dir
     if tables_dir is None and default and args.out is None:
         tables_dir = out.parent
-    if args.tables_dir is not None:
-        if not tables_dir.is_dir():
-            raise CompareKitError(f"the tables folder {str(tables_dir)!r} does not exist; create it or pass "
-                                  "--tables-dir with an existing folder")
-    if args.out is None:
-        out.parent.mkdir(parents=True, exist_ok=True)  # the default folder, reports/
-    check_writable(out)
+    check_writable(out)  # missing folders are created when the files are written
     if tables_dir is not None:
         check_writable(tables_dir / TABLE_FILES[0])
     say(f"study: {study.title} ({len(study.models)} models x 2 engines, {study.settings.chains} chains x "
@@ -356,7 +349,7 @@ def _argv_of(args: argparse.Namespace) -> list[str]:
                  "tables_dir"):
         value = getattr(args, name, None)
         if value is not None:
-            out += [f"--{name.replace('_', '-')}", str(value)]
+            out += [f"--{name.replace('_', '-')}"] + ([] if value is BUNDLED_SURVEY else [str(value)])
     if args.no_timestamp:
         out.append("--no-timestamp")
     return out

@@ -26,16 +26,20 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z|[+-]?(inf|Inf|I
 _LEADING_ZERO = re.compile(r"[+-]?0\d")
 
 
-def radon_path() -> Path:
-    """Where the bundled radon table is: inside the installed package, else the checkout."""
-    packaged = resources.files("compare_kit") / "data" / RADON_FILE
+def bundled_path(name: str) -> Path:
+    """Where a bundled data file is: inside the installed package, else the checkout's ``data/``."""
+    packaged = resources.files("compare_kit") / "data" / name
     if packaged.is_file():
         return Path(str(packaged))
-    checkout = Path(__file__).resolve().parent.parent / "data" / RADON_FILE
+    checkout = Path(__file__).resolve().parent.parent / "data" / name
     if checkout.is_file():
         return checkout
-    raise DataError(f"the bundled {RADON_FILE} is missing from this installation; "
-                    "reinstall compare_kit")
+    raise DataError(f"the bundled {name} is missing from this installation; reinstall compare_kit")
+
+
+def radon_path() -> Path:
+    """Where the bundled radon table is."""
+    return bundled_path(RADON_FILE)
 
 
 def load_radon() -> pd.DataFrame:

@@ -12,22 +12,37 @@ from compare_kit.errors import OutputError
 
 
 def check_writable(path: str | Path) -> Path:
-    """The path's folder must exist and be writable; say which and why if not."""
+    """The file can be written: its folder exists and is writable, or can be created (its nearest
+    existing ancestor is a writable folder). Say which and why if not; nothing is created here."""
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise OutputError(f"{str(path)!r} is a folder; give a file name such as {str(path / 'out.csv')!r}")
-    if not folder.is_dir():
-        raise OutputError(f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist; "
-                          "create it first or choose another path")
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"cannot write {str(path)!r}: no permission to write in {str(folder)!r}")
+    folder = path.parent if str(path.parent) else Path(".")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot write {str(path)!r}: {str(existing)!r} is a file, not a folder; "
+                          "move it or choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {str(path)!r}: no permission to write in {str(existing)!r}")
+    return path
+
+
+def make_folder(path: str | Path) -> Path:
+    """Create the file's folder (and its parents) if missing, as ``mkdir -p`` does."""
+    path = check_writable(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a race, a read-only mount, or permissions os.access did not see
+        raise OutputError(f"cannot create the folder {str(path.parent)!r}: {exc.strerror or exc}") from None
     return path
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
-    path = check_writable(path)
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place (creating the
+    folder if it is missing)."""
+    path = make_folder(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:  # e.g. no permission although os.access said yes (root, ACLs, read-only mounts)

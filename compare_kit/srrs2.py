@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from compare_kit.data import bundled_path
 from compare_kit.errors import DataError
 
 SRRS2_FILE = "srrs2.dat"
@@ -41,14 +42,15 @@ OUTPUT_COLUMNS = ("idnum", "state", "state2", "stfips", "cntyfips", "county", "c
                   "floor", "basement", "activity", "log_radon", "uranium", "log_uranium")
 
 
-def load_srrs2(path: str | Path, cty_path: str | Path | None = None) -> pd.DataFrame:
+def load_srrs2(path: str | Path | None = None, cty_path: str | Path | None = None) -> pd.DataFrame:
     """Read the radon survey ``srrs2.dat`` and join each home's county soil uranium from ``cty.dat``.
 
     Parameters
     ----------
     path
         A folder holding ``srrs2.dat`` and ``cty.dat``, or the path of ``srrs2.dat``
-        (``cty.dat`` is then looked for beside it).
+        (``cty.dat`` is then looked for beside it). ``None`` (the default): the copy
+        bundled with compare_kit (see ``data/README.md``).
     cty_path
         Where ``cty.dat`` is, if not beside ``srrs2.dat``.
 
@@ -148,7 +150,10 @@ def load_srrs2(path: str | Path, cty_path: str | Path | None = None) -> pd.DataF
 # ------------------------------------------------------------------ files
 
 
-def _resolve_paths(path: str | Path, cty_path: str | Path | None) -> tuple[Path, Path]:
+def _resolve_paths(path: str | Path | None, cty_path: str | Path | None) -> tuple[Path, Path]:
+    if path is None:
+        srrs2_path = bundled_path(SRRS2_FILE)
+        return srrs2_path, Path(cty_path) if cty_path is not None else bundled_path(CTY_FILE)
     path = Path(path)
     if not path.exists():
         raise DataError(f"no file or folder at {str(path)!r}; give the folder holding {SRRS2_FILE} and "

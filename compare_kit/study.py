@@ -24,7 +24,7 @@ from compare_kit.results import FitResult
 from compare_kit.spec import ModelSpec
 
 DEFAULT_STUDY = "radon.toml"
-SRRS2_STUDY = "srrs2.toml"  # the three-level study of the full survey; its data folder comes from the user
+SRRS2_STUDY = "srrs2.toml"  # the three-level study of the full survey (bundled, or the user's copy)
 _SETTINGS = {"seed": int, "draws": int, "tune": int, "chains": int, "sampler": str, "priors": str,
              "method": str, "cv_folds": int, "panel_levels": list, "demos": bool}
 
@@ -65,33 +65,25 @@ class Study:
     settings: Settings = field(default_factory=Settings)
     source_file: str = ""
     primary: str = ""  # the label of the model the user wrote (checked first); "" for none in particular
-    data_path: Path | None = None  # srrs2: the folder holding srrs2.dat and cty.dat (None: not given yet)
+    data_path: Path | None = None  # srrs2: the folder holding srrs2.dat and cty.dat (None: the bundled copy)
     exclude_states: tuple[str, ...] = ()  # srrs2: values of its state column left out (e.g. "R5")
 
     def load_data(self) -> pd.DataFrame:
-        import compare_kit as ck
+        from compare_kit.data import load_csv, load_radon
 
         if self.data_source == "radon":
-            return ck.load_radon()
+            return load_radon()
         if self.data_source == "srrs2":
             return self._load_srrs2()
         text_columns = {g for m in self.models for g in m.spec.grouping_columns}
         text_columns |= {v.column for m in self.models for t in m.spec.fixed for v in t.variables
                          if v.categorical}
-        return ck.load_csv(self.csv_path, text_columns=sorted(text_columns))
+        return load_csv(self.csv_path, text_columns=sorted(text_columns))
 
     def _load_srrs2(self) -> pd.DataFrame:
-        import compare_kit as ck
+        from compare_kit.srrs2 import load_srrs2
 
-        if self.data_path is None:
-            where = f"The study {self.source_file!r}" if self.source_file else "This study"
-            raise StudyError(
-                f"{where} reads the full EPA radon survey (Gelman & Hill's srrs2.dat and cty.dat), which "
-                "compare_kit does not ship, and no folder holding them was given: pass it on the command "
-                "line with 'compare-kit report --study FILE.toml --srrs2 FOLDER', set path = \"FOLDER\" "
-                "under [data] in the study file (relative to the file), or call "
-                "study.with_data_path(FOLDER) from Python.")
-        data = ck.load_srrs2(self.data_path)
+        data = load_srrs2(self.data_path)  # None: the copy bundled with compare_kit
         attrs = dict(data.attrs)
         if self.exclude_states:
             present = set(data["state"].astype(str))
@@ -117,12 +109,13 @@ class Study:
         values = {**self.settings.__dict__, **{k: v for k, v in changes.items() if v is not None}}
         return dataclasses.replace(self, settings=Settings(**values))
 
-    def with_data_path(self, path: str | Path) -> Study:
-        """The study with its srrs2 data folder set (the folder holding srrs2.dat and cty.dat)."""
+    def with_data_path(self, path: str | Path | None) -> Study:
+        """The study with its srrs2 data folder set (the folder holding srrs2.dat and cty.dat; None: the
+        copy bundled with compare_kit)."""
         if self.data_source != "srrs2":
             raise StudyError(f"{self.source_file or 'this study'} reads {self.data_source!r} data, not the "
                              "srrs2 survey; a srrs2 folder applies only to a study with source = \"srrs2\"")
-        return dataclasses.replace(self, data_path=Path(path))
+        return dataclasses.replace(self, data_path=None if path is None else Path(path))
 
     def check(self, data: pd.DataFrame) -> None:
         """Build every model's design before anything is fitted, the user's own model first, so that a
@@ -139,7 +132,7 @@ def default_study_path() -> Path:
 
 
 def srrs2_study_path() -> Path:
-    """The packaged three-level study of the full radon survey (needs the user's srrs2 folder)."""
+    """The packaged three-level study of the full radon survey (reads the bundled srrs2.dat and cty.dat)."""
     return Path(str(resources.files("compare_kit") / "studies" / SRRS2_STUDY))
 
 
@@ -336,8 +329,8 @@ def teaching_spec(study: Study) -> ModelSpec | None:
 def side_work(study: Study, data: pd.DataFrame, demos: bool) -> dict[str, Any]:
     """The part of a study that needs no Bayesian fit of the study's models: the statsmodels K-fold
     refits and the teaching demonstrations. ``run_study`` runs it beside the model fits."""
-    import compare_kit as ck
     from compare_kit import predictive, teaching
+    from compare_kit.engines.frequentist import fit_frequentist
 
     s = study.settings
     out: dict[str, Any] = {"timings": {}, "demos": {}}
@@ -348,8 +341,8 @@ def side_work(study: Study, data: pd.DataFrame, demos: bool) -> dict[str, Any]:
     spec = teaching_spec(study)
     if demos and study.settings.demos and spec is not None:
         t0 = time.perf_counter()
-        reml = ck.fit_frequentist(spec, data)
-        ml = ck.fit_frequentist(spec, data, method="ML")
+        reml = fit_frequentist(spec, data)
+        ml = fit_frequentist(spec, data, method="ML")
         out["demos"]["conditional_equivalence"] = teaching.conditional_equivalence(
             reml, draws=s.draws, tune=min(s.tune, 500), chains=s.chains, seed=s.seed)
         out["demos"]["prior_flattening"] = teaching.prior_flattening(reml, ml, draws=s.draws, tune=s.tune,
@@ -369,7 +362,8 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
     second process (``compare_kit.sidecar``) while this one fits the models; the tables are the
     same as with ``workers=1``, which runs everything here, one step after another.
     """
-    import compare_kit as ck
+    from compare_kit.engines.bayesian import fit_bayesian
+    from compare_kit.engines.frequentist import fit_frequentist
     from compare_kit import predictive
     from compare_kit.compare import compare
     from compare_kit.sidecar import Sidecar
@@ -394,9 +388,9 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
         for entry in study.models:
             t0 = time.perf_counter()
             say(f"[{entry.label}] statsmodels {'OLS' if not entry.spec.random else s.method} ...")
-            freq = ck.fit_frequentist(entry.spec, data, method=s.method)
+            freq = fit_frequentist(entry.spec, data, method=s.method)
             say(f"[{entry.label}] Bayesian ({s.chains} chains x {s.draws} draws, {s.sampler}) ...")
-            bayes = ck.fit_bayesian(entry.spec, data, draws=s.draws, tune=s.tune, chains=s.chains,
+            bayes = fit_bayesian(entry.spec, data, draws=s.draws, tune=s.tune, chains=s.chains,
                                     seed=s.seed, priors=entry.priors or s.priors, sampler=s.sampler)
             fits[entry.label] = (freq, bayes)
             comparisons[entry.label] = compare(freq, bayes)

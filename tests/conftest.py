@@ -10,7 +10,7 @@ import pytest
 import compare_kit as ck
 
 REFERENCE = Path(__file__).parent / "reference"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SURVEY_DATA = Path(__file__).resolve().parents[1] / "data"  # the bundled srrs2.dat and cty.dat
 
 # lme4 reference model names -> compare_kit formulas (make_reference.R has the lme4 side)
 LME4_MODELS = {

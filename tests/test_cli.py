@@ -32,10 +32,10 @@ def test_fit_frequentist_prints_and_writes_the_tidy_table(tmp_path):
     (["fit", "--engine", "frequentist", "--formula", "log_radon ~ flor"], "did you mean 'floor'"),
     (["fit", "--engine", "frequentist", "--formula", "log_radon ~ floor +"], "position"),
     (["fit", "--engine", "frequentist", "--csv", "/no/such.csv"], "no file at"),
-    (["fit", "--engine", "frequentist", "--csv-out", "/no/such/dir/x.csv"], "does not exist"),
+    (["fit", "--engine", "frequentist", "--csv-out", "/etc/passwd/dir/x.csv"], "is a file, not a folder"),
     (["fit", "--engine", "magic"], "invalid choice"),
     (["fit", "--engine", "frequentist", "--draws", "-3"], "above 0"),
-    (["report", "--tables-dir", "/no/such/dir"], "does not exist"),
+    (["report", "--tables-dir", "/etc/passwd"], "is a file, not a folder"),
     (["report", "--workers", "0"], "above 0"),
     (["nonsense"], "invalid choice"),
 ])

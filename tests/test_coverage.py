@@ -255,8 +255,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     (["--groups", "10,x"], "whole number"),
     (["--groups", "2,30"], "from 3"),
     (["--sims", "0"], "above 0"),
-    (["--tables-dir", "/no/such/dir"], "does not exist"),
-    (["--out", "/no/such/dir/c.html"], "does not exist"),
+    (["--tables-dir", "/etc/passwd/dir"], "is a file, not a folder"),
+    (["--out", "/etc/passwd/dir/c.html"], "is a file, not a folder"),
     (["--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "1"], "cannot reach the Dask scheduler"),
     (["--scheduler", "localhost"], "tcp://"),
     (["--target-accept", "1.5"], "between 0 and 1"),
@@ -294,14 +294,14 @@ def test_cli_writes_the_page_and_tables(monkeypatch, tmp_path):
     monkeypatch.setattr(cov, "coverage_study", fake)
     code = main(["coverage", "--groups", "10,30", "--sims", "4", "--seed", "3", "--workers", "2", "--draws",
                  "100", "--tune", "100", "--chains", "2", "--target-accept", "0.9", "--out", str(tmp_path / "c.html"), "--tables-dir",
-                 str(tmp_path), "--quiet", "--no-timestamp"])
+                 str(tmp_path / "new" / "tables"), "--quiet", "--no-timestamp"])
     assert code == 0
     cfg = seen["config"]
     assert cfg.groups == (10, 30) and cfg.sims == 4 and cfg.seed == 3 and seen["kw"]["workers"] == 2
     assert (cfg.sampler.draws, cfg.sampler.tune, cfg.sampler.chains) == (100, 100, 2)
     assert cfg.sampler.target_accept == 0.9
     assert "compare-kit coverage --groups 10,30 --sims 4 --seed 3" in (tmp_path / "c.html").read_text()
-    assert (tmp_path / "coverage_intervals.csv").is_file()
+    assert (tmp_path / "new" / "tables" / "coverage_intervals.csv").is_file()
 
 
 # ------------------------------------------------------------------ slow: real fits

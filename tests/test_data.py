@@ -27,9 +27,16 @@ def test_load_radon_is_the_tutorial_data(radon):
     assert set(radon["floor"]) == {0, 1}
 
 
-def test_bundled_copy_matches_the_shared_original():
-    shared = ROOT.parent / "shared" / "data" / "radon_mn.csv"  # CI always has ../shared beside
-    assert (ROOT / "data" / "radon_mn.csv").read_bytes() == shared.read_bytes()
+def test_bundled_files_are_the_ones_data_readme_describes():
+    """Each bundled file's SHA-256 is the one data/README.md gives for it (its provenance)."""
+    import hashlib
+    import re
+
+    readme = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
+    stated = {name: digest for digest, name in re.findall(r"`([0-9a-f]{64})`\s+`([\w.]+)`", readme)}
+    assert sorted(stated) == ["cty.dat", "radon_mn.csv", "srrs2.dat"]
+    for name, digest in stated.items():
+        assert hashlib.sha256((ROOT / "data" / name).read_bytes()).hexdigest() == digest, name
 
 
 def test_wheel_ships_the_data_and_loads_it_when_installed(tmp_path):
@@ -40,14 +47,16 @@ def test_wheel_ships_the_data_and_loads_it_when_installed(tmp_path):
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next(wheel_dir.glob("compare_kit-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
-        assert "compare_kit/data/radon_mn.csv" in zf.namelist()
+        for name in ("radon_mn.csv", "srrs2.dat", "cty.dat", "README.md"):
+            assert f"compare_kit/data/{name}" in zf.namelist()
         zf.extractall(tmp_path / "site")
-    code = ("import compare_kit, sys; d = compare_kit.load_radon(); "
-            "assert compare_kit.__file__.startswith(sys.argv[1]), compare_kit.__file__; print(len(d))")
+    code = ("import compare_kit, sys; d = compare_kit.load_radon(); s = compare_kit.load_srrs2(); "
+            "assert compare_kit.__file__.startswith(sys.argv[1]), compare_kit.__file__; "
+            "assert s.attrs['source']['srrs2'].startswith(sys.argv[1]); print(len(d), len(s))")
     run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "site")], capture_output=True, text=True,
                          cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site"), "PATH": ""}, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.strip() == "919"
+    assert run.stdout.strip() == "919 12777"
 
 
 def _write(tmp_path: Path, text: str, name: str = "t.csv", encoding: str = "utf-8") -> Path:

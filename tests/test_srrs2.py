@@ -1,4 +1,4 @@
-"""ck.load_srrs2 on the survey's own files (../shared/data), on small damaged copies, and the
+"""ck.load_srrs2 on the survey's own files (bundled in data/), on small damaged copies, and the
 statsmodels engine against lme4 on all states but R5 (tests/reference/lme4/make_srrs2.R).
 
 Tolerances against lme4 (the issue's, each with what was measured on R 4.2.2 / lme4 1.1-31):
@@ -19,16 +19,23 @@ import pytest
 import compare_kit as ck
 from compare_kit.errors import DataError
 from compare_kit.srrs2 import DROP_REASONS
-from tests.conftest import SHARED_DATA, lme4_table
+from tests.conftest import SURVEY_DATA, lme4_table
 
-SRRS2 = SHARED_DATA / "srrs2.dat"
-CTY = SHARED_DATA / "cty.dat"
+SRRS2 = SURVEY_DATA / "srrs2.dat"
+CTY = SURVEY_DATA / "cty.dat"
 STATES = {"AZ": 1507, "IN": 1914, "MA": 1659, "MN": 919, "MO": 1859, "ND": 1596, "PA": 2389}
 
 
 @pytest.fixture(scope="module")
 def homes() -> pd.DataFrame:
-    return ck.load_srrs2(SHARED_DATA)
+    return ck.load_srrs2(SURVEY_DATA)
+
+
+def test_the_bundled_survey_is_the_default(homes):
+    """``load_srrs2()`` with no path reads the copy bundled with compare_kit: the same table."""
+    bundled = ck.load_srrs2()
+    pd.testing.assert_frame_equal(bundled, homes)
+    assert bundled.attrs["dropped"] == homes.attrs["dropped"]
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Three-level models (homes in counties in states): shrinkage and equivalence at both levels, the
 srrs2 study data source, the packaged study file, the CLI and the report.
 
-The survey files are read from SHARED_DATA (never committed). Sampling tests use short chains.
+The survey files are the ones bundled in data/ (SURVEY_DATA). Sampling tests use short chains.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import compare_kit as ck
 from compare_kit.cli import main
 from compare_kit.compare import SHRINKAGE_COLUMNS, compare, nesting_parents, shrinkage_table
 from compare_kit.study import StudyError, load_study, srrs2_study_path
-from tests.conftest import SHARED_DATA
+from tests.conftest import SURVEY_DATA
 
 NESTED = "y ~ x + (1 | state/county)"
 THREE_LEVEL = "log_radon ~ basement + (1 | state/county)"
@@ -208,7 +208,7 @@ def test_crossed_factors_are_not_nested():
 
 @pytest.fixture(scope="module")
 def survey():
-    data = ck.load_srrs2(SHARED_DATA)
+    data = ck.load_srrs2(SURVEY_DATA)
     return data[data["state"] != "R5"].reset_index(drop=True)
 
 
@@ -290,7 +290,7 @@ def test_srrs2_study_source_paths_and_excluded_states(tmp_path, survey):
     study = load_study(path)
     assert study.data_source == "srrs2" and study.data_path == tmp_path / "sub"
     assert study.exclude_states == ("R5",)
-    real = study.with_data_path(SHARED_DATA)
+    real = study.with_data_path(SURVEY_DATA)
     data = real.load_data()
     assert "R5" not in set(data["state"]) and data.attrs["excluded"] == {"R5": 934}
     # homes without a recorded floor are left out for every model (the models' columns decide)
@@ -301,7 +301,7 @@ def test_srrs2_study_source_paths_and_excluded_states(tmp_path, survey):
     bad = _study_file(tmp_path, '[data]\nsource = "srrs2"\nexclude_states = ["XX"]\n'
                                 '[models.m]\nformula = "log_radon ~ basement"\n')
     with pytest.raises(StudyError, match="'XX', which the survey does not have"):
-        load_study(bad).with_data_path(SHARED_DATA).load_data()
+        load_study(bad).with_data_path(SURVEY_DATA).load_data()
     wrong = _study_file(tmp_path, '[data]\nsource = "srrs2"\nfolder = "x"\n[models.m]\nformula = "y ~ x"\n')
     with pytest.raises(StudyError, match=r"data.folder \(line 3\): unknown key"):
         load_study(wrong)
@@ -313,8 +313,6 @@ def test_packaged_srrs2_study():
     assert study.data_source == "srrs2" and study.data_path is None and study.exclude_states == ("R5",)
     assert not study.settings.demos and study.settings.cv_folds == 5
     assert [r.group for r in study.models[1].spec.random] == ["state", "county:state"]
-    with pytest.raises(StudyError, match="--srrs2 FOLDER"):
-        study.load_data()
 
 
 def _run_cli(argv):
@@ -324,11 +322,27 @@ def _run_cli(argv):
     return code, err.getvalue()
 
 
-def test_cli_without_or_with_a_wrong_srrs2_folder_exits_2(tmp_path):
-    code, err = _run_cli(["report", "--study", str(srrs2_study_path()), "--out", str(tmp_path / "r.html"),
-                          "--quiet"])
-    assert code == 2 and "--srrs2 FOLDER" in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
+def test_the_packaged_srrs2_study_reads_the_bundled_survey():
+    """No folder given (neither in the study file nor by --srrs2): the survey shipped with compare_kit."""
+    study = load_study(srrs2_study_path())
+    assert study.data_path is None
+    data = study.load_data()
+    # 11,843 homes outside R5, less 280 without a recorded floor and 165 in counties without uranium
+    assert len(data) == 11398 and "R5" not in set(data["state"])
+    assert data.attrs["incomplete_rows"] == 11843 - 11398
+    assert study.with_data_path(SURVEY_DATA).with_data_path(None).data_path is None
+
+
+def test_cli_srrs2_alone_or_with_a_folder_picks_the_survey_files(tmp_path):
+    from compare_kit.cli import _argv_of, _report_study, build_parser
+
+    for argv, folder in ((["report", "--srrs2"], None), (["report", "--srrs2", str(tmp_path)], tmp_path)):
+        study, stem, default = _report_study(build_parser().parse_args(argv))
+        assert (study.data_source, study.data_path, stem, default) == ("srrs2", folder, "srrs2", False)
+    assert _argv_of(build_parser().parse_args(["report", "--srrs2"])) == ["--srrs2"]
+
+
+def test_cli_with_a_wrong_srrs2_folder_exits_2(tmp_path):
     code, err = _run_cli(["report", "--srrs2", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r.html"),
                           "--quiet"])
     assert code == 2 and "no file or folder" in err and len(err.strip().splitlines()) == 1
@@ -355,10 +369,9 @@ demos = false
 formula = "log_radon ~ basement"
 [models.three_level]
 formula = "log_radon ~ basement + (1 | state/county)"
-''' % SHARED_DATA)
+''' % SURVEY_DATA)
     out = tmp_path / "three.html"
-    tables = tmp_path / "tables"
-    tables.mkdir()
+    tables = tmp_path / "tables"  # created by the report
     code, err = _run_cli(["report", "--study", str(study), "--out", str(out), "--tables-dir", str(tables),
                           "--quiet", "--no-timestamp"])
     assert code == 0, err

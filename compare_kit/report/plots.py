@@ -1,6 +1,6 @@
 """Figures for the comparison report, drawn from tidy tables.
 
-Every function here takes pandas DataFrames in the schemas of DESIGN.md (or, for
+Every function here takes pandas DataFrames in the schemas of docs/design.md (or, for
 ``rank_plot``, the posterior draws as an xarray/arviz DataTree), never a fitted
 model, and returns a :class:`matplotlib.figure.Figure`. Figures are created
 directly (not through ``pyplot``), so nothing here touches the interactive

@@ -24,6 +24,7 @@ from markupsafe import Markup
 from compare_kit.design import Design, Pooling
 from compare_kit.report import figures as figs
 from compare_kit.report import tables as tb
+from compare_kit.results import BayesianFit
 
 if TYPE_CHECKING:
     from compare_kit.results import FitResult
@@ -144,7 +145,7 @@ def collect_problems(result: StudyResult, figure_problems: list[str]) -> tuple[l
         for fit in pair:
             engine = tb.engine_text(fit.engine)
             if fit.health.warnings:
-                failed = not fit.health.converged and fit.sampling is None
+                failed = not fit.health.converged and fit.engine.frequentist
                 problems.append(Problem(f"{label}, {engine}", tuple(fit.health.warnings), "health",
                                         "error" if failed else "warning"))
             for n in fit.health.notes:
@@ -223,7 +224,8 @@ def _srrs2_source(study: Study, data: pd.DataFrame) -> str:
     why = ", ".join(f"{c} missing in {n}" for c, n in data.attrs.get("incomplete", {}).items())
     dropped = (f"; {incomplete} homes without a value some model needs are left out for every model, so that "
                f"all models use the same homes ({why})" if incomplete else "")
-    return f"the EPA radon survey (srrs2.dat and cty.dat in {study.data_path}){left_out}{dropped}"
+    where = "bundled with compare_kit" if study.data_path is None else f"in {study.data_path}"
+    return f"the EPA radon survey (srrs2.dat and cty.dat {where}){left_out}{dropped}"
 
 
 def _rows(n: float) -> str:
@@ -380,7 +382,7 @@ def _versions() -> list[tuple[str, str]]:
 
 def _reproducibility(result: StudyResult, command: str) -> dict[str, Any]:
     s = result.study.settings
-    bayes = [b for _, b in result.fits.values() if b.sampling is not None]
+    bayes = [b for _, b in result.fits.values() if isinstance(b, BayesianFit) and b.sampling is not None]
     first = bayes[0].sampling if bayes else None
     hashes = sorted({f.data_summary.data_hash for f, _ in result.fits.values()})
     settings = [("seed", s.seed), ("chains", s.chains), ("draws per chain", s.draws),
@@ -462,7 +464,7 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
 
 
 def write_tables(result: StudyResult, folder: str | Path) -> list[Path]:
-    """The five tidy CSVs of DESIGN.md, written atomically (full precision)."""
+    """The five tidy CSVs of docs/design.md, written atomically (full precision)."""
     from compare_kit.io import write_csv_atomic
 
     folder = Path(folder)

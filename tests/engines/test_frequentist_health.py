@@ -27,10 +27,12 @@ def test_boundary_flag_does_not_depend_on_the_outcome_scale(factor):
     fit = ck.fit_frequentist(ck.ModelSpec.from_formula("y ~ 1 + (1 | g)"), data)
     assert fit.health.boundary
     assert any("singular fit" in w for w in fit.health.warnings)
+    # the optimum lies on the bound theta = 0, and the engine evaluates the criterion there, so the
+    # SD and the BLUPs are exactly 0 under every BLAS kernel (not merely small)
     sd = fit.table("ran_pars").set_index("term").loc["sd__(Intercept)", "estimate"]
-    assert sd < 1e-3 * factor
+    assert sd == 0.0
     vals = fit.table("ran_vals")
-    assert np.allclose(vals["estimate"], 0, atol=1e-6 * factor)
+    assert (vals["estimate"] == 0.0).all()
     assert vals["note"].str.contains("shrunk to zero").all()
 
 

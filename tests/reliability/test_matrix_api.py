@@ -326,13 +326,17 @@ def test_csv_tables_are_written_atomically(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["est.csv"]
 
 
-def test_output_in_a_missing_folder_is_a_clear_error(tmp_path):
+def test_output_folders_are_created_and_a_file_in_the_way_is_a_clear_error(tmp_path):
     from compare_kit import io
 
-    with pytest.raises(OutputError, match="does not exist"):
-        io.write_text_atomic(tmp_path / "nope" / "r.html", "x")
+    io.write_text_atomic(tmp_path / "new" / "folder" / "r.html", "x")
+    assert (tmp_path / "new" / "folder" / "r.html").read_text() == "x"
+    (tmp_path / "file").write_text("in the way")
+    with pytest.raises(OutputError, match="'.*file' is a file, not a folder"):
+        io.write_text_atomic(tmp_path / "file" / "sub" / "r.html", "x")
     with pytest.raises(OutputError, match="is a folder"):
         io.write_text_atomic(tmp_path, "x")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["file", "folder", "new", "r.html"]
 
 
 def test_output_without_permission_is_a_clear_error(tmp_path, monkeypatch):

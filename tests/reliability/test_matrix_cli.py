@@ -101,14 +101,26 @@ def test_singular_fit_warning_is_printed(tmp_path, capsys):
 # ------------------------------------------------------------------ output paths
 
 
-def test_output_in_a_missing_folder(tmp_path, capsys):
+def test_output_in_a_missing_folder_is_created(tmp_path, capsys):
     path, formula, _ = materialise(case("table-bom"), tmp_path)
-    for args in (["fit", "--engine", "frequentist", "--csv-out", str(tmp_path / "no" / "e.csv")],
-                 ["report", "--out", str(tmp_path / "no" / "r.html"), *SMALL],
-                 ["report", "--out", str(tmp_path / "r.html"), "--tables-dir", str(tmp_path / "no"), *SMALL]):
+    out = tmp_path / "new" / "folder" / "est.csv"
+    code = main(["fit", "--engine", "frequentist", "--csv", str(path), "--formula", formula, "--csv-out",
+                 str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert len(pd.read_csv(out)) > 0
+
+
+def test_output_with_a_file_in_the_way(tmp_path, capsys):
+    path, formula, _ = materialise(case("table-bom"), tmp_path)
+    blocker = tmp_path / "blocker"
+    blocker.write_text(PREVIOUS)
+    for args in (["fit", "--engine", "frequentist", "--csv-out", str(blocker / "e.csv")],
+                 ["report", "--out", str(blocker / "r.html"), *SMALL],
+                 ["report", "--out", str(tmp_path / "r.html"), "--tables-dir", str(blocker / "t"), *SMALL]):
         code = main([*args, "--csv", str(path), "--formula", formula, "--quiet"])
-        check_refused(code, capsys.readouterr().err, "does not exist")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+        check_refused(code, capsys.readouterr().err, "is a file, not a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "blocker"])
+    assert blocker.read_text() == PREVIOUS
 
 
 def test_output_without_write_permission(tmp_path, capsys, monkeypatch):
@@ -191,12 +203,12 @@ def test_end_to_end_report(tmp_path):
 
 def test_report_validates_every_model_before_sampling(tmp_path, capsys, monkeypatch):
     """A column missing from the user's model must stop the report before any Bayesian fit runs."""
-    import compare_kit as ck
+    from compare_kit.engines import bayesian
 
     def no_sampling(*_args, **_kwargs):
         raise AssertionError("sampled before the bad input was rejected")
 
-    monkeypatch.setattr(ck, "fit_bayesian", no_sampling)
+    monkeypatch.setattr(bayesian, "fit_bayesian", no_sampling)
     c = case("formula-unknown-group")
     path, formula, _ = materialise(c, tmp_path)
     code = main(["report", "--csv", str(path), "--formula", formula, "--out", str(tmp_path / "r.html"),

@@ -57,9 +57,8 @@ def generic_run(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("generic")
     csv = folder / "reaction_times.csv"
     repeated_measures().to_csv(csv, index=False)
-    out = folder / "reaction_times.html"
-    tables = folder / "tables"
-    tables.mkdir()
+    out = folder / "new" / "reaction_times.html"  # a missing folder is created, as --tables-dir's is
+    tables = folder / "tables" / "nested"
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         code = main(["report", "--csv", str(csv), "--formula", "reaction_time ~ dose + (1 + dose | subject)",

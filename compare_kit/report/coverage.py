@@ -68,12 +68,12 @@ def _dodge(methods: list[str]) -> dict[str, float]:
     return {m: (i - (n - 1) / 2) * 0.035 for i, m in enumerate(methods)}
 
 
-@plots._styled
+@plots.styled
 def coverage_figure(table: pd.DataFrame, level: float = 0.95, *, value: str = "coverage",
                     se: str = "coverage_mc_se") -> Figure:
     """Coverage (or another column with its MC SE) against the number of groups, a panel per parameter."""
     pars = _parameter_order(table)
-    fig = plots._figure(2.6 * ((len(pars) + 1) // 2) + 0.6)
+    fig = plots.new_figure(2.6 * ((len(pars) + 1) // 2) + 0.6)
     axes = fig.subplots((len(pars) + 1) // 2, 2, squeeze=False, sharex=True)
     groups = sorted(table["n_groups"].unique())
     methods = [m for m in METHOD_STYLE if m in set(table["method"])] + sorted(
@@ -116,10 +116,10 @@ def _method_label(method: str) -> str:
     return f"{engine}: {method}"
 
 
-@plots._styled
+@plots.styled
 def rmse_figure(group_effects: pd.DataFrame) -> Figure:
     """Mean RMSE of BLUPs and of posterior means against the number of groups."""
-    fig = plots._figure(3.2, 6.0)
+    fig = plots.new_figure(3.2, 6.0)
     ax = fig.subplots()
     groups = sorted(group_effects["n_groups"].unique())
     series = (("frequentist", "BLUPs", plots.FREQ_COLOR, "o"),

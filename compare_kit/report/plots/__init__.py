@@ -1,0 +1,52 @@
+"""Figures for the comparison report, drawn from tidy tables.
+
+Every function here takes pandas DataFrames in the schemas of docs/design.md (or, for
+``rank_plot``, the posterior draws as an xarray/arviz DataTree), never a fitted
+model, and returns a :class:`matplotlib.figure.Figure`. Figures are created
+directly (not through ``pyplot``), so nothing here touches the interactive
+backend or global figure registry; ``figure_to_svg`` and ``figure_to_png_base64``
+turn a figure into deterministic text for a self-contained HTML page.
+
+Colours are the Okabe-Ito colour-blind-safe palette, used the same way in every
+figure: frequentist (statsmodels) blue, Bayesian (Bambi/PyMC) vermillion, the
+groups' own "no pooling" estimates green, complete pooling dark grey.
+
+Each plotting function has a caption in ``CAPTIONS`` (keyed by function name)
+that tells the reader what to look at. The modules: ``style`` (palette, settings,
+labels, output), ``captions``, ``groups`` (group panels and shrinkage), ``estimates``
+(caterpillar and forest) and ``checks`` (predictive check and rank plots).
+"""
+
+from compare_kit.report.plots.captions import CAPTIONS
+from compare_kit.report.plots.checks import posterior_predictive, rank_plot
+from compare_kit.report.plots.estimates import caterpillar, fixed_effects_forest
+from compare_kit.report.plots.groups import (
+    county_panels,
+    level_shrinkage,
+    nested_shrinkage,
+    shrinkage_arrows,
+    shrinkage_vs_size,
+)
+from compare_kit.report.plots.style import (
+    BAYES_COLOR,
+    COMPLETE_POOLING_COLOR,
+    DATA_COLOR,
+    FREQ_COLOR,
+    NO_POOLING_COLOR,
+    engine_color,
+    engine_label,
+    figure_to_png_base64,
+    figure_to_svg,
+    new_figure,
+    source_color,
+    styled,
+    term_label,
+)
+
+__all__ = [
+    "BAYES_COLOR", "CAPTIONS", "COMPLETE_POOLING_COLOR", "DATA_COLOR", "FREQ_COLOR",
+    "NO_POOLING_COLOR", "caterpillar", "county_panels", "engine_color", "engine_label",
+    "figure_to_png_base64", "figure_to_svg", "fixed_effects_forest", "level_shrinkage", "nested_shrinkage",
+    "new_figure", "posterior_predictive", "rank_plot", "shrinkage_arrows", "shrinkage_vs_size",
+    "source_color", "styled", "term_label",
+]

@@ -1,0 +1,254 @@
+"""Figure style shared by every figure: the palette, matplotlib settings, labels, SVG/PNG output
+and small table helpers. Hand-written matplotlib: neither seaborn nor arviz has these.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Callable, Iterable, Sequence
+from functools import wraps
+from typing import Any, ParamSpec
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+# --------------------------------------------------------------------------- palette and style
+
+FREQ_COLOR = "#0072B2"  # Okabe-Ito blue
+BAYES_COLOR = "#D55E00"  # Okabe-Ito vermillion
+NO_POOLING_COLOR = "#009E73"  # Okabe-Ito bluish green
+COMPLETE_POOLING_COLOR = "#4D4D4D"
+DATA_COLOR = "#1A1A1A"
+BAND_COLOR = "#BBBBBB"
+# further Okabe-Ito colours, for extra sources and for chains in rank plots
+EXTRA_COLORS = ("#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
+
+FIGURE_WIDTH = 9.0  # inches; 900 px at the default 100 dpi
+
+_STYLE: dict[str, Any] = {
+    "font.family": "DejaVu Sans",  # ships with matplotlib: no external fonts
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "figure.titlesize": 12,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#E6E6E6",
+    "grid.linewidth": 0.8,
+    "axes.axisbelow": True,
+    "legend.frameon": False,
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "svg.fonttype": "path",
+    "text.usetex": False,
+}
+
+_ENGINE_LABELS = {
+    "statsmodels": "frequentist (statsmodels)",
+    "bambi": "Bayesian (Bambi)",
+    "pymc": "Bayesian (PyMC)",
+}
+_BAYES_ENGINES = ("bambi", "pymc")
+
+_P = ParamSpec("_P")
+
+
+def styled(func: Callable[_P, Figure]) -> Callable[_P, Figure]:
+    """Run a plotting function under the package style (without touching global rcParams)."""
+
+    @wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> Figure:
+        with mpl.rc_context(_STYLE):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def new_figure(height: float, width: float = FIGURE_WIDTH) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def panel_grid(n_panels: int, ncols: int, panel_height: float, extra_height: float,
+                share: bool = True) -> tuple[Figure, np.ndarray, int]:
+    """A figure of ``n_panels`` axes in rows of at most ``ncols``, unused cells of the last row removed;
+    (figure, axes, the number of columns used)."""
+    ncols = max(1, min(ncols, n_panels))
+    nrows = math.ceil(n_panels / ncols)
+    fig = new_figure(height=panel_height * nrows + extra_height)
+    axes = fig.subplots(nrows, ncols, sharex=share, sharey=share, squeeze=False).ravel()
+    for extra in axes[n_panels:]:
+        fig.delaxes(extra)
+    return fig, axes, ncols
+
+
+def engine_label(engine: str) -> str:
+    """Plain-language name of an engine (``statsmodels`` -> ``frequentist (statsmodels)``)."""
+    return _ENGINE_LABELS.get(engine, engine)
+
+
+def engine_color(engine: str) -> str:
+    """The colour of an engine: frequentist blue, Bayesian vermillion."""
+    if engine in _BAYES_ENGINES:
+        return BAYES_COLOR
+    if engine == "statsmodels":
+        return FREQ_COLOR
+    return source_color(engine)
+
+
+def _known_color(source: str) -> str | None:
+    key = source.lower()
+    if "no pool" in key or "unpooled" in key or "individual" in key:
+        return NO_POOLING_COLOR
+    if "complete" in key or key in ("pooled", "pooling"):
+        return COMPLETE_POOLING_COLOR
+    if "statsmodels" in key or "freq" in key:
+        return FREQ_COLOR
+    if any(word in key for word in ("bambi", "pymc", "bayes", "partial", "hierarch")):
+        return BAYES_COLOR
+    return None
+
+
+def source_color(source: str, others: Sequence[str] = ()) -> str:
+    """Colour of a line source such as ``'no pooling'``, ``'partial pooling'`` or an engine name.
+
+    Sources that name none of the known methods get the remaining Okabe-Ito colours,
+    in the order they appear among the unknown names in ``others``.
+    """
+    known = _known_color(source)
+    if known is not None:
+        return known
+    unknown = [s for s in dict.fromkeys(others) if _known_color(s) is None]
+    position = unknown.index(source) if source in unknown else 0
+    return EXTRA_COLORS[position % len(EXTRA_COLORS)]
+
+
+def short_text(value: Any, limit: int = 40) -> str:
+    """User text made safe for matplotlib: '$' would start mathtext; long names are cut."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
+def term_label(term: str, group: str = "") -> str:
+    """Plain-language label for a canonical term name.
+
+    ``sd__(Intercept)`` of group ``county`` -> ``SD of county intercepts``;
+    ``cor__(Intercept).floor`` -> ``correlation: intercept, floor``;
+    ``sd__Observation`` -> ``residual SD``.
+    """
+    def coef(name: str) -> str:
+        return "intercept" if name == "(Intercept)" else name
+
+    if term == "sd__Observation":
+        return "residual SD"
+    if term.startswith("sd__"):
+        inner = term[4:]
+        what = "intercepts" if inner == "(Intercept)" else f"{inner} slopes"
+        return f"SD of {group} {what}" if group else f"SD of {what}"
+    if term.startswith("cor__"):
+        body = term[5:]
+        if body.startswith("(Intercept)."):
+            first, second = "(Intercept)", body[len("(Intercept)."):]
+        else:
+            first, _, second = body.partition(".")
+        where = f" ({group})" if group else ""
+        return f"correlation{where}: {coef(first)}, {coef(second)}"
+    return "intercept" if term == "(Intercept)" else term
+
+
+def _close(fig: Figure) -> None:
+    """Release a figure: pyplot-managed figures are closed, plain ones are left to the GC."""
+    if getattr(fig.canvas, "manager", None) is not None:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+# --------------------------------------------------------------------------- output helpers
+
+_SVG_METADATA = {"Date": None, "Creator": None, "Type": None, "Format": None}
+
+
+def figure_to_svg(fig: Figure, *, salt: str = "compare_kit", close: bool = True) -> str:
+    """The figure as an inline ``<svg>`` element (no XML prolog), byte-for-byte reproducible.
+
+    Text is drawn as paths (no fonts needed), element ids are hashed with a fixed
+    ``salt`` instead of a random one, and the dated/creator metadata block is left out,
+    so the same figure always gives the same string. The only URLs left are the SVG
+    and XLink namespace declarations. The figure is closed afterwards unless
+    ``close=False``.
+    """
+    buffer = io.StringIO()
+    with mpl.rc_context({"svg.hashsalt": salt, "svg.fonttype": "path", "svg.image_inline": True}):
+        fig.savefig(buffer, format="svg", metadata=_SVG_METADATA)
+    if close:
+        _close(fig)
+    text = buffer.getvalue()
+    start = text.find("<svg")
+    return text[start:] if start >= 0 else text
+
+
+def figure_to_png_base64(fig: Figure, *, dpi: float = 100, close: bool = True) -> str:
+    """The figure as a base64-encoded PNG (for ``<img src="data:image/png;base64,...">``).
+
+    The PNG carries no software/version text chunk and no date, so it is reproducible
+    for a given matplotlib build. The figure is closed afterwards unless ``close=False``.
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    if close:
+        _close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# --------------------------------------------------------------------------- table helpers
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"the {what} table lacks columns {missing}; it has {list(frame.columns)}")
+
+
+def pick_one(frame: pd.DataFrame, column: str, wanted: str | None, what: str,
+              prefer: str | None = None) -> pd.DataFrame:
+    """Rows of one value of ``column``: ``wanted`` if given, else the only (or preferred) value."""
+    values = list(dict.fromkeys(frame[column].astype(str)))
+    if wanted is None:
+        if len(values) <= 1:
+            return frame
+        if prefer is not None and prefer in values:
+            wanted = prefer
+        else:
+            raise ValueError(f"the {what} table holds several {column} values {values}; "
+                             f"say which one with {column}=...")
+    if wanted not in values:
+        raise ValueError(f"{column} {wanted!r} is not in the {what} table; it has {values}")
+    return frame[frame[column].astype(str) == wanted]
+
+
+def evenly_spaced(values: Sequence[Any], limit: int) -> list[Any]:
+    """At most ``limit`` items, evenly spaced (deterministic thinning)."""
+    values = list(values)
+    if len(values) <= limit:
+        return values
+    index = np.unique(np.linspace(0, len(values) - 1, limit).round().astype(int))
+    return [values[i] for i in index]
+
+
+def count_text(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def number_label(value: Any) -> str:
+    number = float(value)
+    return str(int(number)) if number.is_integer() else f"{number:g}"

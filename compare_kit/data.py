@@ -24,6 +24,25 @@ RADON_FILE = "radon_mn.csv"
 MISSING_TOKENS = frozenset({"", "NA", "NaN", "nan", "N/A", "NULL", "null", "None", "."})
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z|[+-]?(inf|Inf|INF|infinity|Infinity)\Z")
 _LEADING_ZERO = re.compile(r"[+-]?0\d")
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}([,'\u00a0 ]\d{3})+(\.\d+)?\Z")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+\Z")
+
+
+def separator_hint(value: str) -> str | None:
+    """How to fix a number written with a thousands separator or a decimal comma; None otherwise."""
+    text = value.strip()
+    thousands, decimal = _THOUSANDS.match(text), _DECIMAL_COMMA.match(text)
+    if thousands and decimal:
+        return (f"{text!r} looks like a number written with a thousands separator or a decimal comma: "
+                f"write it as {text.replace(',', '')!r} or {text.replace(',', '.')!r} in the file")
+    if thousands:
+        plain = re.sub(r"[,'\u00a0 ]", "", text)
+        return (f"{text!r} looks like a number written with a thousands separator: remove the separators "
+                f"in the file ({plain!r})")
+    if decimal:
+        return (f"{text!r} looks like a number written with a decimal comma: write it with a point "
+                f"({text.replace(',', '.')!r}), e.g. by saving the table with '.' as the decimal separator")
+    return None
 
 
 def bundled_path(name: str) -> Path:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
+from compare_kit.data import separator_hint
 from compare_kit.errors import DataError, SpecError
 from compare_kit.spec import ModelSpec, Pooling, RandomTerm, Term, Transform, Variable
 
@@ -122,6 +123,7 @@ def build_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     _check_columns(spec, data)
+    text_notes = _check_text_where_numbers_are_read(spec, data)
     frame, summary = _drop_missing(spec, data)
     if len(frame) == 0:
         raise DataError("no rows are left after dropping rows with missing values in "
@@ -130,7 +132,7 @@ def build_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
     y = _response(spec, frame)
     x = _fixed_matrix(spec, frame, categorical)
     blocks = tuple(_grouping_block(r, frame, categorical) for r in spec.random)
-    notes = _unused_level_notes(spec, data, frame, categorical) + _group_size_notes(blocks)
+    notes = text_notes + _unused_level_notes(spec, data, frame, categorical) + _group_size_notes(blocks)
     design = Design(spec, frame, y, x, blocks, summary, categorical, notes, _few_group_warnings(blocks))
     _check_groups(design)
     return design
@@ -158,6 +160,67 @@ def _check_columns(spec: ModelSpec, data: pd.DataFrame) -> None:
             hint_text = (f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint
                          else f"; the table's columns are: {', '.join(columns[:20])}")
             raise DataError(f"the formula uses the column {name!r}, which is not in the table{hint_text}")
+
+
+def _numeric_roles(spec: ModelSpec) -> dict[str, Variable]:
+    """The columns the formula reads as numbers (no ``C()``), each with its first variable."""
+    variables = [spec.response] + [v for t in spec.fixed for v in t.variables]
+    variables += [v for r in spec.random for t in r.terms for v in t.variables]
+    roles: dict[str, Variable] = {}
+    for v in variables:
+        if not v.categorical:
+            roles.setdefault(v.column, v)
+    return roles
+
+
+def _offending(values: pd.Series) -> str:
+    """Up to five distinct values, each with its first row (counted from 1, as data rows below a CSV's
+    header), and how many rows hold such values."""
+    first = values.astype(str).str.strip().drop_duplicates()
+    shown = ", ".join(f"{v!r} (row {i + 1})" for i, v in first.iloc[:5].items())
+    more = f" and {len(first) - 5} other value(s)" if len(first) > 5 else ""
+    return shown + more + (f", in {len(values)} rows" if len(values) > 1 else "")
+
+
+def _check_text_where_numbers_are_read(spec: ModelSpec, data: pd.DataFrame) -> tuple[str, ...]:
+    """A text column where the formula reads numbers: typos, footer rows and thousands separators or
+    decimal commas are refused with the offending values; a column of text used as a plain predictor
+    is categorical, as in R, with a note naming its levels."""
+    notes = []
+    for column, var in _numeric_roles(spec).items():
+        series = data[column]
+        if not _is_text(series):
+            continue
+        present = series.dropna().reset_index(drop=True).set_axis(np.flatnonzero(series.notna()))
+        text = present.astype(str)
+        hints = text.map(separator_hint)
+        numberlike = text.map(_looks_numeric) | hints.notna()
+        bad = present[~numberlike]
+        mostly_numbers = len(present) and numberlike.mean() > 0.5
+        if var is spec.response or var.transform is not None or mostly_numbers:
+            if hints.notna().any():
+                first = hints.dropna()
+                raise DataError(f"the column {column!r} holds numbers the table cannot read: "
+                                f"{first.iloc[0]} ({int(hints.notna().sum())} value(s), first in row "
+                                f"{first.index[0] + 1})")
+            if len(bad) == 0:
+                continue  # numbers kept as text (e.g. '007'): the checks after dropping rows say what to do
+            if var is spec.response:
+                what = f"the response {column!r} must be numeric"
+                advice = ("fix or remove those rows (a footer or notes row, say)" if mostly_numbers else
+                          "the outcome must be a number in every row (code a yes/no outcome as 1/0)")
+            elif var.transform is not None:
+                what = f"{var.label} needs a numeric column"
+                advice = "fix or remove those rows" if mostly_numbers else f"{var.label} cannot apply to text"
+            else:
+                what = f"the predictor {column!r} is mostly numbers"
+                advice = f"fix those values, or write C({column}) if its values are categories"
+            raise DataError(f"{what}, but it holds text: {_offending(bad)}; {advice}")
+        levels = sorted(text.unique())
+        shown = ", ".join(levels[:8]) + (f" and {len(levels) - 8} more" if len(levels) > 8 else "")
+        notes.append(f"{column!r} holds text, so it is a categorical predictor with {len(levels)} levels "
+                     f"({shown}); write C({column}) to say so")
+    return tuple(notes)
 
 
 def _drop_missing(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, DataSummary]:

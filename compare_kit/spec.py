@@ -367,6 +367,10 @@ class _Parser:
             raise self._fail("expected '+', '-' or the end of the formula")
         if not intercept and not fixed and not random:
             raise SpecError("the model has no terms: add '1' for an intercept or a predictor")
+        if not intercept and not fixed:
+            raise SpecError(f"{self.formula.strip()!r} has no fixed effects (the intercept is removed and there "
+                            "are no predictors), and compare_kit fits only models with at least one: keep the "
+                            "intercept (write '1 +' instead of '0 +', or leave out '- 1') or add a predictor")
         _check_response_not_predictor(response, fixed, random)
         return ModelSpec(self.formula, response, intercept, fixed, tuple(random), label=label)
 

@@ -48,7 +48,6 @@ ACCEPTED = [
     ("y ~ (1 | a:b)", "y ~ (1 | a:b)", ("(Intercept)",), [("a:b", ("(Intercept)",), True)]),
     ("y ~ x + (1 | a) + (1 | b)", "y ~ x + (1 | a) + (1 | b)", ("(Intercept)", "x"),
      [("a", ("(Intercept)",), True), ("b", ("(Intercept)",), True)]),
-    ("y ~ 0 + (1 | g)", "y ~ 0 + (1 | g)", (), [("g", ("(Intercept)",), True)]),
     ("y ~ x + (1 | `my group`)", "y ~ x + (1 | `my group`)", ("(Intercept)", "x"),
      [("my group", ("(Intercept)",), True)]),
     ("  y  ~  x  ", "y ~ x", ("(Intercept)", "x"), []),
@@ -57,6 +56,8 @@ ACCEPTED = [
 ]
 
 REJECTED = [
+    ("y ~ 0 + (1 | g)", "'y ~ 0 + (1 | g)' has no fixed effects"),
+    ("y ~ -1 + (1 + x | g)", "keep the intercept (write '1 +' instead of '0 +', or leave out '- 1')"),
     # formula, a phrase the message must contain
     ("", "empty"),
     ("y", "'~'"),

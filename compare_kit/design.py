@@ -16,7 +16,6 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
 
 from compare_kit.data import separator_hint
 from compare_kit.errors import DataError, SpecError
@@ -65,6 +64,31 @@ class GroupingBlock:
         return pd.Series(counts, index=pd.Index(self.levels, name="level"), name="n")
 
 
+@dataclass(frozen=True)
+class TransformState:
+    """What the fitted rows fix for a stateful transform, reused on new rows (as formulaic does): the
+    mean of each centred or scaled column and the SD of each scaled one."""
+
+    means: dict[str, float] = field(default_factory=dict)
+    sds: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def learn(cls, spec: ModelSpec, frame: pd.DataFrame) -> TransformState:
+        means: dict[str, float] = {}
+        sds: dict[str, float] = {}
+        for var in spec.variables:
+            if var.transform in (Transform.CENTER, Transform.SCALE):
+                values = _numeric(frame, var.column, "predictor")
+                means[var.column] = float(values.mean())
+                if var.transform is Transform.SCALE:
+                    sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+                    if not sd > 0:
+                        raise DataError(f"scale({var.column}) divides by the standard deviation, which is 0: "
+                                        f"{var.column!r} is constant")
+                    sds[var.column] = sd
+        return cls(means, sds)
+
+
 @dataclass(frozen=True, eq=False)
 class Design:
     """Everything an engine needs to fit ``spec`` to the cleaned table."""
@@ -78,6 +102,7 @@ class Design:
     categorical: frozenset[str]
     notes: tuple[str, ...] = field(default=())  # facts a reader should know (e.g. one-row groups)
     warnings: tuple[str, ...] = field(default=())  # facts that weaken the results (e.g. few groups)
+    state: TransformState = field(default_factory=TransformState)  # centre and scale of these rows
 
     @property
     def response_label(self) -> str:
@@ -107,7 +132,7 @@ class Design:
 
     def variable_values(self, var: Variable) -> np.ndarray:
         """A numeric variable's values on the rows used, transform applied (e.g. ``log(x)``)."""
-        return _transformed(var, self.data, "predictor")
+        return _transformed(var, self.data, "predictor", self.state)
 
     def group_sizes(self, group: str) -> pd.Series:
         for block in self.blocks:
@@ -118,8 +143,12 @@ class Design:
         return pd.Series(counts, index=pd.Index(levels, name="level"), name="n")
 
 
-def build_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
-    """Check the table against the spec and build the model's matrices."""
+def build_design(spec: ModelSpec, data: pd.DataFrame, state: TransformState | None = None) -> Design:
+    """Check the table against the spec and build the model's matrices.
+
+    ``state`` gives the centring and scaling of a fit's own rows (``Design.state``), to put new
+    rows on that fit's scale; by default they are learnt from ``data``.
+    """
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     _check_columns(spec, data)
@@ -129,11 +158,13 @@ def build_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
         raise DataError("no rows are left after dropping rows with missing values in "
                         f"{', '.join(spec.columns)}")
     categorical = _categorical_columns(spec, frame)
-    y = _response(spec, frame)
-    x = _fixed_matrix(spec, frame, categorical)
-    blocks = tuple(_grouping_block(r, frame, categorical) for r in spec.random)
+    state = TransformState.learn(spec, frame) if state is None else state
+    y = _response(spec, frame, state)
+    x = _fixed_matrix(spec, frame, categorical, state)
+    blocks = tuple(_grouping_block(r, frame, categorical, state) for r in spec.random)
     notes = text_notes + _unused_level_notes(spec, data, frame, categorical) + _group_size_notes(blocks)
-    design = Design(spec, frame, y, x, blocks, summary, categorical, notes, _few_group_warnings(blocks))
+    design = Design(spec, frame, y, x, blocks, summary, categorical, notes, _few_group_warnings(blocks),
+                    state)
     _check_groups(design)
     return design
 
@@ -164,10 +195,8 @@ def _check_columns(spec: ModelSpec, data: pd.DataFrame) -> None:
 
 def _numeric_roles(spec: ModelSpec) -> dict[str, Variable]:
     """The columns the formula reads as numbers (no ``C()``), each with its first variable."""
-    variables = [spec.response] + [v for t in spec.fixed for v in t.variables]
-    variables += [v for r in spec.random for t in r.terms for v in t.variables]
     roles: dict[str, Variable] = {}
-    for v in variables:
+    for v in spec.variables:
         if not v.categorical:
             roles.setdefault(v.column, v)
     return roles
@@ -272,7 +301,7 @@ def _looks_numeric(value: object) -> bool:
     return True
 
 
-def _transformed(var: Variable, frame: pd.DataFrame, role: str) -> np.ndarray:
+def _transformed(var: Variable, frame: pd.DataFrame, role: str, state: TransformState) -> np.ndarray:
     values = _numeric(frame, var.column, role)
     match var.transform:
         case None:
@@ -294,18 +323,14 @@ def _transformed(var: Variable, frame: pd.DataFrame, role: str) -> np.ndarray:
                 raise DataError(f"exp({var.column}) overflows: values of {var.column!r} are too large")
             return out
         case Transform.CENTER:
-            return values - values.mean()
+            return values - state.means[var.column]
         case Transform.SCALE:
-            sd = values.std(ddof=1) if len(values) > 1 else 0.0
-            if not sd > 0:
-                raise DataError(f"scale({var.column}) divides by the standard deviation, which is 0: "
-                                f"{var.column!r} is constant")
-            return (values - values.mean()) / sd
+            return (values - state.means[var.column]) / state.sds[var.column]
     raise SpecError(f"unknown transform {var.transform}")  # pragma: no cover - enum is closed
 
 
-def _response(spec: ModelSpec, frame: pd.DataFrame) -> np.ndarray:
-    y = _transformed(spec.response, frame, "response")
+def _response(spec: ModelSpec, frame: pd.DataFrame, state: TransformState) -> np.ndarray:
+    y = _transformed(spec.response, frame, "response", state)
     if len(y) > 1 and np.ptp(y) == 0:
         raise DataError(f"the response {spec.response.label!r} is constant ({y[0]:g} in every row); "
                         "there is nothing to model")
@@ -319,7 +344,7 @@ def level_labels(series: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
     """Codes and sorted text labels of a categorical column (numbers sort as numbers)."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.cat.remove_unused_categories()
-        labels = tuple(_label(c) for c in series.cat.categories)
+        labels = tuple(level_text(c) for c in series.cat.categories)
         return series.cat.codes.to_numpy(), labels
     if _is_text(series):
         text = series.astype(str)
@@ -328,17 +353,18 @@ def level_labels(series: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
         return text.map(index).to_numpy(dtype=int), tuple(uniques)
     uniques_num = np.unique(series.to_numpy())
     codes = np.searchsorted(uniques_num, series.to_numpy())
-    return codes, tuple(_label(u) for u in uniques_num)
+    return codes, tuple(level_text(u) for u in uniques_num)
 
 
-def _label(value: object) -> str:
+def level_text(value: object) -> str:
+    """A level's label: whole floats without their '.0' (so 1 and 1.0 are one level)."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
 
 
 def _term_columns(term: Term, frame: pd.DataFrame, categorical: frozenset[str],
-                  full_coding: dict[Variable, bool]) -> dict[str, np.ndarray]:
+                  full_coding: dict[Variable, bool], state: TransformState) -> dict[str, np.ndarray]:
     """The columns one term contributes, R-named (``countyAITKIN:floor``)."""
     columns: dict[str, np.ndarray] = {"": np.ones(len(frame))}
     for var in term.variables:
@@ -348,7 +374,7 @@ def _term_columns(term: Term, frame: pd.DataFrame, categorical: frozenset[str],
             parts = {f"{var.column}{labels[k]}": (codes == k).astype(float)
                      for k in range(start, len(labels))}
         else:
-            parts = {var.label: _transformed(var, frame, "predictor")}
+            parts = {var.label: _transformed(var, frame, "predictor", state)}
         columns = {(f"{a}:{b}" if a else b): va * vb
                    for a, va in columns.items() for b, vb in parts.items()}
     return columns
@@ -368,18 +394,19 @@ def _coding(term: Term, terms: tuple[Term, ...], intercept: bool,
 
 
 def _design_columns(terms: tuple[Term, ...], intercept: bool, frame: pd.DataFrame,
-                    categorical: frozenset[str]) -> pd.DataFrame:
+                    categorical: frozenset[str], state: TransformState) -> pd.DataFrame:
     columns: dict[str, np.ndarray] = {}
     if intercept:
         columns[INTERCEPT] = np.ones(len(frame))
     for term in terms:
         coding = _coding(term, terms, intercept, categorical)
-        columns.update(_term_columns(term, frame, categorical, coding))
+        columns.update(_term_columns(term, frame, categorical, coding, state))
     return pd.DataFrame(columns)
 
 
-def _fixed_matrix(spec: ModelSpec, frame: pd.DataFrame, categorical: frozenset[str]) -> pd.DataFrame:
-    x = _design_columns(spec.fixed, spec.intercept, frame, categorical)
+def _fixed_matrix(spec: ModelSpec, frame: pd.DataFrame, categorical: frozenset[str],
+                  state: TransformState) -> pd.DataFrame:
+    x = _design_columns(spec.fixed, spec.intercept, frame, categorical, state)
     if x.shape[1] == 0:
         x = pd.DataFrame(index=range(len(frame)))
     return x
@@ -421,7 +448,7 @@ def _alias_reason(design: Design, column: str) -> str:
         num = nums[0]
         var_values = _numeric_values_for_label(design, num, rows)
         if var_values is not None and len(np.unique(var_values)) <= 1:
-            v = _label(float(var_values[0])) if len(var_values) else "?"
+            v = level_text(float(var_values[0])) if len(var_values) else "?"
             return (f"not estimable: every row with {where} has {num} = {v}, so its slope "
                     f"on {num} is not identified")
     if not np.any(values):
@@ -433,7 +460,7 @@ def _numeric_values_for_label(design: Design, label: str, rows: np.ndarray) -> n
     for term in design.spec.fixed:
         for var in term.variables:
             if var.label == label and var.column not in design.categorical:
-                return _transformed(var, design.data, "predictor")[rows]
+                return _transformed(var, design.data, "predictor", design.state)[rows]
     return None
 
 
@@ -441,17 +468,18 @@ def _numeric_values_for_label(design: Design, label: str, rows: np.ndarray) -> n
 
 
 def _group_codes(frame: pd.DataFrame, grouping: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
-    text = frame[grouping[0]].map(_label).astype(str)
+    text = frame[grouping[0]].map(level_text).astype(str)
     for col in grouping[1:]:
-        text = text + ":" + frame[col].map(_label).astype(str)
+        text = text + ":" + frame[col].map(level_text).astype(str)
     uniques = sorted(text.unique())
     index = {u: i for i, u in enumerate(uniques)}
     return text.map(index).to_numpy(dtype=int), tuple(uniques)
 
 
-def _grouping_block(term: RandomTerm, frame: pd.DataFrame, categorical: frozenset[str]) -> GroupingBlock:
+def _grouping_block(term: RandomTerm, frame: pd.DataFrame, categorical: frozenset[str],
+                    state: TransformState) -> GroupingBlock:
     codes, levels = _group_codes(frame, term.grouping)
-    z = _design_columns(term.terms, term.intercept, frame, categorical)
+    z = _design_columns(term.terms, term.intercept, frame, categorical, state)
     return GroupingBlock(term, levels, codes, z)
 
 
@@ -509,12 +537,12 @@ def _unused_level_notes(spec: ModelSpec, data: pd.DataFrame, frame: pd.DataFrame
         series = data[col]
         declared: set[str] = set()
         if isinstance(series.dtype, pd.CategoricalDtype):
-            declared = {_label(c) for c in series.cat.categories}
+            declared = {level_text(c) for c in series.cat.categories}
         elif col in categorical:
-            declared = {_label(v) for v in series.dropna().unique()}
+            declared = {level_text(v) for v in series.dropna().unique()}
         if not declared:
             continue
-        used = {_label(v) for v in frame[col].unique()}
+        used = {level_text(v) for v in frame[col].unique()}
         unused = sorted(declared - used)
         if unused:
             notes.append(f"categorical column {col!r} has level(s) with no rows, left out: "

@@ -21,8 +21,11 @@ import pandas as pd
 
 from compare_kit.design import Design, build_design
 from compare_kit.errors import CompareKitError
+from compare_kit.new_rows import NewRows, new_rows
 from compare_kit.results import BayesianFit, FitResult, FrequentistFit
 from compare_kit.spec import ModelSpec
+
+_NEW_GROUP = "(new group)"  # the level a new row of a group the fit never saw carries
 
 # ------------------------------------------------------------ draw helpers
 
@@ -113,33 +116,7 @@ def _fold_predictions(spec: ModelSpec, train: pd.DataFrame, test: pd.DataFrame) 
     from compare_kit.engines.frequentist import fit_frequentist
 
     fit = fit_frequentist(spec, train, information_criteria=False)
-    design = fit.design
-    fixed = fit.table("fixed").set_index("term")
-    test_design = _prediction_design(spec, test, train)
-    pred = np.zeros(len(test))
-    for term in test_design.x.columns:
-        coef = fixed["estimate"].get(term, np.nan)
-        col = test_design.x[term].to_numpy()
-        # an unestimated coefficient matters only for rows where its column is non-zero
-        pred = pred + np.where(col != 0, col * coef, 0.0)
-    vals = fit.table("ran_vals")
-    for block, test_block in zip(design.blocks, test_design.blocks, strict=True):
-        table = vals[vals["group"] == block.group].pivot(index="level", columns="term", values="estimate")
-        b = table.reindex(index=list(test_block.levels), columns=list(block.z.columns)).fillna(0.0).to_numpy()
-        pred = pred + np.einsum("nk,nk->n", b[test_block.codes], test_block.z.to_numpy())
-    return pred, str(fit.engine)
-
-
-def _prediction_design(spec: ModelSpec, test: pd.DataFrame, train: pd.DataFrame) -> Design:
-    """The test rows' design with the training table's categorical levels (new levels are all-zero rows)."""
-    both = pd.concat([train, test], ignore_index=True)
-    full = build_design(spec, both)
-    n_train = len(train)
-    rows = slice(n_train, n_train + len(test))
-    x = full.x.iloc[rows].reset_index(drop=True)
-    blocks = tuple(type(b)(b.term, b.levels, b.codes[rows], b.z.iloc[rows].reset_index(drop=True))
-                   for b in full.blocks)
-    return Design(spec, test.reset_index(drop=True), full.y[rows], x, blocks, full.summary, full.categorical)
+    return fit.predict(test).to_numpy(), str(fit.engine)
 
 
 @dataclass(frozen=True, eq=False)
@@ -242,10 +219,11 @@ def predict_new(freq: FitResult, bayes: FitResult, rows: list[NewRow], conf_leve
     rng = np.random.default_rng(seed)
     z_q = norm.ppf(0.5 + conf_level / 2)
     lo_q, hi_q = (1 - conf_level) / 2, 1 - (1 - conf_level) / 2
+    new = _new_rows_of(design, rows)
     out = []
-    for row in rows:
-        x = np.array([_column_value(c, row.values) for c in est_cols])
-        z = np.array([_column_value(c, row.values) for c in coefs])
+    for i, row in enumerate(rows):
+        x = new.x[est_cols].to_numpy()[i]
+        z = new.z[0][coefs].to_numpy()[i]
         mean = float(x @ sol.beta)
         var = float(x @ sol.cov_beta @ x)
         if row.level is not None:
@@ -263,9 +241,9 @@ def predict_new(freq: FitResult, bayes: FitResult, rows: list[NewRow], conf_leve
                     **{f"x_{k}": v for k, v in row.values.items()}, "estimate": mean,
                     "conf_low": mean - z_q * sd, "conf_high": mean + z_q * sd, "conf_level": conf_level})
         # Bayesian: draws of the mean, then a new residual per draw
-        xb = np.array([_column_value(c, row.values) for c in draws.fixed_names])
+        xb = new.x[list(draws.fixed_names)].to_numpy()[i]
         mu = np.einsum("cdp,p->cd", draws.fixed, xb)
-        zb = np.array([_column_value(c, row.values) for c in bblock.coefs])
+        zb = new.z[0][list(bblock.coefs)].to_numpy()[i]
         if row.level is not None:
             mu = mu + np.einsum("cdk,k->cd", bblock.vals[:, :, bblock.levels.index(row.level), :], zb)
         else:
@@ -278,15 +256,22 @@ def predict_new(freq: FitResult, bayes: FitResult, rows: list[NewRow], conf_leve
     return pd.DataFrame(out)
 
 
-def _column_value(column: str, values: dict[str, float]) -> float:
-    if column == "(Intercept)":
-        return 1.0
-    total = 1.0
-    for part in column.split(":"):
-        if part not in values:
-            raise CompareKitError(f"a value for {part!r} is needed to predict; give it in the new row")
-        total *= float(values[part])
-    return total
+def _new_rows_of(design: Design, rows: list[NewRow]) -> NewRows:
+    """The new rows in the fitted design's terms (its centring, scaling and levels)."""
+    spec = design.spec
+    grouping = design.blocks[0].term.grouping
+    needed = [c for c in spec.columns if c != spec.response.column and c not in grouping]
+    records = []
+    for row in rows:
+        absent = [c for c in needed if c not in row.values]
+        if absent:
+            raise CompareKitError(f"a value for {absent[0]!r} is needed to predict; give it in the new row")
+        labels = row.level.split(":") if row.level is not None else [_NEW_GROUP] * len(grouping)
+        records.append({**row.values, **dict(zip(grouping, labels, strict=True))})
+    new = new_rows(design, pd.DataFrame(records))
+    if not new.usable.all():
+        raise CompareKitError("a new row holds a level of a categorical predictor that the fit never saw")
+    return new
 
 
 def _new_group_effect(block, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -267,6 +267,35 @@ class FitResult:
 
         return table_html(*fit_result_tables(self))
 
+    def predict(self, data: pd.DataFrame, include_group_effects: bool = True) -> pd.Series:
+        """Predicted means of the rows of ``data``, on the scale of the response as modelled.
+
+        Frequentist fits: ``X beta + Z b`` with the BLUPs; Bayesian fits: the posterior mean of the
+        mean (the same sum with posterior means, since it is linear). ``data`` is put on the fit's
+        own scale: centring and scaling use the fitted rows' means and SDs. A level of a grouping
+        factor the fit never saw gets no group effect (the population), as with
+        ``include_group_effects=False`` for every row. A row lacking a value the model needs, or
+        holding a level of a categorical predictor the fit never saw, is NaN.
+        """
+        from compare_kit.new_rows import new_rows
+
+        rows = new_rows(self.design, data)
+        fixed = self.table(Effect.FIXED).set_index("term")["estimate"]
+        pred = np.zeros(rows.n)
+        for term in rows.x.columns:
+            column = rows.x[term].to_numpy()
+            # an unestimated coefficient matters only for rows where its column is non-zero
+            pred = pred + np.where(column != 0, column * fixed.get(term, np.nan), 0.0)
+        if include_group_effects:
+            vals = self.table(Effect.RAN_VALS)
+            for block, z, codes in zip(self.design.blocks, rows.z, rows.codes, strict=True):
+                table = vals[vals["group"] == block.group].pivot(index="level", columns="term", values="estimate")
+                b = table.reindex(index=list(block.levels), columns=list(block.z.columns)).fillna(0.0).to_numpy()
+                b = np.vstack([b, np.zeros((1, b.shape[1]))])  # code -1 (a level never seen): no effect
+                pred = pred + np.einsum("nk,nk->n", b[codes], z.to_numpy())
+        pred[~rows.usable] = np.nan
+        return pd.Series(pred, index=data.index, name="predicted")
+
 
 @dataclass(frozen=True, eq=False)
 class MixedState:

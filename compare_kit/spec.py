@@ -181,6 +181,13 @@ class ModelSpec:
         return (("(Intercept)",) if self.intercept else ()) + tuple(t.label for t in self.fixed)
 
     @property
+    def variables(self) -> tuple[Variable, ...]:
+        """Every variable the model reads, response first: fixed terms', then random terms'."""
+        found = [self.response] + [v for t in self.fixed for v in t.variables]
+        found += [v for r in self.random for t in r.terms for v in t.variables]
+        return tuple(dict.fromkeys(found))
+
+    @property
     def columns(self) -> tuple[str, ...]:
         """Every data column the model reads, response first, without repeats."""
         names = [self.response.column]

@@ -1,0 +1,78 @@
+"""Rows a fit has not seen, in that fit's terms: the fixed columns and group codes a prediction needs.
+
+New rows reuse the fitted design's transform state (the centre and scale of the fitted rows), its
+fixed-effect columns and its group levels. A level of a grouping factor the fit never saw gets no
+group effect, so its prediction is the population's, as in statsmodels' and Bambi's predictions.
+A row that lacks a value the model needs, or holds a level of a categorical predictor the fit never
+saw, cannot be predicted (NaN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from compare_kit.design import Design, build_design, level_text
+from compare_kit.errors import DataError
+
+
+@dataclass(frozen=True, eq=False)
+class NewRows:
+    """The fitted design's columns for new rows; rows that cannot be predicted are all-zero and marked."""
+
+    x: pd.DataFrame  # the fitted design's fixed-effect columns
+    z: tuple[pd.DataFrame, ...]  # per grouping block, its random-effect columns
+    codes: tuple[np.ndarray, ...]  # per block, the index of each row's level in the fitted levels; -1: unseen
+    usable: np.ndarray  # per row: every value the model needs is there, and every level is known
+
+    @property
+    def n(self) -> int:
+        return len(self.usable)
+
+
+def new_rows(design: Design, data: pd.DataFrame) -> NewRows:
+    """``data``'s rows in ``design``'s terms (see the module docstring); the response is not needed."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"new data must be a pandas DataFrame, got {type(data).__name__}")
+    spec = design.spec
+    response = spec.response.column
+    needed = [c for c in spec.columns if c != response]
+    missing = [c for c in needed if c not in data.columns]
+    if missing:
+        raise DataError(f"the new rows need the column(s) {', '.join(repr(c) for c in missing)}, which the "
+                        "model uses")
+    frame = data.reset_index(drop=True)
+    usable = frame[needed].notna().all(axis=1).to_numpy().copy()
+    for column in _categorical_predictors(design):
+        known = set(design.data[column].map(level_text))
+        usable &= frame[column].map(level_text).isin(known).to_numpy()
+    rows = frame.loc[usable, needed].copy()
+    rows[response] = design.data[response].iloc[0]  # a placeholder: the response is not predicted
+    n_fit = len(design.data)
+    both = build_design(spec, pd.concat([design.data, rows[list(design.data.columns)]], ignore_index=True),
+                        state=design.state)
+    x = _spread(both.x.iloc[n_fit:].reindex(columns=design.x.columns, fill_value=0.0), usable)
+    z, codes = [], []
+    for fitted, block in zip(design.blocks, both.blocks, strict=True):
+        z.append(_spread(block.z.iloc[n_fit:].reindex(columns=fitted.z.columns, fill_value=0.0), usable))
+        index = {level: i for i, level in enumerate(fitted.levels)}
+        seen = np.array([index.get(level, -1) for level in block.levels])
+        code = np.full(len(frame), -1)
+        code[usable] = seen[block.codes[n_fit:]]
+        codes.append(code)
+    return NewRows(x, tuple(z), tuple(codes), usable)
+
+
+def _categorical_predictors(design: Design) -> list[str]:
+    """Categorical columns inside fixed or random terms (not grouping factors): a new level has no column."""
+    spec = design.spec
+    return list(dict.fromkeys(v.column for v in spec.variables[1:] if v.column in design.categorical))
+
+
+def _spread(part: pd.DataFrame, usable: np.ndarray) -> pd.DataFrame:
+    """The usable rows' values in place among all rows; the other rows all zero."""
+    out = np.zeros((len(usable), part.shape[1]))
+    out[usable] = part.to_numpy(dtype=float)
+    return pd.DataFrame(out, columns=part.columns)

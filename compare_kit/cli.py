@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from compare_kit.errors import CompareKitError
+from compare_kit.settings import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_SEED, DEFAULT_TUNE, setting_problem
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_FORMULA = "partial_pooling"
@@ -38,11 +39,27 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
                         help="an lme4-style formula, or a named model: pooled, unpooled, partial_pooling, "
                              "correlated_slopes, varying_intercept, group_predictor "
                              f"(default {DEFAULT_FORMULA})")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--draws", type=_positive_int, default=1000, help="posterior draws per chain")
-    parser.add_argument("--tune", type=_non_negative_int, default=1000, help="tuning steps per chain")
-    parser.add_argument("--chains", type=_positive_int, default=4, help="number of chains")
+    parser.add_argument("--seed", type=_setting("seed"), default=DEFAULT_SEED,
+                        help=f"random seed (default {DEFAULT_SEED})")
+    parser.add_argument("--draws", type=_setting("draws"), default=DEFAULT_DRAWS,
+                        help=f"posterior draws per chain (default {DEFAULT_DRAWS})")
+    parser.add_argument("--tune", type=_setting("tune"), default=DEFAULT_TUNE,
+                        help=f"tuning steps per chain (default {DEFAULT_TUNE})")
+    parser.add_argument("--chains", type=_setting("chains"), default=DEFAULT_CHAINS,
+                        help=f"number of chains (default {DEFAULT_CHAINS})")
     parser.add_argument("--quiet", action="store_true", help="print no progress messages")
+
+
+def _setting(name: str) -> Callable[[str], int]:
+    """An argparse type for a shared sampler setting: its range is the engine's and the study file's."""
+    def convert(text: str) -> int:
+        problem = setting_problem(name, _int(text))
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return int(text)
+
+    convert.__name__ = name  # argparse names the type in its messages
+    return convert
 
 
 def _positive_int(text: str) -> int:
@@ -96,10 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--formula", default=None, metavar="F",
                         help="an lme4-style formula or a named model; the report fits it beside complete "
                              "pooling (and no pooling, for one grouping factor) of the same fixed part")
-    report.add_argument("--seed", type=int, default=None, help="random seed (default: the study's, 1)")
-    report.add_argument("--draws", type=_positive_int, default=None, help="posterior draws per chain (1000)")
-    report.add_argument("--tune", type=_non_negative_int, default=None, help="tuning steps per chain (1000)")
-    report.add_argument("--chains", type=_positive_int, default=None, help="number of chains (4)")
+    report.add_argument("--seed", type=_setting("seed"), default=None,
+                        help=f"random seed (default: the study's; {DEFAULT_SEED})")
+    report.add_argument("--draws", type=_setting("draws"), default=None,
+                        help=f"posterior draws per chain (default: the study's; {DEFAULT_DRAWS})")
+    report.add_argument("--tune", type=_setting("tune"), default=None,
+                        help=f"tuning steps per chain (default: the study's; {DEFAULT_TUNE})")
+    report.add_argument("--chains", type=_setting("chains"), default=None,
+                        help=f"number of chains (default: the study's; {DEFAULT_CHAINS})")
     report.add_argument("--out", type=Path, metavar="FILE.html", default=None,
                         help="where to write the report (default reports/radon.html for the default study, "
                              "reports/<name>.html otherwise)")
@@ -135,7 +156,8 @@ def _add_coverage_parser(sub: argparse._SubParsersAction) -> None:
     cov.add_argument("--groups", type=_groups, default=(10, 30, 85), metavar="K,K,...",
                      help="numbers of groups (counties) to simulate (default 10,30,85)")
     cov.add_argument("--sims", type=_positive_int, default=200, help="data sets per number of groups (200)")
-    cov.add_argument("--seed", type=_non_negative_int, default=1, help="random seed (default 1)")
+    cov.add_argument("--seed", type=_setting("seed"), default=DEFAULT_SEED,
+                     help=f"random seed (default {DEFAULT_SEED})")
     cov.add_argument("--workers", type=_positive_int, default=None,
                      help="local worker processes (default: the number of CPUs)")
     cov.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",

@@ -21,6 +21,7 @@ import pandas as pd
 
 from compare_kit.errors import CompareKitError, SpecError
 from compare_kit.results import FitResult
+from compare_kit.settings import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_SEED, DEFAULT_TUNE, setting_problem
 from compare_kit.spec import ModelSpec
 
 DEFAULT_STUDY = "radon.toml"
@@ -42,10 +43,10 @@ class ModelEntry:
 
 @dataclass(frozen=True)
 class Settings:
-    seed: int = 1
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
+    seed: int = DEFAULT_SEED
+    draws: int = DEFAULT_DRAWS
+    tune: int = DEFAULT_TUNE
+    chains: int = DEFAULT_CHAINS
     sampler: str = "nutpie"
     priors: str = "default"
     method: str = "REML"
@@ -231,8 +232,8 @@ def _settings(raw: Any, fail: Callable[[str, str], StudyError]) -> Settings:
         if key not in _SETTINGS:
             raise fail(f"settings.{key}", f"unknown setting; known: {', '.join(_SETTINGS)}")
         kind = _SETTINGS[key]
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise fail(f"settings.{key}", f"must be a whole number, got {value!r}")
+        if kind is int and setting_problem(key, value):
+            raise fail(f"settings.{key}", setting_problem(key, value))
         if kind is bool and not isinstance(value, bool):
             raise fail(f"settings.{key}", f"must be true or false, got {value!r}")
         if kind is str and not isinstance(value, str):
@@ -242,9 +243,6 @@ def _settings(raw: Any, fail: Callable[[str, str], StudyError]) -> Settings:
                 raise fail(f"settings.{key}", "must be a list of group names")
             value = tuple(value)
         values[key] = value
-    for key in ("draws", "chains", "cv_folds"):
-        if key in values and values[key] < 1:
-            raise fail(f"settings.{key}", "must be at least 1")
     if values.get("method", "REML") not in ("REML", "ML"):
         raise fail("settings.method", "must be \"REML\" or \"ML\"")
     return Settings(**values)

@@ -34,7 +34,7 @@ def test_fit_frequentist_prints_and_writes_the_tidy_table(tmp_path):
     (["fit", "--engine", "frequentist", "--csv", "/no/such.csv"], "no file at"),
     (["fit", "--engine", "frequentist", "--csv-out", "/etc/passwd/dir/x.csv"], "is a file, not a folder"),
     (["fit", "--engine", "magic"], "invalid choice"),
-    (["fit", "--engine", "frequentist", "--draws", "-3"], "above 0"),
+    (["fit", "--engine", "frequentist", "--draws", "-3"], "must be a whole number from 1 to 1000000, got -3"),
     (["report", "--tables-dir", "/etc/passwd"], "is a file, not a folder"),
     (["report", "--workers", "0"], "above 0"),
     (["nonsense"], "invalid choice"),

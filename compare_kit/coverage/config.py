@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from compare_kit.errors import CompareKitError
+from compare_kit.settings import setting_problem
 
 RESPONSE, PREDICTOR, GROUP = "log_radon", "floor", "county"
 FORMULA = f"{RESPONSE} ~ {PREDICTOR} + (1 | {GROUP})"
@@ -88,6 +89,11 @@ class CoverageConfig:
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
                 raise CoverageError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
 
+        def shared(name: str, value: object, low: int | None = None) -> None:
+            problem = setting_problem(name, value, low)
+            if problem:
+                raise CoverageError(f"{name} {problem}")
+
         if not self.groups:
             raise CoverageError("groups must list at least one number of groups, e.g. (10, 30, 85)")
         for k in self.groups:
@@ -95,13 +101,13 @@ class CoverageConfig:
         if len(set(self.groups)) != len(self.groups):
             raise CoverageError(f"groups must not repeat a number: {self.groups}")
         whole("sims", self.sims, 1, 1_000_000)
-        whole("seed", self.seed, 0, 2**32 - 1)
+        shared("seed", self.seed)
         whole("chunk", self.chunk, 1, 100_000)
         whole("design_seed", self.design_seed, 0, 2**32 - 1)
         whole("retries", self.retries, 0, 100)
-        whole("chains", self.sampler.chains, 1, 64)
-        whole("draws", self.sampler.draws, 10, 1_000_000)
-        whole("tune", self.sampler.tune, 10, 1_000_000)
+        shared("chains", self.sampler.chains)
+        shared("draws", self.sampler.draws, low=10)  # R-hat and ESS need a few draws per chain
+        shared("tune", self.sampler.tune, low=10)
         whole("cores", self.sampler.cores, 1, 64)
         if not 0 < self.level < 1 or not 0 < self.sampler.target_accept < 1:
             raise CoverageError("level and target_accept must lie strictly between 0 and 1")

@@ -38,6 +38,7 @@ import numpy as np
 
 from compare_kit.coverage.config import FORMULA, GROUP, CoverageConfig, SimDesign, radon_design, real_response
 from compare_kit.coverage.profile import profile_intervals
+from compare_kit.settings import RHAT_LIMIT
 
 SHARED_Y = "coverage_y"
 
@@ -177,7 +178,7 @@ def fit_bayesian(sim: SimDesign, y: np.ndarray, seed: int, cfg: CoverageConfig, 
     means = effects.mean(axis=(0, 1))[order]
     stacked = np.concatenate([np.stack(list(params.values()), axis=-1), effects], axis=-1)
     rhat, ess_bulk, _ = _diagnose(stacked)
-    converged = bool(np.nanmax(rhat) <= 1.01 and run.divergences == 0)
+    converged = bool(np.nanmax(rhat) <= RHAT_LIMIT and run.divergences == 0)
     health = {**base, "engine": "bayesian", "converged": converged,
               "boundary": False, "profile_tau_gap": np.nan, "max_rhat": float(np.nanmax(rhat)),
               "min_ess_bulk": float(np.nanmin(ess_bulk)), "divergences": int(run.divergences),

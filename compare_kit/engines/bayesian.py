@@ -36,7 +36,6 @@ from compare_kit.engines.bambi_names import (
 )
 from compare_kit.engines.compile_cache import resolve_cache_dir
 from compare_kit.engines.posterior import (
-    RHAT_LIMIT,
     BlockDraws,
     CanonicalDraws,
     health_flags,
@@ -62,6 +61,14 @@ from compare_kit.results import (
     SamplingInfo,
     sd_term,
 )
+from compare_kit.settings import (
+    DEFAULT_CHAINS,
+    DEFAULT_DRAWS,
+    DEFAULT_SEED,
+    DEFAULT_TUNE,
+    RHAT_LIMIT,
+    setting_problem,
+)
 from compare_kit.spec import ModelSpec
 
 PriorsArg = Priors | PriorPreset | str | Mapping[str, Prior | str] | None
@@ -80,8 +87,8 @@ class _Built:
     structure: str
 
 
-def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = 2000, tune: int = 1000,
-                 chains: int = 4, seed: int = 1, priors: PriorsArg = None,
+def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = DEFAULT_DRAWS, tune: int = DEFAULT_TUNE,
+                 chains: int = DEFAULT_CHAINS, seed: int = DEFAULT_SEED, priors: PriorsArg = None,
                  sampler: Sampler | str = Sampler.NUTPIE, progress: bool = False,
                  cores: int | None = None, target_accept: float = 0.8,
                  conf_level: float = 0.95, compile_cache: Path | str | bool | None = None) -> BayesianFit:
@@ -186,20 +193,22 @@ def _check_categorical_levels(design: Design) -> None:
 
 def _check_options(draws: Any, tune: Any, chains: Any, seed: Any, sampler: Any, progress: Any,
                    cores: Any, target_accept: Any, conf_level: Any) -> SamplerSettings:
-    def whole(name: str, value: Any, low: int, high: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
-            raise FitError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    def whole(name: str, value: Any) -> int:
+        problem = setting_problem(name, value)
+        if problem:
+            raise FitError(f"{name} {problem}")
         return int(value)
 
-    draws = whole("draws", draws, 1, 1_000_000)
-    tune = whole("tune", tune, 1, 1_000_000)
-    chains = whole("chains", chains, 1, 64)
-    seed = whole("seed", seed, 0, 2**32 - 1)
+    draws, tune, chains, seed = (whole(n, v) for n, v in (("draws", draws), ("tune", tune), ("chains", chains),
+                                                           ("seed", seed)))
     if sampler not in {s.value for s in Sampler}:
         raise FitError(f"unknown sampler {sampler!r}; accepted: {', '.join(s.value for s in Sampler)}")
     if not isinstance(progress, bool):
         raise FitError(f"progress must be True or False, got {progress!r}")
-    cores = min(chains, os.cpu_count() or 1) if cores is None else whole("cores", cores, 1, chains)
+    if cores is not None and (isinstance(cores, bool) or not isinstance(cores, int | np.integer)
+                              or not 1 <= cores <= chains):
+        raise FitError(f"cores must be a whole number from 1 to {chains}, got {cores!r}")
+    cores = min(chains, os.cpu_count() or 1) if cores is None else int(cores)
     for name, value in (("target_accept", target_accept), ("conf_level", conf_level)):
         if isinstance(value, bool) or not isinstance(value, float | int) or not 0 < value < 1:
             raise FitError(f"{name} must be a number between 0 and 1 (exclusive), got {value!r}")

@@ -27,9 +27,7 @@ from compare_kit.results import (
     sd_term,
     validate_diagnostics,
 )
-
-RHAT_LIMIT = 1.01
-ESS_LIMIT = 400
+from compare_kit.settings import ESS_LIMIT, RHAT_LIMIT
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from compare_kit.report import plots
 from compare_kit.report import tables as tb
+from compare_kit.settings import RHAT_LIMIT
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -208,7 +209,7 @@ def health_problems(fits: pd.DataFrame) -> list[str]:
                 problems.append(
                     f"{k} groups, Bayesian: {diverged} of {n} fits had divergent transitions (at most "
                     f"{int(f['divergences'].max())} per fit) and {unconverged} of {n} did not converge "
-                    f"(R-hat above 1.01 or divergences; max R-hat {f['max_rhat'].max():.3f}); their intervals "
+                    f"(R-hat above {RHAT_LIMIT} or divergences; max R-hat {f['max_rhat'].max():.3f}); their intervals "
                     "are counted as they came out. A higher --target-accept reduces divergences.")
         else:
             boundary = int(f["boundary"].astype(bool).sum())

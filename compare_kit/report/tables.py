@@ -36,6 +36,7 @@ from compare_kit.display import (
 )
 from compare_kit.display import environment as _environment
 from compare_kit.results import FREQUENTIST_ENGINES, BayesianFit
+from compare_kit.settings import ESS_LIMIT, RHAT_LIMIT
 
 if TYPE_CHECKING:
     from compare_kit.results import FitResult
@@ -230,9 +231,9 @@ def bayesian_health(fits: Sequence[FitResult], id: str, caption: str = "") -> Di
                     Cell(f"{s.chains} × {fmt_int(s.draws)} (+{fmt_int(s.tune)})"),
                     Cell(fmt_int(s.divergences), "badge bad" if s.divergences else ""),
                     Cell(fmt_int(s.tree_depth_saturation), "badge bad" if s.tree_depth_saturation else ""),
-                    Cell(fmt_num(s.max_rhat, 3), "badge bad" if s.max_rhat > 1.01 else ""),
-                    Cell(fmt_int(s.min_ess_bulk), "badge bad" if s.min_ess_bulk < 400 else ""),
-                    Cell(fmt_int(s.min_ess_tail), "badge bad" if s.min_ess_tail < 400 else ""), _status(f)])
+                    Cell(fmt_num(s.max_rhat, 3), "badge bad" if s.max_rhat > RHAT_LIMIT else ""),
+                    Cell(fmt_int(s.min_ess_bulk), "badge bad" if s.min_ess_bulk < ESS_LIMIT else ""),
+                    Cell(fmt_int(s.min_ess_tail), "badge bad" if s.min_ess_tail < ESS_LIMIT else ""), _status(f)])
     return table(id, columns, out, caption, fold=False)
 
 
@@ -247,9 +248,9 @@ def worst_diagnostics(diagnostics: pd.DataFrame, id: str, caption: str = "", row
     for _, r in d.iterrows():
         label = term_text(r["term"], r["group"]) + (f" [{r['level']}]" if r["level"] else "")
         out.append([Cell(r["model"]), Cell(engine_text(r["engine"])), Cell(label, "", r["term"]),
-                    Cell(fmt_num(r["rhat"], 3), "badge bad" if r["rhat"] > 1.01 else ""),
-                    Cell(fmt_int(r["ess_bulk"]), "badge bad" if r["ess_bulk"] < 400 else ""),
-                    Cell(fmt_int(r["ess_tail"]), "badge bad" if r["ess_tail"] < 400 else "")])
+                    Cell(fmt_num(r["rhat"], 3), "badge bad" if r["rhat"] > RHAT_LIMIT else ""),
+                    Cell(fmt_int(r["ess_bulk"]), "badge bad" if r["ess_bulk"] < ESS_LIMIT else ""),
+                    Cell(fmt_int(r["ess_tail"]), "badge bad" if r["ess_tail"] < ESS_LIMIT else "")])
     return table(id, columns, out, caption, fold=False)
 
 

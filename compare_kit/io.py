@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import tempfile
 from pathlib import Path
@@ -9,6 +10,11 @@ from pathlib import Path
 import pandas as pd
 
 from compare_kit.errors import OutputError
+
+
+def utc_timestamp() -> str:
+    """Now, to the second, as a page's "Generated at" line shows it: ``2026-12-03T07:41:29 UTC``."""
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", " UTC")
 
 
 def check_writable(path: str | Path) -> Path:

@@ -344,6 +344,7 @@ class BayesianFit(FitResult):
     sampling: SamplingInfo | None = None
     draws: CanonicalDraws | None = field(default=None, repr=False)
     engine_formula: str = ""  # the generated Bambi formula (safe column names)
+    engine_names: tuple[tuple[str, str], ...] = ()  # each safe name of that formula, and what it stands for
     compile_cache: str = ""  # "hit", "miss", "off", ...
 
     @property

@@ -91,6 +91,20 @@ class BambiNaming:
     blocks: tuple[BlockNames, ...]
     categorical: dict[str, Variable]  # safe name -> variable, for factor columns
 
+    def legend(self, response_label: str) -> tuple[tuple[str, str], ...]:
+        """Each safe name of the generated formula with what it stands for in the user's table."""
+        pairs = [("y", response_label)]
+        seen = set()
+        for f in self.fixed:
+            for safe, var in zip(f.safe.split(":"), f.term.variables, strict=True):
+                if safe not in seen:
+                    seen.add(safe)
+                    pairs.append((safe, var.label))
+        for b in self.blocks:
+            pairs.append((b.safe_group, b.group))
+            pairs += [(s, c) for s, c in zip(b.safe_coefs, b.coefs, strict=True) if s != "1"]
+        return tuple(pairs)
+
     def fixed_columns(self, bambi_term: str, levels: list[str] | None) -> list[str]:
         """Canonical design columns of one Bambi common term, in Bambi's column order."""
         if bambi_term == BAMBI_INTERCEPT:

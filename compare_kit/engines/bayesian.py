@@ -174,7 +174,8 @@ def _result(spec: ModelSpec, design: Design, naming: BambiNaming, built: _Built,
                                                                       ("build", "compile", "sample",
                                                                        "post_process"))),
         diagnostics=diagnostics, posterior=run.idata, sampling=info, draws=canonical,
-        engine_formula=naming.formula, compile_cache=str(run.compile_cache),
+        engine_formula=naming.formula, engine_names=naming.legend(design.response_label),
+        compile_cache=str(run.compile_cache),
     )
 
 

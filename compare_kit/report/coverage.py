@@ -11,7 +11,6 @@ renders to the same bytes except the ``Generated at`` line.
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from compare_kit.io import utc_timestamp
 from compare_kit.report import plots
 from compare_kit.report import tables as tb
 from compare_kit.settings import RHAT_LIMIT
@@ -264,7 +264,7 @@ def render_coverage(result: CoverageResult, *, timestamp: bool = True, command: 
         figures.append(_figure("fig-rmse", "RMSE of BLUPs and posterior means", CAPTIONS["rmse"],
                                lambda: rmse_figure(result.group_effects)))
     if timestamp:
-        now = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", " UTC")
+        now = utc_timestamp()
         generated = f"Generated at {now}; the study ran in {result.timings.get('wall', float('nan')):.0f} s"
     else:
         generated = "Generated at (timestamp left out)"

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from compare_kit.design import Design, Pooling
+from compare_kit.design import Pooling
 from compare_kit.report import plots
+from compare_kit.report.plots import Source
 
 if TYPE_CHECKING:
     from compare_kit.results import FitResult
@@ -100,7 +101,7 @@ def panel_levels(result: StudyResult, roles: Roles) -> list[str]:
 
 
 def _line_draws(bayes: FitResult, level: str, intercept_cols: tuple[str, str | None],
-                slope_cols: tuple[str | None, str | None], source: str, n: int) -> pd.DataFrame:
+                slope_cols: tuple[str | None, str | None], source: str, kind: Source, n: int) -> pd.DataFrame:
     """Per posterior draw, a group's intercept and slope: fixed column + the block's deviation."""
     draws = bayes.draws
     fixed = {name: draws.fixed[..., j].ravel() for j, name in enumerate(draws.fixed_names)}
@@ -117,7 +118,7 @@ def _line_draws(bayes: FitResult, level: str, intercept_cols: tuple[str, str | N
     a, b = value(intercept_cols), value(slope_cols)
     keep = np.unique(np.linspace(0, a.size - 1, min(n, a.size)).round().astype(int))
     return pd.DataFrame({"level": level, "draw": keep, "intercept": a[keep], "slope": b[keep],
-                         "source": source})
+                         "source": source, "kind": kind.value})
 
 
 def group_panels(result: StudyResult, roles: Roles) -> ReportFigure:
@@ -149,11 +150,11 @@ def group_panels(result: StudyResult, roles: Roles) -> ReportFigure:
             est = ub.table("fixed").set_index("term")
             if icol in est.index:
                 slope = float(est["estimate"].get(scol, np.nan))
-                lines.append({"level": level, "source": "no pooling",
+                lines.append({"level": level, "source": "no pooling", "kind": Source.NO_POOLING.value,
                               "intercept": float(est.loc[icol, "estimate"]), "slope": slope})
                 draws.append(_line_draws(ub, level, (icol, None),
                                          (scol if scol in est.index else None, None),
-                                         "no pooling", MAX_DRAWS))
+                                         "no pooling", Source.NO_POOLING, MAX_DRAWS))
                 note = unpooled[0].table("fixed").set_index("term")["note"].get(scol, "")
                 if note:
                     notes.append(f"{level}: the no-pooling slope is not identified by the data ({note}); "
@@ -162,17 +163,18 @@ def group_panels(result: StudyResult, roles: Roles) -> ReportFigure:
             own = shrink[shrink["level"] == level].set_index("term")["no_pooling"]
             if "(Intercept)" in own.index:
                 lines.append({"level": level, "source": "no pooling (own least squares)",
+                              "kind": Source.NO_POOLING.value,
                               "intercept": float(own["(Intercept)"]),
                               "slope": float(own.get(predictor, fixed_f.get(predictor, np.nan)))})
-        lines.append({"level": level, "source": "partial pooling (freq.)",
+        lines.append({"level": level, "source": "partial pooling (freq.)", "kind": Source.FREQUENTIST.value,
                       "intercept": coef_of(partial_f, fixed_f, level, "(Intercept)"),
                       "slope": coef_of(partial_f, fixed_f, level, predictor)})
-        lines.append({"level": level, "source": "partial pooling",
+        lines.append({"level": level, "source": "partial pooling", "kind": Source.BAYESIAN.value,
                       "intercept": coef_of(partial_b, fixed_b, level, "(Intercept)"),
                       "slope": coef_of(partial_b, fixed_b, level, predictor)})
         draws.append(_line_draws(bayes, level, ("(Intercept)", "(Intercept)" if "(Intercept)" in coefs else None),
                                  (predictor, predictor if predictor in coefs else None),
-                                 "partial pooling", MAX_DRAWS))
+                                 "partial pooling", Source.BAYESIAN, MAX_DRAWS))
     data = design.data
     x_labels = (RADON_X_LABELS if result.study.data_source == "radon" and predictor == "floor" else None)
     fig = plots.county_panels(data, design.response_label if design.response_label in data else

@@ -10,7 +10,6 @@ The same result renders to the same bytes except the one line marked
 
 from __future__ import annotations
 
-import datetime as _dt
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from markupsafe import Markup
 
-from compare_kit.design import Design, Pooling
+from compare_kit.design import Pooling
+from compare_kit.io import utc_timestamp
 from compare_kit.report import figures as figs
 from compare_kit.report import tables as tb
 from compare_kit.results import BayesianFit
@@ -118,20 +118,8 @@ def statsmodels_words(fit: FitResult) -> str:
 
 def bambi_legend(bayes: FitResult) -> str:
     """The generated engine formula's names, translated back to the table's columns."""
-    from compare_kit.engines.bambi_names import build_naming
-
-    naming = build_naming(bayes.design)
-    pairs = [("y", bayes.design.response_label)]
-    seen = set()
-    for f in naming.fixed:
-        for safe, var in zip(f.safe.split(":"), f.term.variables, strict=True):
-            if safe not in seen:
-                seen.add(safe)
-                pairs.append((safe, var.label))
-    for b in naming.blocks:
-        pairs.append((b.safe_group, b.group))
-        pairs += [(s, c) for s, c in zip(b.safe_coefs, b.coefs, strict=True) if s != "1"]
-    return ", ".join(f"{a} = {b}" for a, b in pairs)
+    names = bayes.engine_names if isinstance(bayes, BayesianFit) else ()
+    return ", ".join(f"{a} = {b}" for a, b in names)
 
 
 # -------------------------------------------------------------- problems
@@ -419,7 +407,7 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
     pred = result.predictive
     engines = sorted({tb.engine_text(b.engine) for _, b in result.fits.values()})
     if timestamp:
-        now = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", " UTC")
+        now = utc_timestamp()
         total = result.timings.get("total")
         took = f"; the study ran in {total:.0f} s" if total is not None else ""
         generated = f"Generated at {now}{took}"

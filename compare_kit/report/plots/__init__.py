@@ -17,6 +17,7 @@ labels, output), ``captions``, ``groups`` (group panels and shrinkage), ``estima
 (caterpillar and forest) and ``checks`` (predictive check and rank plots).
 """
 
+from compare_kit.display import term_label
 from compare_kit.report.plots.captions import CAPTIONS
 from compare_kit.report.plots.checks import posterior_predictive, rank_plot
 from compare_kit.report.plots.estimates import caterpillar, fixed_effects_forest
@@ -33,14 +34,14 @@ from compare_kit.report.plots.style import (
     DATA_COLOR,
     FREQ_COLOR,
     NO_POOLING_COLOR,
+    Source,
     engine_color,
     engine_label,
     figure_to_png_base64,
     figure_to_svg,
     new_figure,
-    source_color,
+    source_colors,
     styled,
-    term_label,
 )
 
 __all__ = [
@@ -48,5 +49,5 @@ __all__ = [
     "NO_POOLING_COLOR", "caterpillar", "county_panels", "engine_color", "engine_label",
     "figure_to_png_base64", "figure_to_svg", "fixed_effects_forest", "level_shrinkage", "nested_shrinkage",
     "new_figure", "posterior_predictive", "rank_plot", "shrinkage_arrows", "shrinkage_vs_size",
-    "source_color", "styled", "term_label",
+    "Source", "source_colors", "styled", "term_label",
 ]

@@ -21,12 +21,14 @@ from compare_kit.report.plots.style import (
     EXTRA_COLORS,
     FREQ_COLOR,
     NO_POOLING_COLOR,
+    Source,
     evenly_spaced,
     new_figure,
     panel_grid,
     require_columns,
     short_text,
-    source_color,
+    source_colors,
+    source_kinds,
     styled,
 )
 
@@ -76,13 +78,15 @@ def posterior_predictive(observed: Sequence[float] | np.ndarray | pd.Series, rep
 
     sources = (list(dict.fromkeys(replicated["source"].astype(str))) if "source" in replicated
                else ["replicated"])
+    # replicated data come from a posterior: Bayesian unless a kind column says otherwise
+    colors = source_colors(sources, {s: Source.BAYESIAN for s in sources} | source_kinds(replicated))
     fig = new_figure(height=4.0)
     ax = fig.subplots()
     handles = []
     for source in sources:
         sub = (replicated if "source" not in replicated
                else replicated[replicated["source"].astype(str) == source])
-        color = BAYES_COLOR if source == "replicated" else source_color(source, sources)
+        color = colors[source]
         keep = evenly_spaced(sorted(sub["draw"].unique()), max_draws)
         segments = [np.column_stack([grid, _kde(part.to_numpy(dtype=float), grid, bandwidth)])
                     for _, part in sub[sub["draw"].isin(keep)].groupby("draw", sort=True)["value"]]

@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from compare_kit.display import term_label
 from compare_kit.report.plots.style import (
     engine_color,
     engine_label,
@@ -20,7 +21,6 @@ from compare_kit.report.plots.style import (
     require_columns,
     short_text,
     styled,
-    term_label,
 )
 
 

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
 
+from compare_kit.display import term_label
 from compare_kit.report.plots.style import (
     BAYES_COLOR,
     COMPLETE_POOLING_COLOR,
@@ -28,9 +29,9 @@ from compare_kit.report.plots.style import (
     pick_one,
     require_columns,
     short_text,
-    source_color,
+    source_colors,
+    source_kinds,
     styled,
-    term_label,
 )
 from compare_kit.report.plots.captions import CAPTIONS
 
@@ -83,7 +84,7 @@ def county_panels(data: pd.DataFrame, response: str, predictor: str, group: str,
     line_sources = list(dict.fromkeys(lines["source"].astype(str)))
     draw_sources = [] if draws is None else list(dict.fromkeys(draws["source"].astype(str)))
     all_sources = list(dict.fromkeys(line_sources + draw_sources))
-    colors = {s: source_color(s, all_sources) for s in all_sources}
+    colors = source_colors(all_sources, source_kinds(lines, draws))
 
     fig, axes, ncols = panel_grid(len(levels), ncols, 3.4, 0.6)
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from enum import StrEnum
 from functools import wraps
 from typing import Any, ParamSpec
 
@@ -15,6 +16,8 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+
+from compare_kit.results import EngineName
 
 
 # --------------------------------------------------------------------------- palette and style
@@ -52,12 +55,19 @@ _STYLE: dict[str, Any] = {
     "text.usetex": False,
 }
 
-_ENGINE_LABELS = {
-    "statsmodels": "frequentist (statsmodels)",
-    "bambi": "Bayesian (Bambi)",
-    "pymc": "Bayesian (PyMC)",
-}
-_BAYES_ENGINES = ("bambi", "pymc")
+
+
+class Source(StrEnum):
+    """What a line or a curve shows (a figure input's ``kind`` column); its colour follows from it."""
+
+    NO_POOLING = "no_pooling"
+    COMPLETE_POOLING = "complete_pooling"
+    FREQUENTIST = "frequentist"
+    BAYESIAN = "bayesian"
+
+
+SOURCE_COLORS = {Source.NO_POOLING: NO_POOLING_COLOR, Source.COMPLETE_POOLING: COMPLETE_POOLING_COLOR,
+                 Source.FREQUENTIST: FREQ_COLOR, Source.BAYESIAN: BAYES_COLOR}
 
 _P = ParamSpec("_P")
 
@@ -90,45 +100,46 @@ def panel_grid(n_panels: int, ncols: int, panel_height: float, extra_height: flo
     return fig, axes, ncols
 
 
+def _engine(engine: str) -> EngineName | None:
+    return EngineName(engine) if engine in EngineName._value2member_map_ else None
+
+
 def engine_label(engine: str) -> str:
     """Plain-language name of an engine (``statsmodels`` -> ``frequentist (statsmodels)``)."""
-    return _ENGINE_LABELS.get(engine, engine)
+    known = _engine(engine)
+    return known.side_label if known is not None else engine
 
 
 def engine_color(engine: str) -> str:
-    """The colour of an engine: frequentist blue, Bayesian vermillion."""
-    if engine in _BAYES_ENGINES:
-        return BAYES_COLOR
-    if engine == "statsmodels":
-        return FREQ_COLOR
-    return source_color(engine)
+    """The colour of an engine: frequentist blue, Bayesian vermillion (another name: the first extra)."""
+    known = _engine(engine)
+    if known is None:
+        return EXTRA_COLORS[0]
+    return FREQ_COLOR if known.frequentist else BAYES_COLOR
 
 
-def _known_color(source: str) -> str | None:
-    key = source.lower()
-    if "no pool" in key or "unpooled" in key or "individual" in key:
-        return NO_POOLING_COLOR
-    if "complete" in key or key in ("pooled", "pooling"):
-        return COMPLETE_POOLING_COLOR
-    if "statsmodels" in key or "freq" in key:
-        return FREQ_COLOR
-    if any(word in key for word in ("bambi", "pymc", "bayes", "partial", "hierarch")):
-        return BAYES_COLOR
-    return None
+def source_colors(sources: Sequence[str], kinds: Mapping[str, str]) -> dict[str, str]:
+    """Each source's colour: fixed by its kind (a ``Source`` value) where ``kinds`` gives one, else
+    the remaining Okabe-Ito colours in the order the sources come. Labels are never read."""
+    colors: dict[str, str] = {}
+    extra = 0
+    for source in dict.fromkeys(sources):
+        kind = kinds.get(source)
+        if kind in Source._value2member_map_:
+            colors[source] = SOURCE_COLORS[Source(kind)]
+        else:
+            colors[source] = EXTRA_COLORS[extra % len(EXTRA_COLORS)]
+            extra += 1
+    return colors
 
 
-def source_color(source: str, others: Sequence[str] = ()) -> str:
-    """Colour of a line source such as ``'no pooling'``, ``'partial pooling'`` or an engine name.
-
-    Sources that name none of the known methods get the remaining Okabe-Ito colours,
-    in the order they appear among the unknown names in ``others``.
-    """
-    known = _known_color(source)
-    if known is not None:
-        return known
-    unknown = [s for s in dict.fromkeys(others) if _known_color(s) is None]
-    position = unknown.index(source) if source in unknown else 0
-    return EXTRA_COLORS[position % len(EXTRA_COLORS)]
+def source_kinds(*frames: pd.DataFrame | None) -> dict[str, str]:
+    """Each source label's kind, from the frames' ``source`` and optional ``kind`` columns."""
+    kinds: dict[str, str] = {}
+    for frame in frames:
+        if frame is not None and "kind" in frame and "source" in frame:
+            kinds.update(zip(frame["source"].astype(str), frame["kind"].astype(str), strict=True))
+    return kinds
 
 
 def short_text(value: Any, limit: int = 40) -> str:
@@ -137,33 +148,6 @@ def short_text(value: Any, limit: int = 40) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text.replace("$", r"\$")
-
-
-def term_label(term: str, group: str = "") -> str:
-    """Plain-language label for a canonical term name.
-
-    ``sd__(Intercept)`` of group ``county`` -> ``SD of county intercepts``;
-    ``cor__(Intercept).floor`` -> ``correlation: intercept, floor``;
-    ``sd__Observation`` -> ``residual SD``.
-    """
-    def coef(name: str) -> str:
-        return "intercept" if name == "(Intercept)" else name
-
-    if term == "sd__Observation":
-        return "residual SD"
-    if term.startswith("sd__"):
-        inner = term[4:]
-        what = "intercepts" if inner == "(Intercept)" else f"{inner} slopes"
-        return f"SD of {group} {what}" if group else f"SD of {what}"
-    if term.startswith("cor__"):
-        body = term[5:]
-        if body.startswith("(Intercept)."):
-            first, second = "(Intercept)", body[len("(Intercept)."):]
-        else:
-            first, _, second = body.partition(".")
-        where = f" ({group})" if group else ""
-        return f"correlation{where}: {coef(first)}, {coef(second)}"
-    return "intercept" if term == "(Intercept)" else term
 
 
 def _close(fig: Figure) -> None:

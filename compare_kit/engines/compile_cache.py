@@ -16,6 +16,12 @@ wrapped function (its constants under numba's 1 MB limit for static globals).
 Anything else, and any failure while loading or saving an entry (a corrupt or
 unreadable file), falls back to nutpie's own uncached compile.
 
+It reaches into private parts of numba (its cache locators), PyTensor (its table of cached
+functions) and nutpie (its PyMC compile steps), written against the versions in ``WRITTEN_FOR``
+(pyproject.toml pins the same ranges). Under any other version the cache steps aside and nutpie
+compiles as usual (status ``"uncacheable: ..."``); ``tests/engines/test_compile_cache.py`` fails with
+a message saying what to re-check.
+
 Where: ``COMPARE_KIT_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/compare_kit`` or
 ``~/.cache/compare_kit``; ``fit_bayesian(compile_cache=...)`` takes a folder, or
 ``False`` to compile without the cache. Deleting the folder is always safe.
@@ -35,6 +41,21 @@ import numpy as np
 
 CACHE_FORMAT = 1
 ENV_VAR = "COMPARE_KIT_CACHE_DIR"
+# the (major, minor) series of each library whose private parts this module uses, as it was written
+WRITTEN_FOR = {"numba": (0, 68), "nutpie": (0, 16), "pytensor": (3, 3)}
+
+
+def version_problems() -> list[str]:
+    """The libraries whose installed series is not the one this module was written against."""
+    from importlib import metadata
+
+    problems = []
+    for name, series in WRITTEN_FOR.items():
+        installed = metadata.version(name)
+        parts = tuple(int(p) for p in installed.split(".")[:2] if p.isdigit())
+        if parts != series:
+            problems.append(f"{name} {installed} (written for {series[0]}.{series[1]}.x)")
+    return problems
 
 
 def default_cache_dir() -> Path:
@@ -201,6 +222,10 @@ def compile_pymc_model(model: Any, var_names: list[str], folder: Path | None) ->
     with exact_math():
         if folder is None:
             return nutpie.compile_pymc_model(model, backend="numba", var_names=var_names), "off"
+        versions = version_problems()
+        if versions:
+            status = f"uncacheable: private internals unchecked for {', '.join(versions)}"
+            return nutpie.compile_pymc_model(model, backend="numba", var_names=var_names), status
         try:
             return _compile_cached(model, var_names, folder)
         except _Uncacheable as exc:

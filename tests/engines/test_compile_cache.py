@@ -105,3 +105,27 @@ def test_an_unwritable_cache_folder_still_fits(radon, tmp_path):
                           compile_cache=Path(blocker) / "sub")
     assert fit.compile_cache.startswith(("uncacheable", "unsaved"))
     assert fit.sampling.sampler == "nutpie"
+
+
+def test_the_installed_libraries_are_the_ones_the_cache_was_written_for():
+    """compile_cache.py uses private parts of numba, nutpie and PyTensor. A new series of any of them
+    must fail here, with what to do, rather than risk a wrong draw; the cache itself steps aside."""
+    from compare_kit.engines.compile_cache import version_problems
+
+    problems = version_problems()
+    assert not problems, (
+        f"compile_cache.py was written against other versions: {'; '.join(problems)}. Re-check "
+        "_register_locator (numba.core.caching), _cfunc (pytensor.link.numba.cache.CACHED_SRC_FUNCTIONS) "
+        "and _compile_cached (nutpie.compile_pymc's private steps) against them, run this file, then "
+        "update WRITTEN_FOR and the pins in pyproject.toml")
+
+
+@pytest.mark.slow
+def test_an_unchecked_version_falls_back_to_nutpies_own_compile(radon, tmp_path, monkeypatch):
+    from compare_kit.engines import compile_cache
+
+    monkeypatch.setitem(compile_cache.WRITTEN_FOR, "nutpie", (0, 1))
+    fit = ck.fit_bayesian(ck.ModelSpec.named("pooled"), radon, draws=50, tune=50, chains=2,
+                          compile_cache=tmp_path)
+    assert fit.compile_cache.startswith("uncacheable: private internals unchecked for nutpie")
+    assert list(tmp_path.iterdir()) == []

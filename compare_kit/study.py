@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -23,6 +23,11 @@ from compare_kit.errors import CompareKitError, SpecError
 from compare_kit.results import FitResult
 from compare_kit.settings import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_SEED, DEFAULT_TUNE, setting_problem
 from compare_kit.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from compare_kit.compare import Comparison
+    from compare_kit.predictive import KFoldPredictions
+    from compare_kit.teaching import Demo
 
 DEFAULT_STUDY = "radon.toml"
 SRRS2_STUDY = "srrs2.toml"  # the three-level study of the full survey (bundled, or the user's copy)
@@ -278,11 +283,16 @@ class StudyResult:
     study: Study
     data: pd.DataFrame
     fits: dict[str, tuple[FitResult, FitResult]]  # label -> (frequentist, Bayesian)
-    comparisons: dict[str, Any]  # label -> Comparison
-    predictive: dict[str, pd.DataFrame]  # "rmsd", "cv", "loo", "predictions"
-    demos: dict[str, Any]  # "conditional_equivalence", "prior_flattening", "boundary" -> Demo
+    comparisons: dict[str, Comparison]  # label -> the comparison of its two fits
+    predictive: PredictiveTables
+    demos: Demos
     timings: dict[str, float]
-    problems: tuple[str, ...] = ()
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Every fit's warnings, each as ``label (engine): warning``."""
+        return tuple(f"{label} ({fit.engine}): {w}" for label, pair in self.fits.items() for fit in pair
+                     for w in fit.health.warnings)
 
     @property
     def estimates(self) -> pd.DataFrame:
@@ -308,6 +318,40 @@ class StudyResult:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+@dataclass(frozen=True)
+class PredictiveTables:
+    """A study's predictive checks, one row per model (and engine)."""
+
+    rmsd: pd.DataFrame  # in-sample RMSD: how closely each fit recreates the data (the tutorial's check)
+    cv: pd.DataFrame  # out-of-sample RMSE: K-fold refits (frequentist) beside PSIS-LOO (Bayesian)
+    loo: pd.DataFrame  # PSIS-LOO beside AIC and BIC
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"rmsd": self.rmsd, "cv": self.cv, "loo": self.loo}
+
+
+@dataclass(frozen=True)
+class Demos:
+    """The teaching demonstrations a study ran (None: not run)."""
+
+    conditional_equivalence: Demo | None = None
+    prior_flattening: Demo | None = None
+    boundary: Demo | None = None
+
+    def ran(self) -> dict[str, Demo]:
+        """The demonstrations that ran, by name, in the report's order."""
+        return {f.name: d for f in dataclasses.fields(self) if (d := getattr(self, f.name)) is not None}
+
+
+@dataclass(frozen=True)
+class SideWork:
+    """What ``side_work`` returns: the K-fold refits' predictions, the demonstrations and their timings."""
+
+    kfold: KFoldPredictions
+    demos: Demos
+    timings: dict[str, float]
+
+
 def teaching_spec(study: Study) -> ModelSpec | None:
     """A random-intercept model for the demonstrations: the study's own, or one derived from its first
     mixed model (same response and fixed part, an intercept for its first grouping factor)."""
@@ -324,31 +368,31 @@ def teaching_spec(study: Study) -> ModelSpec | None:
                                   label="varying_intercept")
 
 
-def side_work(study: Study, data: pd.DataFrame, demos: bool) -> dict[str, Any]:
+def side_work(study: Study, data: pd.DataFrame, demos: bool) -> SideWork:
     """The part of a study that needs no Bayesian fit of the study's models: the statsmodels K-fold
     refits and the teaching demonstrations. ``run_study`` runs it beside the model fits."""
     from compare_kit import predictive, teaching
     from compare_kit.engines.frequentist import fit_frequentist
 
     s = study.settings
-    out: dict[str, Any] = {"timings": {}, "demos": {}}
+    timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    out["kfold"] = predictive.kfold_predictions([m.spec for m in study.models], data, folds=s.cv_folds,
-                                                seed=s.seed)
-    out["timings"]["cross-validation refits"] = time.perf_counter() - t0
+    kfold = predictive.kfold_predictions([m.spec for m in study.models], data, folds=s.cv_folds, seed=s.seed)
+    timings["cross-validation refits"] = time.perf_counter() - t0
     spec = teaching_spec(study)
+    ran = Demos()
     if demos and study.settings.demos and spec is not None:
         t0 = time.perf_counter()
         reml = fit_frequentist(spec, data)
         ml = fit_frequentist(spec, data, method="ML")
-        out["demos"]["conditional_equivalence"] = teaching.conditional_equivalence(
-            reml, draws=s.draws, tune=min(s.tune, 500), chains=s.chains, seed=s.seed)
-        out["demos"]["prior_flattening"] = teaching.prior_flattening(reml, ml, draws=s.draws, tune=s.tune,
-                                                                     chains=2, seed=s.seed)
-        out["demos"]["boundary"] = teaching.boundary_demo(draws=s.draws, tune=s.tune, chains=s.chains,
-                                                         seed=s.seed)
-        out["timings"]["teaching demonstrations"] = time.perf_counter() - t0
-    return out
+        ran = Demos(
+            conditional_equivalence=teaching.conditional_equivalence(
+                reml, draws=s.draws, tune=min(s.tune, 500), chains=s.chains, seed=s.seed),
+            prior_flattening=teaching.prior_flattening(reml, ml, draws=s.draws, tune=s.tune, chains=2,
+                                                       seed=s.seed),
+            boundary=teaching.boundary_demo(draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed))
+        timings["teaching demonstrations"] = time.perf_counter() - t0
+    return SideWork(kfold, ran, timings)
 
 
 def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
@@ -372,7 +416,6 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
         raise ValueError(f"workers must be a whole number of at least 1, got {workers!r}")
     s = study.settings
     timings: dict[str, float] = {}
-    problems: list[str] = []
     start = time.perf_counter()
     data = study.load_data()
     study.check(data)
@@ -382,7 +425,7 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
         sidecar = Sidecar(side_work, study, data, demos)
     try:
         fits: dict[str, tuple[FitResult, FitResult]] = {}
-        comparisons = {}
+        comparisons: dict[str, Comparison] = {}
         for entry in study.models:
             t0 = time.perf_counter()
             say(f"[{entry.label}] statsmodels {'OLS' if not entry.spec.random else s.method} ...")
@@ -392,8 +435,6 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
                                     seed=s.seed, priors=entry.priors or s.priors, sampler=s.sampler)
             fits[entry.label] = (freq, bayes)
             comparisons[entry.label] = compare(freq, bayes)
-            for r in (freq, bayes):
-                problems += [f"{entry.label} ({r.engine}): {w}" for w in r.health.warnings]
             timings[f"fit {entry.label}"] = time.perf_counter() - t0
         say("predictive checks ...")
         t0 = time.perf_counter()
@@ -412,8 +453,7 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
     finally:
         if sidecar is not None:
             sidecar.close()
-    tables = {"rmsd": rmsd, "cv": predictive.cv_table(side["kfold"], [b for _, b in fits.values()]),
-              "loo": loo}
-    timings.update(side["timings"])
+    tables = PredictiveTables(rmsd, predictive.cv_table(side.kfold, [b for _, b in fits.values()]), loo)
+    timings.update(side.timings)
     timings["total"] = time.perf_counter() - start
-    return StudyResult(study, data, fits, comparisons, tables, side["demos"], timings, tuple(problems))
+    return StudyResult(study, data, fits, comparisons, tables, side.demos, timings)

@@ -69,8 +69,8 @@ def test_study_tables_are_the_same_with_one_or_two_processes():
     two = run_study(study, workers=2)
     for name in ("estimates", "diagnostics", "equivalence", "shrinkage", "fit_stats"):
         pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name))
-    for name in one.predictive:
-        pd.testing.assert_frame_equal(one.predictive[name], two.predictive[name])
-    assert one.demos.keys() == two.demos.keys()
-    for key in one.demos:
-        pd.testing.assert_frame_equal(one.demos[key].table, two.demos[key].table)
+    for name, table in one.predictive.tables().items():
+        pd.testing.assert_frame_equal(table, two.predictive.tables()[name])
+    assert one.demos.ran().keys() == two.demos.ran().keys()
+    for key, demo in one.demos.ran().items():
+        pd.testing.assert_frame_equal(demo.table, two.demos.ran()[key].table)

@@ -138,18 +138,11 @@ def collect_problems(result: StudyResult, figure_problems: list[str]) -> tuple[l
                                         "error" if failed else "warning"))
             for n in fit.health.notes:
                 notes.append(f"{label} ({engine}): {n}")
-    covered = {f"{label} ({fit.engine}): {w}" for label, pair in result.fits.items() for fit in pair
-               for w in fit.health.warnings}
-    extra = tuple(p for p in result.problems if p not in covered)
-    if extra:
-        problems.append(Problem("the study", extra, "health"))
-    loo = result.predictive.get("loo")
-    if loo is not None:
-        for _, r in loo.iterrows():
-            k = int(r["pareto_k_above_0.7"])
-            if k:
-                notes.append(f"{r['model']}: {k} row(s) with Pareto k > 0.7, so PSIS-LOO is unreliable for "
-                             "those rows (common when a model has a parameter per small group)")
+    for _, r in result.predictive.loo.iterrows():
+        k = int(r["pareto_k_above_0.7"])
+        if k:
+            notes.append(f"{r['model']}: {k} row(s) with Pareto k > 0.7, so PSIS-LOO is unreliable for "
+                         "those rows (common when a model has a parameter per small group)")
     for label, cmp in result.comparisons.items():
         if cmp.structure_note:
             notes.append(f"{label}: {cmp.structure_note}")
@@ -302,10 +295,7 @@ def _connection_section(result: StudyResult) -> list[dict[str, Any]]:
               "prior_flattening": "Flattening the prior: the posterior mode moves to REML",
               "boundary": "The boundary case: an SD estimated at zero"}
     out = []
-    for key in ("conditional_equivalence", "prior_flattening", "boundary"):
-        demo = result.demos.get(key)
-        if demo is None:
-            continue
+    for key, demo in result.demos.ran().items():
         tables = [tb.generic(demo.summary, f"tbl-demo-{key}-summary", "In one line", DEMO_LABELS, fold=False)]
         if demo.fixed is not None:
             tables.append(tb.generic(demo.fixed, f"tbl-demo-{key}-fixed", "Fixed effects: GLS vs posterior",
@@ -321,7 +311,7 @@ def _demos_skipped(result: StudyResult) -> str:
     """Why the demonstrations are missing, when they are."""
     from compare_kit.study import teaching_spec
 
-    if result.demos:
+    if result.demos.ran():
         return ""
     if not result.study.settings.demos:
         return ("The demonstrations are turned off in this study's file (demos = false): they are "
@@ -429,9 +419,9 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
         "results": _results_section(result, roles),
         "equivalence": _equivalence_section(result),
         "shrinkage": shrink,
-        "rmsd": tb.rmsd(pred["rmsd"], "tbl-rmsd", "In-sample RMSD (lower: predictions closer to the data)"),
-        "cv": tb.cross_validation(pred["cv"], "tbl-cv", "Out-of-sample prediction error"),
-        "loo": tb.information_criteria(pred["loo"], "tbl-loo", "Information criteria and PSIS-LOO"),
+        "rmsd": tb.rmsd(pred.rmsd, "tbl-rmsd", "In-sample RMSD (lower: predictions closer to the data)"),
+        "cv": tb.cross_validation(pred.cv, "tbl-cv", "Out-of-sample prediction error"),
+        "loo": tb.information_criteria(pred.loo, "tbl-loo", "Information criteria and PSIS-LOO"),
         "demos": _connection_section(result),
         "demos_skipped": _demos_skipped(result),
         "nested": _nested_section(result, roles),

@@ -73,6 +73,8 @@ class Study:
     primary: str = ""  # the label of the model the user wrote (checked first); "" for none in particular
     data_path: Path | None = None  # srrs2: the folder holding srrs2.dat and cty.dat (None: the bundled copy)
     exclude_states: tuple[str, ...] = ()  # srrs2: values of its state column left out (e.g. "R5")
+    # [value_labels.COLUMN]: what the values of a numeric predictor mean, for the figures' axes
+    value_labels: dict[str, dict[float, str]] = field(default_factory=dict)
 
     def load_data(self) -> pd.DataFrame:
         from compare_kit.data import load_csv, load_radon
@@ -161,7 +163,7 @@ def parse_study(raw: dict[str, Any], text: str = "", source: str = "study", base
         where = f" (line {line})" if line else ""
         return StudyError(f"{source}: {key}{where}: {message}")
 
-    known = {"title", "data", "settings", "models"}
+    known = {"title", "data", "settings", "models", "value_labels"}
     for key in raw:
         if key not in known:
             raise fail(key, f"unknown key; a study has {', '.join(sorted(known))}")
@@ -195,7 +197,28 @@ def parse_study(raw: dict[str, Any], text: str = "", source: str = "study", base
             raise fail(f"{key}.priors", "must be a preset name: default, tutorial or vague")
         models.append(ModelEntry(label, spec, priors))
     return Study(title, source_kind, csv_path, tuple(models), settings, source, data_path=data_path,
-                 exclude_states=exclude)
+                 exclude_states=exclude, value_labels=_value_labels(raw.get("value_labels", {}), fail))
+
+
+def _value_labels(raw: Any, fail: Callable[[str, str], StudyError]) -> dict[str, dict[float, str]]:
+    """``[value_labels.floor]`` with ``0 = "basement (0)"``: each column's numeric values and their labels."""
+    if not isinstance(raw, dict):
+        raise fail("value_labels", "must be a table of [value_labels.COLUMN] tables")
+    out: dict[str, dict[float, str]] = {}
+    for column, labels in raw.items():
+        key = f"value_labels.{column}"
+        if not isinstance(labels, dict) or not labels:
+            raise fail(key, "must be a table of value = \"label\" lines, e.g. 0 = \"basement\"")
+        out[column] = {}
+        for value, label in labels.items():
+            try:
+                number = float(value)
+            except ValueError:
+                raise fail(key, f"{value!r} is not a number; labels name a numeric column's values") from None
+            if not isinstance(label, str):
+                raise fail(key, f"the label of {value} must be text")
+            out[column][number] = label
+    return out
 
 
 def _data_source(data: dict[str, Any], fail: Callable[[str, str], StudyError],

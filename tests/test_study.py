@@ -16,6 +16,8 @@ def test_default_study_is_the_tutorials():
     unpooled = next(m for m in study.models if m.label == "unpooled")
     assert unpooled.priors == "tutorial"
     assert not next(m for m in study.models if m.label == "partial_pooling").spec.random[0].correlated
+    # the radon words of the figures live in the radon study's file, not in the report's code
+    assert study.value_labels == {"floor": {0.0: "basement (0)", 1.0: "first floor (1)"}}
 
 
 def _write(tmp_path, text):
@@ -34,6 +36,9 @@ def _write(tmp_path, text):
     ('[models.a]\nx = 1\n', "models.a (line 1): needs formula"),
     ('title = \n', "not valid TOML"),
     ('colour = "red"\n[models.a]\nformula = "y ~ x"\n', "colour (line 1): unknown key"),
+    ('[value_labels.x]\nlow = "a"\n[models.a]\nformula = "y ~ x"\n', "'low' is not a number"),
+    ('[value_labels.x]\n0 = 1\n[models.a]\nformula = "y ~ x"\n', "the label of 0 must be text"),
+    ('value_labels = 3\n[models.a]\nformula = "y ~ x"\n', "value_labels (line 1): must be a table"),
 ])
 def test_study_errors_name_key_and_line(tmp_path, text, phrase):
     with pytest.raises(StudyError) as err:

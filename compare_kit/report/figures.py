@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from compare_kit.study import StudyResult
 
 MAX_DRAWS = 100  # thin lines per panel and source, replicated data sets in the predictive check
-RADON_X_LABELS = {0: "basement (0)", 1: "first floor (1)"}
 
 
 @dataclass(frozen=True)
@@ -176,7 +175,7 @@ def group_panels(result: StudyResult, roles: Roles) -> ReportFigure:
                                  (predictor, predictor if predictor in coefs else None),
                                  "partial pooling", Source.BAYESIAN, MAX_DRAWS))
     data = design.data
-    x_labels = (RADON_X_LABELS if result.study.data_source == "radon" and predictor == "floor" else None)
+    x_labels = result.study.value_labels.get(predictor)
     fig = plots.county_panels(data, design.response_label if design.response_label in data else
                               freq.spec.response.column, predictor, roles.group, levels,
                               pd.DataFrame(lines), pd.concat(draws, ignore_index=True),
@@ -343,7 +342,7 @@ def nested_group_shrinkage(result: StudyResult, label: str, engine: str) -> Repo
     rows = table[table["group"] == inner]
     share = rows["shrinkage_freq" if engine == "freq" else "shrinkage_bayes"]
     small = rows["n"] <= 5
-    note = (f"{label}: median share of the way to the {outer} for groups of 5 homes or fewer "
+    note = (f"{label}: median share of the way to the {outer} for groups of 5 rows or fewer "
             f"{share[small].median():.2f}, for larger groups {share[~small].median():.2f}."
             if small.any() and (~small).any() else "")
     return ReportFigure(fid, f"{label}: {inner.split(':')[0]} toward {outer}, {who}",
@@ -366,7 +365,8 @@ def nested_size(result: StudyResult, label: str) -> ReportFigure:
         "toward complete pooling", "toward the enclosing group's estimate")
     return ReportFigure("fig-shrinkage-size", f"{label}: shrinkage of each {inner.split(':')[0]} toward its "
                         "enclosing group, against its size",
-                        caption + " Here the share is measured toward the county's state, not the population.",
+                        caption + f" Here the share is measured toward each {inner.split(':')[0]}'s {outer}, "
+                        "not toward the population.",
                         _svg(fig, "fig-shrinkage-size"))
 
 

@@ -263,9 +263,9 @@ def test_caterpillar_many_levels_split_into_columns():
 
 def test_caterpillar_asks_for_a_model_when_ambiguous(estimates):
     two = pd.concat([estimates, estimates.assign(model="other")], ignore_index=True)
-    plots.caterpillar(two, "county", "floor")  # partial_pooling preferred
-    with pytest.raises(ValueError, match="model"):
-        plots.caterpillar(two.assign(model=two["model"].replace("partial_pooling", "x")), "county", "floor")
+    plots.caterpillar(two, "county", "floor", model="other")
+    with pytest.raises(ValueError, match="say which one with model="):
+        plots.caterpillar(two, "county", "floor")  # no model name is preferred by its wording
 
 
 def test_forest_intervals_and_missing_estimates(estimates):

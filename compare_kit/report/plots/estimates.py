@@ -57,7 +57,7 @@ def caterpillar(estimates: pd.DataFrame, group: str, term: str, *, model: str | 
                      & (estimates["term"] == term)]
     if rows.empty:
         raise ValueError(f"no {effect} rows for group {group!r} and term {term!r} in the estimates table")
-    rows = pick_one(rows, "model", model, "estimates", prefer="partial_pooling")
+    rows = pick_one(rows, "model", model, "estimates")
     rows = rows.assign(level=rows["level"].astype(str))
     engines = _engine_order(rows["engine"])
     by_level = rows.pivot_table(index="level", columns="engine", values="estimate", aggfunc="first",
@@ -107,7 +107,7 @@ def fixed_effects_forest(estimates: pd.DataFrame, *, model: str | None = None) -
     rows = estimates[estimates["effect"].isin(["fixed", "ran_pars"])]
     if rows.empty:
         raise ValueError("the estimates table has no fixed or ran_pars rows")
-    rows = pick_one(rows, "model", model, "estimates", prefer="partial_pooling")
+    rows = pick_one(rows, "model", model, "estimates")
     engines = _engine_order(rows["engine"])
     sections = [(effect, title) for effect, title in
                 (("fixed", "Fixed effects"), ("ran_pars", "Random-effect SDs and correlations"))

@@ -179,7 +179,7 @@ def _robust_limits(core: np.ndarray, extra: np.ndarray) -> tuple[float, float]:
 
 @styled
 def shrinkage_arrows(shrinkage: pd.DataFrame, intercept_term: str = "(Intercept)",
-                     slope_term: str = "floor", *, group: str | None = None) -> Figure:
+                     slope_term: str | None = None, *, group: str | None = None) -> Figure:
     """Arrows from each group's own (intercept, slope) to its partial-pooling estimate.
 
     One panel per engine with partial-pooling values (``partial_freq``,
@@ -187,7 +187,13 @@ def shrinkage_arrows(shrinkage: pd.DataFrame, intercept_term: str = "(Intercept)
     their own intercept (at the partial slope's height); groups with no own estimate
     at all are counted in the panel, not silently dropped. Own estimates far outside
     the bulk are left outside the view (their arrows enter from the edge) and counted.
+    ``slope_term`` may be left out when the table holds one term besides the intercept.
     """
+    if slope_term is None:
+        others = list(dict.fromkeys(t for t in shrinkage["term"].astype(str) if t != intercept_term))
+        if len(others) != 1:
+            raise ValueError(f"say which slope to draw with slope_term=...; the table's terms are {others}")
+        slope_term = others[0]
     wide = _wide_shrinkage(shrinkage, group, [intercept_term, slope_term])
     a0 = wide[("no_pooling", intercept_term)].to_numpy(dtype=float)
     b0 = wide[("no_pooling", slope_term)].to_numpy(dtype=float)
@@ -466,17 +472,17 @@ def level_shrinkage(shrinkage: pd.DataFrame, group: str, *, term: str = "(Interc
 
 
 CAPTIONS["nested_shrinkage"] = (
-    "One panel per enclosing group (here: per state). Each arrow is one nested group (a county): it starts "
-    "at the county's own estimate (green: the mean of its homes' residuals from the fixed part) and ends at "
-    "its partial-pooling estimate (fixed part + state effect + county effect), drawn at the county's number "
-    "of homes. The solid line is the state's own partial-pooling estimate, the value the counties are pulled "
-    "toward; the dotted line is the population value. Look for long arrows at the left (counties with few "
-    "homes are pulled almost onto their state's line) and short ones at the right (large counties keep "
-    "their own value), and compare the two engines' figures: they should look alike.")
+    "One panel per enclosing group. Each arrow is one nested group: it starts at the group's own estimate "
+    "(green: the mean of its rows' residuals from the fixed part) and ends at its partial-pooling estimate "
+    "(fixed part + enclosing group's effect + its own effect), drawn at the group's number of rows. The "
+    "solid line is the enclosing group's own partial-pooling estimate, the value its nested groups are "
+    "pulled toward; the dotted line is the population value. Look for long arrows at the left (groups with "
+    "few rows are pulled almost onto the enclosing group's line) and short ones at the right (large groups "
+    "keep their own value), and compare the two engines' figures: they should look alike.")
 CAPTIONS["level_shrinkage"] = (
-    "Each row is one state: an arrow from its own estimate (green: the precision-weighted mean of its "
-    "counties' own estimates) to its partial-pooling estimate (fixed intercept + state effect); the vertical "
-    "line is the population value (the fixed intercept) the states are pulled toward. With thousands of "
-    "homes per state the arrows are short: a state's own data outweigh what the other states say. Both "
-    "panels measure toward the same line (the frequentist fixed intercept), as in the shrinkage table; "
-    "the two panels should look alike.")
+    "Each row is one enclosing group: an arrow from its own estimate (green: the precision-weighted mean of "
+    "its nested groups' own estimates) to its partial-pooling estimate (fixed intercept + its effect); the "
+    "vertical line is the population value (the fixed intercept) the groups are pulled toward. Groups with "
+    "many rows have short arrows: their own data outweigh what the other groups say. Both panels measure "
+    "toward the same line (the frequentist fixed intercept), as in the shrinkage table; the two panels "
+    "should look alike.")

@@ -203,18 +203,14 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> N
         raise ValueError(f"the {what} table lacks columns {missing}; it has {list(frame.columns)}")
 
 
-def pick_one(frame: pd.DataFrame, column: str, wanted: str | None, what: str,
-              prefer: str | None = None) -> pd.DataFrame:
-    """Rows of one value of ``column``: ``wanted`` if given, else the only (or preferred) value."""
+def pick_one(frame: pd.DataFrame, column: str, wanted: str | None, what: str) -> pd.DataFrame:
+    """Rows of one value of ``column``: ``wanted`` if given, else the only value."""
     values = list(dict.fromkeys(frame[column].astype(str)))
     if wanted is None:
         if len(values) <= 1:
             return frame
-        if prefer is not None and prefer in values:
-            wanted = prefer
-        else:
-            raise ValueError(f"the {what} table holds several {column} values {values}; "
-                             f"say which one with {column}=...")
+        raise ValueError(f"the {what} table holds several {column} values {values}; "
+                         f"say which one with {column}=...")
     if wanted not in values:
         raise ValueError(f"{column} {wanted!r} is not in the {what} table; it has {values}")
     return frame[frame[column].astype(str) == wanted]

@@ -18,7 +18,17 @@ from compare_kit.settings import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_SEED, DE
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_FORMULA = "partial_pooling"
-BUNDLED_SURVEY = "bundled"  # --srrs2 given without a folder: the survey files shipped with compare_kit
+
+
+class _Bundled:
+    """``--srrs2`` given without a folder: the survey files shipped with compare_kit (not a string, so
+    argparse does not turn it into a path)."""
+
+    def __repr__(self) -> str:
+        return "the bundled survey"
+
+
+BUNDLED_SURVEY = _Bundled()
 
 
 class _UsageError(Exception):

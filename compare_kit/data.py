@@ -103,6 +103,8 @@ def parse_csv_text(raw: str, source: str = "the table", text_columns: Iterable[s
     except csv.Error as exc:
         raise DataError(f"{source} is not valid CSV: {exc}") from None
     rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if not rows:
+        raise DataError(f"{source} has no header row: every line is empty once quotes are read")
     header = [h.strip() for h in rows[0]]
     if any(not h for h in header):
         raise DataError(f"{source} has a column without a name (position "
@@ -140,7 +142,9 @@ def _column(cells: list[str], keep_text: bool) -> pd.Series:
     if numeric:
         values = [float(c) if c not in MISSING_TOKENS else np.nan for c in cells]
         series = pd.Series(values, dtype=float)
-        if series.dropna().apply(float.is_integer).all() and not series.isna().any():
+        # whole numbers become integers only where int64 holds them exactly (|v| <= 2^53)
+        whole = series.dropna().apply(float.is_integer).all() and (series.abs() <= 2.0**53).all()
+        if whole and not series.isna().any():
             return series.astype(np.int64)
         return series
     return pd.Series([c if c != "" else None for c in cells], dtype=object)

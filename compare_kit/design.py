@@ -9,7 +9,6 @@ columns and transforms come from a fixed table.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,9 +16,16 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from compare_kit.data import separator_hint
 from compare_kit.errors import DataError, SpecError
 from compare_kit.spec import ModelSpec, Pooling, RandomTerm, Term, Transform, Variable
+from compare_kit.table_checks import (
+    check_cells,
+    check_columns,
+    check_text_where_numbers_are_read,
+    is_text,
+    looks_numeric,
+    with_text_labels,
+)
 
 INTERCEPT = "(Intercept)"
 
@@ -151,8 +157,10 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, state: TransformState | No
     """
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    _check_columns(spec, data)
-    text_notes = _check_text_where_numbers_are_read(spec, data)
+    data = with_text_labels(data)
+    check_columns(spec, data)
+    check_cells(spec, data)
+    text_notes = check_text_where_numbers_are_read(spec, data)
     frame, summary = _drop_missing(spec, data)
     if len(frame) == 0:
         raise DataError("no rows are left after dropping rows with missing values in "
@@ -166,90 +174,28 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, state: TransformState | No
     design = Design(spec, frame, y, x, blocks, summary, categorical, notes, _few_group_warnings(blocks),
                     state)
     _check_groups(design)
+    _check_not_an_exact_fit(design)
     return design
 
 
 # ------------------------------------------------------------------ checks
 
 
-def closest_columns(name: str, columns: list[str]) -> list[str]:
-    """Up to three existing column names that look like ``name``."""
-    lowered = {c.lower(): c for c in columns}
-    hits = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
-    return [lowered[h] for h in hits]
-
-
-def _check_columns(spec: ModelSpec, data: pd.DataFrame) -> None:
-    columns = [str(c) for c in data.columns]
-    dupes = sorted({c for c in columns if columns.count(c) > 1})
-    if dupes:
-        raise DataError(f"the table has duplicated column names: {', '.join(dupes)}; "
-                        "rename them so that each column has one name")
-    for name in spec.columns:
-        if name not in columns:
-            hint = closest_columns(name, columns)
-            hint_text = (f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint
-                         else f"; the table's columns are: {', '.join(columns[:20])}")
-            raise DataError(f"the formula uses the column {name!r}, which is not in the table{hint_text}")
-
-
-def _numeric_roles(spec: ModelSpec) -> dict[str, Variable]:
-    """The columns the formula reads as numbers (no ``C()``), each with its first variable."""
-    roles: dict[str, Variable] = {}
-    for v in spec.variables:
-        if not v.categorical:
-            roles.setdefault(v.column, v)
-    return roles
-
-
-def _offending(values: pd.Series) -> str:
-    """Up to five distinct values, each with its first row (counted from 1, as data rows below a CSV's
-    header), and how many rows hold such values."""
-    first = values.astype(str).str.strip().drop_duplicates()
-    shown = ", ".join(f"{v!r} (row {i + 1})" for i, v in first.iloc[:5].items())
-    more = f" and {len(first) - 5} other value(s)" if len(first) > 5 else ""
-    return shown + more + (f", in {len(values)} rows" if len(values) > 1 else "")
-
-
-def _check_text_where_numbers_are_read(spec: ModelSpec, data: pd.DataFrame) -> tuple[str, ...]:
-    """A text column where the formula reads numbers: typos, footer rows and thousands separators or
-    decimal commas are refused with the offending values; a column of text used as a plain predictor
-    is categorical, as in R, with a note naming its levels."""
-    notes = []
-    for column, var in _numeric_roles(spec).items():
-        series = data[column]
-        if not _is_text(series):
-            continue
-        present = series.dropna().reset_index(drop=True).set_axis(np.flatnonzero(series.notna()))
-        text = present.astype(str)
-        hints = text.map(separator_hint)
-        numberlike = text.map(_looks_numeric) | hints.notna()
-        bad = present[~numberlike]
-        mostly_numbers = len(present) and numberlike.mean() > 0.5
-        if var is spec.response or var.transform is not None or mostly_numbers:
-            if hints.notna().any():
-                first = hints.dropna()
-                raise DataError(f"the column {column!r} holds numbers the table cannot read: "
-                                f"{first.iloc[0]} ({int(hints.notna().sum())} value(s), first in row "
-                                f"{first.index[0] + 1})")
-            if len(bad) == 0:
-                continue  # numbers kept as text (e.g. '007'): the checks after dropping rows say what to do
-            if var is spec.response:
-                what = f"the response {column!r} must be numeric"
-                advice = ("fix or remove those rows (a footer or notes row, say)" if mostly_numbers else
-                          "the outcome must be a number in every row (code a yes/no outcome as 1/0)")
-            elif var.transform is not None:
-                what = f"{var.label} needs a numeric column"
-                advice = "fix or remove those rows" if mostly_numbers else f"{var.label} cannot apply to text"
-            else:
-                what = f"the predictor {column!r} is mostly numbers"
-                advice = f"fix those values, or write C({column}) if its values are categories"
-            raise DataError(f"{what}, but it holds text: {_offending(bad)}; {advice}")
-        levels = sorted(text.unique())
-        shown = ", ".join(levels[:8]) + (f" and {len(levels) - 8} more" if len(levels) > 8 else "")
-        notes.append(f"{column!r} holds text, so it is a categorical predictor with {len(levels)} levels "
-                     f"({shown}); write C({column}) to say so")
-    return tuple(notes)
+def _check_not_an_exact_fit(design: Design) -> None:
+    """The fixed effects alone must not reproduce the response: with no residual variation left, the
+    residual SD is 0 and neither engine has a likelihood to work with."""
+    x = design.x_estimable.to_numpy(dtype=float)
+    if x.shape[1] == 0:
+        return
+    norms = np.linalg.norm(x, axis=0)
+    norms[norms == 0] = 1.0
+    coef, *_ = np.linalg.lstsq(x / norms, design.y, rcond=None)
+    residual = design.y - (x / norms) @ coef
+    if np.abs(residual).max() <= 1e-10 * np.abs(design.y).max():
+        raise DataError(f"the fixed effects fit {design.response_label!r} exactly (every residual is 0 "
+                        f"within rounding, over {design.n} rows and {x.shape[1]} coefficients), so there is "
+                        "no variation left for the residual or the groups; check whether the response is a "
+                        "copy or a combination of the predictors, or whether there are more rows to add")
 
 
 def _drop_missing(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, DataSummary]:
@@ -262,16 +208,12 @@ def _drop_missing(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, Da
     return used, DataSummary(len(frame), len(used), dropped_by_column, digest[:16])
 
 
-def _is_text(series: pd.Series) -> bool:
-    return not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))
-
-
 def _categorical_columns(spec: ModelSpec, frame: pd.DataFrame) -> frozenset[str]:
     cats = {v.column for t in spec.fixed for v in t.variables if v.categorical}
     cats |= {v.column for r in spec.random for t in r.terms for v in t.variables if v.categorical}
     for term in list(spec.fixed) + [t for r in spec.random for t in r.terms]:
         for v in term.variables:
-            if _is_text(frame[v.column]):
+            if is_text(frame[v.column]):
                 if v.transform is not None:
                     raise DataError(f"{v.label} needs a numeric column, but {v.column!r} holds text "
                                     f"(for example {str(frame[v.column].iloc[0])!r})")
@@ -284,21 +226,13 @@ def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(series):
         return series.to_numpy(dtype=float)
     if not pd.api.types.is_numeric_dtype(series):
-        sample = next((str(v) for v in series if not _looks_numeric(v)), str(series.iloc[0]))
+        sample = next((str(v) for v in series if not looks_numeric(v)), str(series.iloc[0]))
         raise DataError(f"the {role} {column!r} must be numeric, but it holds text such as {sample!r}")
     values = series.to_numpy(dtype=float)
     if not np.all(np.isfinite(values)):
         bad = int((~np.isfinite(values)).sum())
         raise DataError(f"the column {column!r} has {bad} infinite value(s); remove or fix those rows")
     return values
-
-
-def _looks_numeric(value: object) -> bool:
-    try:
-        float(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def _transformed(var: Variable, frame: pd.DataFrame, role: str, state: TransformState) -> np.ndarray:
@@ -346,7 +280,7 @@ def level_labels(series: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
         series = series.cat.remove_unused_categories()
         labels = tuple(level_text(c) for c in series.cat.categories)
         return series.cat.codes.to_numpy(), labels
-    if _is_text(series):
+    if is_text(series):
         text = series.astype(str)
         uniques = sorted(text.unique())
         index = {u: i for i, u in enumerate(uniques)}
@@ -400,7 +334,11 @@ def _design_columns(terms: tuple[Term, ...], intercept: bool, frame: pd.DataFram
         columns[INTERCEPT] = np.ones(len(frame))
     for term in terms:
         coding = _coding(term, terms, intercept, categorical)
-        columns.update(_term_columns(term, frame, categorical, coding, state))
+        for name, values in _term_columns(term, frame, categorical, coding, state).items():
+            if name in columns:
+                raise DataError(f"two model columns would both be called {name!r} (one of them from the term "
+                                f"{term.label!r}): rename a column so that the names differ")
+            columns[name] = values
     return pd.DataFrame(columns)
 
 

@@ -96,9 +96,13 @@ def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML"
 def _fit_ols(design: Design, conf_level: float) -> FrequentistFit:
     start = time.perf_counter()
     x = design.x_estimable
-    res = sm.OLS(design.y, x.to_numpy()).fit()
-    beta = np.asarray(res.params)
-    se = np.asarray(res.bse)
+    # least squares on unit-length columns (the rank test's scaling), then back on the columns' scale:
+    # a column of huge or tiny values would otherwise look rank-deficient to the solver
+    norms = np.linalg.norm(x.to_numpy(dtype=float), axis=0)
+    norms[norms == 0] = 1.0
+    res = sm.OLS(design.y, x.to_numpy(dtype=float) / norms).fit()
+    beta = np.asarray(res.params) / norms
+    se = np.asarray(res.bse) / norms
     df_resid = design.n - x.shape[1]
     from scipy.stats import t as t_dist
 

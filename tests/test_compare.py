@@ -15,6 +15,10 @@ DESIGN_EQUIVALENCE = ["model", "effect", "group", "level", "term", "freq_estimat
                       "bayes_estimate", "bayes_std_error", "difference", "z_difference"]
 DESIGN_SHRINKAGE = ["group", "level", "n", "term", "no_pooling", "complete_pooling", "partial_freq",
                     "partial_bayes", "shrinkage_freq", "shrinkage_bayes"]
+# A fixed seed does not fix the draws across machines (other BLAS kernels change the gradients' last bits
+# and the NUTS trajectories part), so each assertion on draws states its false-failure probability, from
+# the spread measured over seeds 1-13 at these settings (2 chains x 500 draws), with the measured SD taken
+# 1.5 times larger (13 seeds pin an SD down to about 20%).
 SHORT = {"draws": 500, "tune": 500, "chains": 2, "seed": 1}
 
 
@@ -54,15 +58,19 @@ def test_equivalence_table_varying_intercept(pair_vi):
     assert set(DESIGN_EQUIVALENCE) <= set(eq.columns) and list(eq.columns) == EQUIVALENCE_COLUMNS
     assert len(eq) == 2 + 2 + 85
     fixed = eq[eq["effect"] == "fixed"]
+    # false-failure probability: < 1e-7 (z is -0.02 +- 0.06 and 0.00 +- 0.03 over seeds, 0.5 is > 5 SDs
+    # at 1.5 x 0.06; "agree" is |z| < 0.5, the same event)
     assert (fixed["z_difference"].abs() < 0.5).all()
     assert (fixed["verdict"] == "agree").all()
     vals = eq[eq["effect"] == "ran_vals"]
+    # false-failure probability: < 1e-12 (0.99964 +- 0.00007 over seeds)
     assert np.corrcoef(vals["freq_estimate"], vals["bayes_estimate"])[0, 1] > 0.99
     np.testing.assert_allclose(vals["z_difference"], vals["difference"] / vals["bayes_std_error"])
     summary = cmp.equivalence_summary.set_index("effect")
-    assert summary.loc["ran_vals", "correlation"] > 0.99
+    assert summary.loc["ran_vals", "correlation"] > 0.99  # the same correlation as above
     assert summary.loc["ran_vals", "compared"] == 85
     sd = eq[(eq["term"] == "sd__(Intercept)")].iloc[0]
+    # cannot fail by chance: the expected text follows the sign the draws gave
     assert ("skewed" if sd["difference"] > 0 else "pull it down") in sd["why"]
 
 
@@ -75,9 +83,12 @@ def test_shrinkage_both_engines_and_cass(pair_pp):
     cass = table[(table["level"] == "CASS")].set_index("term")
     assert np.isnan(cass.loc["floor", "no_pooling"]) and "floor = 0" in cass.loc["floor", "note"]
     population = cass.loc["floor", "complete_pooling"]
-    assert abs(cass.loc["floor", "partial_freq"] - population) < 0.1
+    assert abs(cass.loc["floor", "partial_freq"] - population) < 0.1  # no draws: the BLUP is exactly 0
+    # false-failure probability: < 1e-9 (-0.006 +- 0.010 over seeds, at most 0.035: the unidentified
+    # slope's posterior mean is 0 up to Monte Carlo error)
     assert abs(cass.loc["floor", "partial_bayes"] - population) < 0.15
     both = table.dropna(subset=["shrinkage_freq", "shrinkage_bayes"])
+    # false-failure probability: < 1e-12 (0.99996 +- 0.00002 over seeds)
     assert np.corrcoef(both["partial_freq"], both["partial_bayes"])[0, 1] > 0.98
 
 
@@ -89,7 +100,9 @@ def test_unpooled_tutorial_prior_cass_slope_is_prior_dominated(radon):
     eq = compare(freq, bayes).equivalence.set_index("term")
     cass = eq.loc["countyCASS:floor"]
     assert np.isnan(cass["freq_estimate"]) and cass["verdict"] == "prior-dominated"
-    assert cass["bayes_std_error"] > 30  # Normal(0, 100) prior: the data say nothing about it
+    # Normal(0, 100) prior: the data say nothing about it. false-failure probability: < 1e-12 (the sample
+    # SD is 99 +- 4.3 over seeds)
+    assert cass["bayes_std_error"] > 30
 
 
 @pytest.mark.slow
@@ -130,8 +143,10 @@ def test_bayesian_loo_rmse_joins_the_cross_validation_table(radon, pair_pp):
     cv = predictive.cross_validated_rmse(specs, radon, folds=5, seed=1, bayes_fits=[pooled_b, pair_pp[1]])
     bayes = cv[cv["method"] == "PSIS leave-one-out"].set_index("model")["rmse"]
     freq = cv[cv["engine"] == "statsmodels"].set_index("model")["rmse"]
+    # false-failure probability: < 1e-12 (the gap is 0.040 +- 0.001 over seeds)
     assert bayes["partial_pooling"] < bayes["pooled"]
-    assert abs(bayes["pooled"] - freq["pooled"]) < 0.01  # 919 rows, 2 coefficients: LOO ~ K-fold
+    # 919 rows, 2 coefficients: LOO ~ K-fold. false-failure probability: < 1e-12 (0.0007 +- 0.00014)
+    assert abs(bayes["pooled"] - freq["pooled"]) < 0.01
 
 
 @pytest.mark.slow
@@ -139,31 +154,67 @@ def test_rmsd_loo_and_predictions(pair_vi, radon):
     freq, bayes = pair_vi
     rmsd = predictive.in_sample_rmsd(freq, bayes).set_index("engine")
     assert 0.6 < rmsd.loc["statsmodels", "rmsd"] < 0.75
+    # false-failure probability: < 1e-12 (the gap is 0.0185 +- 0.0003 over seeds)
     assert abs(rmsd.loc["bambi", "rmsd"] - rmsd.loc["statsmodels", "rmsd"]) < 0.03
     loo = predictive.loo_table([pair_vi])
+    # false-failure probability: < 1e-12 (-1037.2 +- 0.3 over seeds)
     assert loo.loc[0, "elpd_loo"] == pytest.approx(-1040, abs=25)
     assert loo.loc[0, "aic"] == pytest.approx(2097.70679881256, abs=1e-2)
     rows = [predictive.NewRow({"floor": 0.0}, "HENNEPIN"), predictive.NewRow({"floor": 0.0})]
     pred = predictive.predict_new(freq, bayes, rows)
     assert len(pred) == 4
+    # The Bayesian side adds residual (and new-group) noise from predict_new's own numpy generator (seed 1,
+    # no BLAS: the same normals on every machine), so only the MCMC draws vary; the spreads below are over
+    # MCMC seeds. Were that noise redrawn too, a width would vary by ~0.09 and an estimate by ~0.023.
     width = pred["conf_high"] - pred["conf_low"]
+    # false-failure probability: < 1e-9 (Bayesian widths 2.86 +- 0.03 and 3.08 +- 0.04; no draws in the
+    # frequentist 2.86 and 3.11)
     assert (width > 2.5).all() and (width < 3.5).all()
     hennepin = pred[pred["level"] == "HENNEPIN"]
+    # false-failure probability: <= 1e-6 (0.0387 +- 0.0012 over seeds, at most 0.0405: 0.05 is 9 SDs, 6 at
+    # 1.5 times the spread)
     assert abs(hennepin["estimate"].iloc[0] - hennepin["estimate"].iloc[1]) < 0.05
     new = pred[pred["level"] == "(new group)"]
+    # false-failure probability: <= 2e-5 (the smallest new-group width exceeds the largest HENNEPIN one by
+    # 0.20 +- 0.032 over seeds, at least 0.14: 6 SDs, 4.2 at 1.5 times the spread)
     assert (new["conf_high"] - new["conf_low"]).min() > (hennepin["conf_high"] - hennepin["conf_low"]).max()
 
 
 @pytest.mark.slow
 def test_conditional_equivalence(freq_vi):
+    """The posterior is exactly N(BLUP/GLS, PEV), so z_mc = (posterior mean - BLUP) / MCSE is a standard
+    normal draw for each of the 85 counties and 2 coefficients, whatever the seed or BLAS kernel.
+
+    Measured over seeds 1-80 (4 x 1000 draws): the 6,800 county z have SD 0.98 (floor's z: 1.16, the
+    intercept's 0.90), mean z^2 per run 0.97 +- 0.19 (at most 1.65), largest |z| 4.09 (any |z| > 3 in
+    12% of the runs: the old limit of 3 failed about one run in five at seed-to-seed odds);
+    ESS 3,200-11,600 (antithetic), varying 9% between seeds; posterior SD / PEV SD: SD 0.018 per county
+    (0.022 at most), its mean over the counties 1.000 +- 0.002. The MCSE is itself estimated (its error
+    is at most half the ESS's 9%), so the limits below leave room for z's with an SD of 1.1 (1.3 for a
+    coefficient). A real error is far outside them: a posterior centred 1 posterior SD off gives
+    z ~ sqrt(ESS) > 50.
+    """
     demo = teaching.conditional_equivalence(freq_vi, draws=1000, tune=500, chains=4, seed=1)
     table = demo.table
     assert len(table) == 85
-    assert (table["z_mc"].abs() < 3).all()
+    z = pd.concat([table["z_mc"], demo.fixed["z_mc"]])
+    # false-failure probability: <= 3e-4 (Bonferroni over the 87 z: 87 P(|Z| > 5) = 5e-5 for exact
+    # MCSEs; 1.1e-4 with a 5% MCSE error, 1e-4 more if floor's z has SD 1.3). Catches a posterior mean
+    # off by 0.1 posterior SD (z ~ 0.1 sqrt(ESS) >= 5.6) in any one county.
+    assert (z.abs() < 5).all(), z.abs().max()
+    # false-failure probability: <= 5e-5 (mean z^2 is ~ chi^2_85 / 85, P(> 3) ~ 1e-7; simulated with a
+    # common MC factor of correlation 0.08 and a shared 8% MCSE error: 5e-5). Catches what the bound
+    # above misses: every county off by 0.02 posterior SD, or MCSEs too small by a factor 1.7.
+    assert (table["z_mc"] ** 2).mean() < 3
     ratio = table["sd_ratio_posterior_to_pev"]
-    assert ratio.between(0.9, 1.1).all()
-    assert (table["cond_sd"] <= table["pev_sd"] + 1e-12).all()
-    assert (demo.fixed["z_mc"].abs() < 3).all()
+    # false-failure probability: <= 1e-4 (each ratio ~ N(1, 0.02); 85 P(|N(0, 0.0245)| > 0.12) = 8e-5).
+    # Catches a posterior SD 12% off in any county, e.g. the smallest county's cond_sd (0.82 of PEV).
+    assert ratio.between(0.88, 1.12).all(), (ratio.min(), ratio.max())
+    # false-failure probability: <= 1e-4 (the mean of 85 ratios ~ N(1, 0.002); 0.01 is 5 SDs, 4 SDs if
+    # the SD is 0.0025). Catches posterior SDs that are the conditional SDs (mean ratio 0.984).
+    assert abs(ratio.mean() - 1) < 0.01, ratio.mean()
+    # no draws: both from the frequentist fit; PEV exceeds condVar by >= 1e-4 for every county
+    assert (table["cond_sd"] <= table["pev_sd"]).all()
 
 
 @pytest.mark.slow
@@ -171,7 +222,12 @@ def test_prior_flattening_moves_the_mode_to_reml(radon, freq_vi):
     ml = ck.fit_frequentist(ck.ModelSpec.named("varying_intercept"), radon, method="ML")
     demo = teaching.prior_flattening(freq_vi, ml, scales=(0.02, 0.5, 12.5), draws=500, tune=500, chains=2)
     gaps = demo.table["mode_minus_reml"].abs().to_numpy()
-    assert gaps[0] > 0.1 and gaps[-1] < 0.02
+    # false-failure probability: <= 1e-6 (seeds 1-15: the narrow prior's gap 0.2196 +- 0.0007; the wide
+    # prior's 0.005 +- 0.0025, at most 0.010: the old limit 0.02 was 6 SDs, 4 at 1.5 times the spread of a
+    # kernel-density mode; 0.03 is 10 and 6.6, and a tenth of the REML SD (0.32))
+    assert gaps[0] > 0.1 and gaps[-1] < 0.03, gaps
+    # false-failure probability: < 1e-12 (mean - mode is at least -0.0007 over seeds; -0.0001 +- 0.0003 for
+    # the narrow prior, whose posterior is nearly symmetric; 0.01 is > 20 SDs away)
     assert (demo.table["posterior_mean"] >= demo.table["posterior_mode"] - 0.01).all()
 
 
@@ -179,9 +235,13 @@ def test_prior_flattening_moves_the_mode_to_reml(radon, freq_vi):
 def test_boundary_demo_posterior_stays_positive():
     demo = teaching.boundary_demo(draws=500, tune=500, chains=2)
     s = demo.summary.iloc[0]
-    assert s["boundary_flag"] and s["reml_sd"] < 1e-3
+    assert s["boundary_flag"] and s["reml_sd"] < 1e-3  # no draws
+    # conf_low > 0 cannot fail (every draw of an SD is positive); posterior_mean_sd: false-failure
+    # probability < 1e-12 (0.306 +- 0.017 over seeds 1-15)
     assert s["posterior_conf_low"] > 0 and s["posterior_mean_sd"] > 0.1
-    assert (demo.table["blup"].abs() < 1e-3).all()
+    assert (demo.table["blup"].abs() < 1e-3).all()  # no draws: exactly 0 at the boundary
+    # cannot fail by chance: the BLUPs are 0 and a posterior mean of continuous draws is never exactly 0
+    # (the largest |mean| was >= 0.14 in every seed)
     assert (demo.table["posterior_mean"].abs() > demo.table["blup"].abs()).any()
 
 

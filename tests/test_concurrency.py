@@ -56,8 +56,12 @@ def test_loo_predictions_equal_arviz_loo_expectations(radon):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         expected, _ = az.loo_expectations(bayes.loo_data(), var_name="y", kind="mean")
+    # two code paths over the same draws (compare_kit's sum of softmax(log weights) x mu, arviz's own):
+    # they agree to the last bit today, but summation order is theirs to change; 1e-9 is a million times
+    # the rounding of a 300-term weighted mean, and any real difference (unsmoothed or misaligned
+    # weights) is >= 1e-4
     np.testing.assert_allclose(predictive.loo_predictions(bayes), np.asarray(expected).ravel(),
-                               rtol=1e-12, atol=1e-12)
+                               rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.slow
@@ -67,6 +71,7 @@ def test_study_tables_are_the_same_with_one_or_two_processes():
     study = load_study().with_settings(draws=100, tune=100, chains=2, cv_folds=3)
     one = run_study(study, workers=1)
     two = run_study(study, workers=2)
+    # equal by construction: the same code, seeds and data on one machine (one BLAS kernel) in either process
     for name in ("estimates", "diagnostics", "equivalence", "shrinkage", "fit_stats"):
         pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name))
     for name, table in one.predictive.tables().items():

@@ -325,6 +325,8 @@ def test_fast_path_is_fit_bayesian_with_default_priors():
     ref = ck.fit_bayesian(spec, sim.data(y_real), draws=300, tune=300, chains=2, seed=7, cores=1)
     est = ref.estimates.set_index(["effect", "term"])["estimate"]
     fixed = [est["fixed", "(Intercept)"], est["fixed", "floor"]]
+    # the same model, seed and arithmetic in one process (only the source of y differs: shared vs constant),
+    # hence the same draws under whatever BLAS kernel the machine has
     assert draws.fixed.mean(axis=(0, 1)) == pytest.approx(fixed, rel=1e-6)
     assert draws.blocks[0].sd.mean() == pytest.approx(est["ran_pars", "sd__(Intercept)"], rel=1e-6)
     assert draws.residual.mean() == pytest.approx(est["ran_pars", "sd__Observation"], rel=1e-6)
@@ -339,8 +341,15 @@ def test_fast_path_is_fit_bayesian_with_default_priors():
         term = row["parameter"]
         se = est.loc[term, "std_error"]
         mc_error = np.sqrt(se**2 / ess[term] + se**2 / health["min_ess_bulk"])
-        assert abs(row["estimate"] - est.loc[term, "estimate"]) < 4 * mc_error, term
-    assert health["max_rhat"] < 1.1
+        # false-failure probability: <= 3e-4 for the four (over 80 pairs of seeds the ratio below has SD
+        # 0.84, 0.54, 1.06 and 0.61 (ESS-based errors are rough at 2 x 300, and the fast path's uses its
+        # smallest ESS), at most 3.1: 5 is 4.7 SDs, 3.8 at 1.25 times the largest spread; at 4 it was
+        # ~1e-3). Catches posterior means ~0.6 posterior SD apart.
+        assert abs(row["estimate"] - est.loc[term, "estimate"]) < 5 * mc_error, term
+    # false-failure probability: <= 1e-4 (the largest R-hat of 2 x 300 draws for this 10-county model was
+    # 1.01-1.095 over 80 seeds; a lognormal fit gives P(> 1.1) = 1.4% (the old limit), P(> 1.3) = 4e-5).
+    # Chains stuck apart give R-hat far above 1.3.
+    assert health["max_rhat"] < 1.3, health["max_rhat"]
 
 
 @pytest.mark.slow
@@ -366,6 +375,8 @@ def test_process_pool_and_local_cluster_give_the_same_tables(tmp_path, monkeypat
                                  faults={once: ("raise", 1), always: ("raise", 9)})
     assert dask.executor.startswith("Dask cluster") and pool.executor.startswith("local process pool")
     assert dask.tasks["worker"][dask.tasks["done"]].nunique() == 2  # both workers did some of the tasks
+    # equal by construction: the same code, seeds and data on the same machine (one BLAS kernel), compiled
+    # without fastmath, so a cold compile and a cached one round alike
     for name in ("table", "group_effects", "intervals"):
         pd.testing.assert_frame_equal(getattr(pool, name), getattr(dask, name), check_exact=True)
     pd.testing.assert_frame_equal(pool.fits.drop(columns="seconds"), dask.fits.drop(columns="seconds"),

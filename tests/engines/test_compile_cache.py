@@ -63,6 +63,7 @@ def test_a_cache_hit_in_a_new_process_gives_the_draws_of_a_cold_compile(tmp_path
     miss = _fresh_process_fit(model, folder)
     hit = _fresh_process_fit(model, folder)
     assert (cold["status"], miss["status"], hit["status"]) == ("off", "miss", "hit")
+    # equal by construction: the same code, seed and data on one machine (one BLAS kernel, no fastmath)
     assert miss["estimates"] == cold["estimates"]
     assert hit["estimates"] == cold["estimates"]
 
@@ -77,6 +78,7 @@ def test_a_machines_first_run_gives_the_draws_of_every_later_run(tmp_path, model
     first = _fresh_process_fit(model, folder, env)
     later = _fresh_process_fit(model, folder, env)
     uncached = _fresh_process_fit(model, "off", env)
+    # equal by construction: the same code, seed and data on one machine (one BLAS kernel, no fastmath)
     assert first["estimates"] == later["estimates"] == uncached["estimates"]
 
 

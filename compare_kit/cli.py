@@ -49,15 +49,22 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
                         help="an lme4-style formula, or a named model: pooled, unpooled, partial_pooling, "
                              "correlated_slopes, varying_intercept, group_predictor "
                              f"(default {DEFAULT_FORMULA})")
-    parser.add_argument("--seed", type=_setting("seed"), default=DEFAULT_SEED,
-                        help=f"random seed (default {DEFAULT_SEED})")
-    parser.add_argument("--draws", type=_setting("draws"), default=DEFAULT_DRAWS,
-                        help=f"posterior draws per chain (default {DEFAULT_DRAWS})")
-    parser.add_argument("--tune", type=_setting("tune"), default=DEFAULT_TUNE,
-                        help=f"tuning steps per chain (default {DEFAULT_TUNE})")
-    parser.add_argument("--chains", type=_setting("chains"), default=DEFAULT_CHAINS,
-                        help=f"number of chains (default {DEFAULT_CHAINS})")
+    _add_sampler_options(parser, from_study=False)
     parser.add_argument("--quiet", action="store_true", help="print no progress messages")
+
+
+_SAMPLER_OPTIONS = (("seed", "random seed", DEFAULT_SEED),
+                    ("draws", "posterior draws per chain", DEFAULT_DRAWS),
+                    ("tune", "tuning steps per chain", DEFAULT_TUNE),
+                    ("chains", "number of chains", DEFAULT_CHAINS))
+
+
+def _add_sampler_options(parser: argparse.ArgumentParser, from_study: bool) -> None:
+    """--seed, --draws, --tune, --chains, checked by the shared rule; a report's default is its study's."""
+    for name, what, default in _SAMPLER_OPTIONS:
+        parser.add_argument(f"--{name}", type=_setting(name), default=None if from_study else default,
+                            help=f"{what} (default: the study's; {default})" if from_study
+                            else f"{what} (default {default})")
 
 
 def _setting(name: str) -> Callable[[str], int]:
@@ -123,14 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--formula", default=None, metavar="F",
                         help="an lme4-style formula or a named model; the report fits it beside complete "
                              "pooling (and no pooling, for one grouping factor) of the same fixed part")
-    report.add_argument("--seed", type=_setting("seed"), default=None,
-                        help=f"random seed (default: the study's; {DEFAULT_SEED})")
-    report.add_argument("--draws", type=_setting("draws"), default=None,
-                        help=f"posterior draws per chain (default: the study's; {DEFAULT_DRAWS})")
-    report.add_argument("--tune", type=_setting("tune"), default=None,
-                        help=f"tuning steps per chain (default: the study's; {DEFAULT_TUNE})")
-    report.add_argument("--chains", type=_setting("chains"), default=None,
-                        help=f"number of chains (default: the study's; {DEFAULT_CHAINS})")
+    _add_sampler_options(report, from_study=True)
     report.add_argument("--out", type=Path, metavar="FILE.html", default=None,
                         help="where to write the report (default reports/radon.html for the default study, "
                              "reports/<name>.html otherwise)")

@@ -369,8 +369,10 @@ def test_process_pool_and_local_cluster_give_the_same_tables(tmp_path, monkeypat
     pool = ck.coverage_study(cfg, workers=2,
                              faults={once: ("raise", 1), dies: ("exit", 1), always: ("raise", 9)})
     assert any(compiledir.rglob("*")), "the workers should have filled the compile folder"
+    # dashboard on a free port: None still means distributed's default 8787, which another cluster on the
+    # machine (a second test run, a user's notebook) may hold
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
+                      dashboard_address="127.0.0.1:0") as cluster:
         dask = ck.coverage_study(cfg, scheduler=cluster.scheduler_address,
                                  faults={once: ("raise", 1), always: ("raise", 9)})
     assert dask.executor.startswith("Dask cluster") and pool.executor.startswith("local process pool")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,23 +35,42 @@ from compare_kit.report.plots.style import (
 
 # --------------------------------------------------------------------------- 6. predictive check
 
-def _kde(values: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarray:
-    """Gaussian kernel density of ``values`` on ``grid`` (fixed bandwidth, numpy only)."""
-    values = values[np.isfinite(values)]
-    if values.size == 0 or bandwidth <= 0:
-        return np.zeros_like(grid)
-    z = (grid[:, None] - values[None, :]) / bandwidth
-    return np.exp(-0.5 * z * z).sum(axis=1) / (values.size * bandwidth * math.sqrt(2 * math.pi))
+_GRID_POINTS = 128  # points per drawn curve: smooth enough, keeps the SVG small
+_KDE_STEP = 4  # arviz_stats' KDE is binned: estimate on a 4x finer grid, draw every 4th point
 
 
-def _silverman_bandwidth(values: np.ndarray) -> float:
-    values = values[np.isfinite(values)]
-    if values.size < 2:
-        return 1.0
-    sd = float(np.std(values, ddof=1))
-    iqr = float(np.subtract(*np.quantile(values, [0.75, 0.25]))) / 1.349
-    spread = min(sd, iqr) if iqr > 0 else sd
-    return 1.06 * (spread if spread > 0 else 1.0) * values.size ** (-0.2)
+def _bandwidth(observed: np.ndarray) -> float:
+    """Silverman's rule on the observed values; Scott's if their IQR is 0; 1 if all are equal."""
+    from arviz_stats.base import array_stats
+
+    for rule in ("silverman", "scott"):
+        bandwidth = float(array_stats.get_bw(observed, rule))
+        if bandwidth > 0:
+            return bandwidth
+    return 1.0
+
+
+def _densities(rows: np.ndarray, lo: float, hi: float, bandwidth: float) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian KDE (arviz_stats) of each row of ``rows`` on one grid over [lo, hi], one bandwidth.
+
+    NaNs are ignored, so rows of unequal length can be NaN-padded. Values outside [lo, hi]
+    are left out and each curve is scaled by the share of its values kept (a far outlier
+    does not stretch the axis). A row without two distinct usable values gives a NaN curve.
+    """
+    from arviz_stats.base import array_stats
+
+    rows = np.atleast_2d(np.asarray(rows, dtype=float))
+    finite = np.isfinite(rows)
+    inside = finite & (rows >= lo) & (rows <= hi)
+    with warnings.catch_warnings():  # arviz_stats warns for a row with one value or none: NaN curve
+        warnings.filterwarnings("ignore", message="Your data appears to have a single value")
+        grids, pdf, _ = array_stats.kde(np.where(inside, rows, np.nan), bw=bandwidth,
+                                        custom_lims=(float(lo), float(hi)), bound_correction=False,
+                                        grid_len=_KDE_STEP * (_GRID_POINTS - 1) + 1)
+    # every row has the same grid (bin centres over [lo, hi]), except degenerate rows, which get zeros
+    fine_grid = (lo + (np.arange(grids.shape[-1]) + 0.5) * (hi - lo) / grids.shape[-1])
+    share = inside.sum(axis=1) / np.maximum(finite.sum(axis=1), 1)
+    return fine_grid[::_KDE_STEP], pdf[:, ::_KDE_STEP] * share[:, None]
 
 
 @styled
@@ -61,20 +80,22 @@ def posterior_predictive(observed: Sequence[float] | np.ndarray | pd.Series, rep
 
     ``replicated`` has columns ``draw, value`` (and optionally ``source`` to show
     several models or engines in their own colours). At most ``max_draws`` draws
-    per source are drawn, evenly spaced. Every curve uses the bandwidth chosen for
-    the observed data (Silverman's rule), so they are comparable.
+    per source are drawn, evenly spaced. The densities are arviz_stats' Gaussian KDEs
+    on one shared grid, all with the bandwidth chosen for the observed data
+    (Silverman's rule), so they are comparable. Hand-written matplotlib only for the
+    drawing: one LineCollection per source keeps the SVG small, which neither
+    seaborn's kdeplot nor arviz_plots' plot_ppc_dist (one line per draw, own bandwidths) do.
     """
     require_columns(replicated, ["draw", "value"], "replicated")
     obs = np.asarray(observed, dtype=float)
     obs = obs[np.isfinite(obs)]
     if obs.size == 0:
         raise ValueError("no finite observed values to draw")
-    bandwidth = _silverman_bandwidth(obs)
+    bandwidth = _bandwidth(obs)
     values = replicated["value"].to_numpy(dtype=float)
     finite = values[np.isfinite(values)]
     lo = min(obs.min(), np.quantile(finite, 0.001) if finite.size else obs.min()) - 3 * bandwidth
     hi = max(obs.max(), np.quantile(finite, 0.999) if finite.size else obs.max()) + 3 * bandwidth
-    grid = np.linspace(lo, hi, 128)  # smooth enough, keeps the SVG small
 
     sources = (list(dict.fromkeys(replicated["source"].astype(str))) if "source" in replicated
                else ["replicated"])
@@ -88,13 +109,17 @@ def posterior_predictive(observed: Sequence[float] | np.ndarray | pd.Series, rep
                else replicated[replicated["source"].astype(str) == source])
         color = colors[source]
         keep = evenly_spaced(sorted(sub["draw"].unique()), max_draws)
-        segments = [np.column_stack([grid, _kde(part.to_numpy(dtype=float), grid, bandwidth)])
-                    for _, part in sub[sub["draw"].isin(keep)].groupby("draw", sort=True)["value"]]
+        picked = sub.loc[sub["draw"].isin(keep), ["draw", "value"]]
+        # one row per draw (NaN-padded if the draws differ in length), sorted by draw
+        table = (picked.assign(_i=picked.groupby("draw").cumcount())
+                 .pivot(index="draw", columns="_i", values="value"))
+        grid, curves = _densities(table.to_numpy(dtype=float), lo, hi, bandwidth)
+        segments = [np.column_stack([grid, curve]) for curve in curves if np.isfinite(curve).all()]
         ax.add_collection(LineCollection(segments, colors=color, linewidths=0.8,
                                          alpha=min(0.3, 10.0 / max(len(segments), 1))))
         handles.append(Line2D([], [], color=color, linewidth=1.0,
                               label=f"{short_text(source)} data sets ({len(segments)} draws)"))
-    density = _kde(obs, grid, bandwidth)
+    grid, (density,) = _densities(obs, lo, hi, bandwidth)
     ax.plot(grid, density, color=DATA_COLOR, linewidth=2.4)
     handles.insert(0, Line2D([], [], color=DATA_COLOR, linewidth=2.4, label=f"observed (n = {obs.size})"))
     ax.set_xlim(lo, hi)
@@ -153,7 +178,7 @@ def _rank_panels(dataset: Any, var_names: Sequence[str], max_panels: int,
 @styled
 def rank_plot(posterior: Any, var_names: Sequence[str], *, bins: int = 20, max_panels: int = 12,
               ncols: int = 4, labels: Mapping[str, str] | None = None) -> Figure:
-    """Rank histograms per chain (Vehtari et al. 2021), drawn with numpy/matplotlib.
+    """Rank histograms per chain (Vehtari et al. 2021): arviz_stats ranks, matplotlib steps.
 
     ``posterior`` is an arviz DataTree (its ``posterior`` group is used) or an
     xarray Dataset with dims ``chain, draw``. Vector variables are split into one
@@ -164,8 +189,10 @@ def rank_plot(posterior: Any, var_names: Sequence[str], *, bins: int = 20, max_p
     Deterministic: no simulation.
 
     (arviz_plots.plot_rank draws Δ-ECDF curves through a PlotCollection; plain rank
-    histograms are easier to read in a static report and need no extra styling.)
+    histograms are easier to read in a static report and need no extra styling, so the
+    bins, band and steps are hand-written numpy/matplotlib.)
     """
+    from arviz_stats.base import array_stats
     from scipy import stats
 
     dataset = _posterior_dataset(posterior)
@@ -178,7 +205,7 @@ def rank_plot(posterior: Any, var_names: Sequence[str], *, bins: int = 20, max_p
     chain_colors = [FREQ_COLOR, BAYES_COLOR, NO_POOLING_COLOR, *EXTRA_COLORS]
     for ax, (title, draws) in zip(axes, panels, strict=False):
         chains, n_draws = draws.shape
-        ranks = stats.rankdata(draws.ravel(), method="average").reshape(draws.shape)
+        ranks = array_stats.compute_ranks(draws, axis=(0, 1))  # all chains' draws ranked together
         edges = np.linspace(0.5, chains * n_draws + 0.5, bins + 1)
         expected = n_draws / bins
         low, high = stats.binom.ppf([0.025, 0.975], n_draws, 1.0 / bins)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from compare_kit.errors import DataError, SpecError
+from compare_kit.expressions import evaluate
 from compare_kit.spec import ModelSpec, Pooling, RandomTerm, Term, Transform, Variable
 from compare_kit.table_checks import (
     check_cells,
@@ -26,6 +27,10 @@ from compare_kit.table_checks import (
     looks_numeric,
     with_text_labels,
 )
+from compare_kit.transforms import PolyBasis, TransformState
+
+__all__ = ["INTERCEPT", "DataSummary", "Design", "GroupingBlock", "TransformState", "build_design", "is_factor",
+           "level_labels", "level_text", "model_columns", "nested_in", "nesting_parents"]
 
 INTERCEPT = "(Intercept)"
 
@@ -70,31 +75,6 @@ class GroupingBlock:
         return pd.Series(counts, index=pd.Index(self.levels, name="level"), name="n")
 
 
-@dataclass(frozen=True)
-class TransformState:
-    """What the fitted rows fix for a stateful transform, reused on new rows (as formulaic does): the
-    mean of each centred or scaled column and the SD of each scaled one."""
-
-    means: dict[str, float] = field(default_factory=dict)
-    sds: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def learn(cls, spec: ModelSpec, frame: pd.DataFrame) -> TransformState:
-        means: dict[str, float] = {}
-        sds: dict[str, float] = {}
-        for var in spec.variables:
-            if var.transform in (Transform.CENTER, Transform.SCALE):
-                values = _numeric(frame, var.column, "predictor")
-                means[var.column] = float(values.mean())
-                if var.transform is Transform.SCALE:
-                    sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-                    if not sd > 0:
-                        raise DataError(f"scale({var.column}) divides by the standard deviation, which is 0: "
-                                        f"{var.column!r} is constant")
-                    sds[var.column] = sd
-        return cls(means, sds)
-
-
 @dataclass(frozen=True, eq=False)
 class Design:
     """Everything an engine needs to fit ``spec`` to the cleaned table."""
@@ -123,7 +103,7 @@ class Design:
         """Partial with random terms; none when groups enter as fixed factors; else complete."""
         if self.blocks:
             return Pooling.PARTIAL
-        if any(v.column in self.categorical for t in self.spec.fixed for v in t.variables):
+        if any(is_factor(v, self.categorical) for t in self.spec.fixed for v in t.variables):
             return Pooling.NONE
         return Pooling.COMPLETE
 
@@ -166,7 +146,7 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, state: TransformState | No
         raise DataError("no rows are left after dropping rows with missing values in "
                         f"{', '.join(spec.columns)}")
     categorical = _categorical_columns(spec, frame)
-    state = TransformState.learn(spec, frame) if state is None else state
+    state = learn_state(spec, frame, categorical) if state is None else state
     y = _response(spec, frame, state)
     x = _fixed_matrix(spec, frame, categorical, state)
     blocks = tuple(_grouping_block(r, frame, categorical, state) for r in spec.random)
@@ -209,16 +189,45 @@ def _drop_missing(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, Da
 
 
 def _categorical_columns(spec: ModelSpec, frame: pd.DataFrame) -> frozenset[str]:
-    cats = {v.column for t in spec.fixed for v in t.variables if v.categorical}
-    cats |= {v.column for r in spec.random for t in r.terms for v in t.variables if v.categorical}
-    for term in list(spec.fixed) + [t for r in spec.random for t in r.terms]:
-        for v in term.variables:
-            if is_text(frame[v.column]):
-                if v.transform is not None:
-                    raise DataError(f"{v.label} needs a numeric column, but {v.column!r} holds text "
-                                    f"(for example {str(frame[v.column].iloc[0])!r})")
-                cats.add(v.column)
+    predictors = spec.variables[1:]
+    cats = {v.column for v in predictors if v.categorical}
+    for v in predictors:
+        for column in v.columns:
+            if is_text(frame[column]):
+                if not v.as_is:
+                    raise DataError(f"{v.label} needs a numeric column, but {column!r} holds text "
+                                    f"(for example {str(frame[column].iloc[0])!r})")
+                cats.add(column)
     return frozenset(cats)
+
+
+def is_factor(var: Variable, categorical: frozenset[str]) -> bool:
+    """The variable enters as indicator columns: its column as it is (no transform), and categorical."""
+    return var.as_is and var.column in categorical
+
+
+def learn_state(spec: ModelSpec, frame: pd.DataFrame, categorical: frozenset[str]) -> TransformState:
+    """What these rows fix for the stateful transforms and the factors' levels (see ``TransformState``)."""
+    means: dict[str, float] = {}
+    sds: dict[str, float] = {}
+    polys: dict[tuple[str, int], PolyBasis] = {}
+    levels: dict[str, tuple[str, ...]] = {}
+    for var in spec.variables:
+        if var.transform in (Transform.CENTER, Transform.SCALE):
+            values = _numeric(frame, var.column, "predictor")
+            means[var.column] = float(values.mean())
+            if var.transform is Transform.SCALE:
+                sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+                if not sd > 0:
+                    raise DataError(f"scale({var.column}) divides by the standard deviation, which is 0: "
+                                    f"{var.column!r} is constant")
+                sds[var.column] = sd
+        elif var.poly is not None and (var.column, var.poly.degree) not in polys:
+            values = _numeric(frame, var.column, "predictor")
+            polys[(var.column, var.poly.degree)] = PolyBasis.fit(values, var.poly.degree, var.column)
+        elif is_factor(var, categorical) and var.column not in levels:
+            levels[var.column] = level_labels(frame[var.column])[1]
+    return TransformState(means, sds, polys, levels)
 
 
 def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
@@ -236,7 +245,11 @@ def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
 
 
 def _transformed(var: Variable, frame: pd.DataFrame, role: str, state: TransformState) -> np.ndarray:
+    if var.expression is not None:
+        return _expression_values(var, frame, role)
     values = _numeric(frame, var.column, role)
+    if var.poly is not None:
+        return state.polys[(var.column, var.poly.degree)].columns(values)[:, var.poly.index - 1]
     match var.transform:
         case None:
             return values
@@ -261,6 +274,22 @@ def _transformed(var: Variable, frame: pd.DataFrame, role: str, state: Transform
         case Transform.SCALE:
             return (values - state.means[var.column]) / state.sds[var.column]
     raise SpecError(f"unknown transform {var.transform}")  # pragma: no cover - enum is closed
+
+
+def _expression_values(var: Variable, frame: pd.DataFrame, role: str) -> np.ndarray:
+    """``I(...)`` evaluated on every row; rows where it is undefined are named with their inputs."""
+    columns = {c: _numeric(frame, c, role) for c in var.columns}
+    values = evaluate(var.expression, columns.__getitem__)
+    if values.shape != (len(frame),):  # pragma: no cover - every expression reads a column
+        values = np.broadcast_to(values, (len(frame),)).astype(float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        row = int(bad[0])
+        inputs = ", ".join(f"{c} = {level_text(float(v[row]))}" for c, v in columns.items())
+        raise DataError(f"{var.label} is not a finite number in {bad.size} row(s) of the rows used (the first "
+                        f"where {inputs}): a division by zero, a log or square root of a negative number, or "
+                        "an overflow; fix those rows or change the expression")
+    return values
 
 
 def _response(spec: ModelSpec, frame: pd.DataFrame, state: TransformState) -> np.ndarray:
@@ -290,6 +319,14 @@ def level_labels(series: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
     return codes, tuple(level_text(u) for u in uniques_num)
 
 
+def level_codes(series: pd.Series, labels: tuple[str, ...]) -> np.ndarray:
+    """Each row's index in ``labels`` (the fitted rows' levels); -1 for a level not among them."""
+    codes, own = level_labels(series)
+    index = {label: i for i, label in enumerate(labels)}
+    remap = np.array([index.get(label, -1) for label in own] + [-1], dtype=int)
+    return remap[codes]
+
+
 def level_text(value: object) -> str:
     """A level's label: whole floats without their '.0' (so 1 and 1.0 are one level)."""
     if isinstance(value, float) and value.is_integer():
@@ -302,8 +339,9 @@ def _term_columns(term: Term, frame: pd.DataFrame, categorical: frozenset[str],
     """The columns one term contributes, R-named (``countyAITKIN:floor``)."""
     columns: dict[str, np.ndarray] = {"": np.ones(len(frame))}
     for var in term.variables:
-        if var.column in categorical:
-            codes, labels = level_labels(frame[var.column])
+        if is_factor(var, categorical):
+            labels = state.levels[var.column]
+            codes = level_codes(frame[var.column], labels)
             start = 0 if full_coding[var] else 1
             parts = {f"{var.column}{labels[k]}": (codes == k).astype(float)
                      for k in range(start, len(labels))}
@@ -322,7 +360,7 @@ def _coding(term: Term, terms: tuple[Term, ...], intercept: bool,
         keys.add(frozenset())
     full: dict[Variable, bool] = {}
     for var in term.variables:
-        if var.column in categorical:
+        if is_factor(var, categorical):
             full[var] = (term.key - {var}) not in keys
     return full
 
@@ -372,7 +410,7 @@ def _alias_reason(design: Design, column: str) -> str:
     nums = []
     for part in parts:
         var = next((v for t in design.spec.fixed for v in t.variables
-                    if v.column in design.categorical and part.startswith(v.column)
+                    if is_factor(v, design.categorical) and part.startswith(v.column)
                     and part[len(v.column):] in level_labels(design.data[v.column])[1]), None)
         if var is not None:
             cats[var.column] = part[len(var.column):]
@@ -397,7 +435,7 @@ def _alias_reason(design: Design, column: str) -> str:
 def _numeric_values_for_label(design: Design, label: str, rows: np.ndarray) -> np.ndarray | None:
     for term in design.spec.fixed:
         for var in term.variables:
-            if var.label == label and var.column not in design.categorical:
+            if var.label == label and not is_factor(var, design.categorical):
                 return _transformed(var, design.data, "predictor", design.state)[rows]
     return None
 
@@ -419,6 +457,33 @@ def _grouping_block(term: RandomTerm, frame: pd.DataFrame, categorical: frozense
     codes, levels = _group_codes(frame, term.grouping)
     z = _design_columns(term.terms, term.intercept, frame, categorical, state)
     return GroupingBlock(term, levels, codes, z)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelColumns:
+    """A fitted design's columns computed for other rows (no checks: the caller vouches for the rows)."""
+
+    x: pd.DataFrame  # the design's fixed-effect columns
+    z: tuple[pd.DataFrame, ...]  # per grouping block, its random-effect columns
+    codes: tuple[np.ndarray, ...]  # per block, each row's index in the block's levels; -1 for a new level
+
+
+def model_columns(design: Design, frame: pd.DataFrame) -> ModelColumns:
+    """``design``'s columns for the rows of ``frame``, with the fitted rows' transform state and levels.
+
+    ``frame`` must hold every column the model reads except the response, with no missing values and
+    only factor levels the fitted rows have (a new level of a grouping factor is allowed: code -1)."""
+    frame = frame.reset_index(drop=True)
+    x = _design_columns(design.spec.fixed, design.spec.intercept, frame, design.categorical, design.state)
+    x = x.reindex(columns=design.x.columns, fill_value=0.0)
+    z, codes = [], []
+    for block in design.blocks:
+        z.append(_design_columns(block.term.terms, block.term.intercept, frame, design.categorical,
+                                 design.state).reindex(columns=block.z.columns, fill_value=0.0))
+        own_codes, own_levels = _group_codes(frame, block.term.grouping)
+        index = {level: i for i, level in enumerate(block.levels)}
+        codes.append(np.array([index.get(level, -1) for level in own_levels] + [-1], dtype=int)[own_codes])
+    return ModelColumns(x, tuple(z), tuple(codes))
 
 
 def nested_in(inner: GroupingBlock, outer: GroupingBlock) -> bool:

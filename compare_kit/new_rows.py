@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from compare_kit.design import Design, build_design, level_text
+from compare_kit.design import Design, is_factor, level_text, model_columns
 from compare_kit.errors import DataError
 
 
@@ -46,29 +46,22 @@ def new_rows(design: Design, data: pd.DataFrame) -> NewRows:
     frame = data.reset_index(drop=True)
     usable = frame[needed].notna().all(axis=1).to_numpy().copy()
     for column in _categorical_predictors(design):
-        known = set(design.data[column].map(level_text))
+        known = set(design.state.levels[column])
         usable &= frame[column].map(level_text).isin(known).to_numpy()
-    rows = frame.loc[usable, needed].copy()
-    rows[response] = design.data[response].iloc[0]  # a placeholder: the response is not predicted
-    n_fit = len(design.data)
-    both = build_design(spec, pd.concat([design.data, rows[list(design.data.columns)]], ignore_index=True),
-                        state=design.state)
-    x = _spread(both.x.iloc[n_fit:].reindex(columns=design.x.columns, fill_value=0.0), usable)
-    z, codes = [], []
-    for fitted, block in zip(design.blocks, both.blocks, strict=True):
-        z.append(_spread(block.z.iloc[n_fit:].reindex(columns=fitted.z.columns, fill_value=0.0), usable))
-        index = {level: i for i, level in enumerate(fitted.levels)}
-        seen = np.array([index.get(level, -1) for level in block.levels])
-        code = np.full(len(frame), -1)
-        code[usable] = seen[block.codes[n_fit:]]
-        codes.append(code)
-    return NewRows(x, tuple(z), tuple(codes), usable)
+    columns = model_columns(design, frame.loc[usable, needed])
+    z = tuple(_spread(part, usable) for part in columns.z)
+    codes = []
+    for code in columns.codes:
+        spread = np.full(len(frame), -1)
+        spread[usable] = code
+        codes.append(spread)
+    return NewRows(_spread(columns.x, usable), z, tuple(codes), usable)
 
 
 def _categorical_predictors(design: Design) -> list[str]:
     """Categorical columns inside fixed or random terms (not grouping factors): a new level has no column."""
     spec = design.spec
-    return list(dict.fromkeys(v.column for v in spec.variables[1:] if v.column in design.categorical))
+    return list(dict.fromkeys(v.column for v in spec.variables[1:] if is_factor(v, design.categorical)))
 
 
 def _spread(part: pd.DataFrame, usable: np.ndarray) -> pd.DataFrame:

@@ -40,19 +40,6 @@ def log_likelihood(bayes: BayesianFit) -> np.ndarray:
     return bayes.log_likelihood
 
 
-def fitted_values(freq: FitResult) -> np.ndarray:
-    """Frequentist fitted values: fixed part plus BLUPs (OLS: the fitted line)."""
-    design = freq.design
-    fixed = freq.table("fixed").dropna(subset=["estimate"]).set_index("term")["estimate"]
-    mu = design.x[list(fixed.index)].to_numpy() @ fixed.to_numpy()
-    vals = freq.table("ran_vals")
-    for block in design.blocks:
-        b = (vals[vals["group"] == block.group].pivot(index="level", columns="term", values="estimate")
-             .reindex(index=list(block.levels), columns=list(block.z.columns)).to_numpy())
-        mu = mu + np.einsum("nk,nk->n", b[block.codes], block.z.to_numpy())
-    return mu
-
-
 # ----------------------------------------------------------- in-sample RMSD
 
 
@@ -62,7 +49,7 @@ def in_sample_rmsd(freq: FitResult | None = None, bayes: FitResult | None = None
     if freq is not None:
         y = freq.design.y
         rows.append({"model": freq.model, "engine": str(freq.engine),
-                     "rmsd": float(np.sqrt(np.mean((y - fitted_values(freq)) ** 2))),
+                     "rmsd": float(np.sqrt(np.mean((y - freq.fitted()) ** 2))),
                      "how": "fitted values (fixed part + BLUPs)"})
     if bayes is not None:
         y = bayes.design.y

@@ -280,21 +280,39 @@ class FitResult:
         from compare_kit.new_rows import new_rows
 
         rows = new_rows(self.design, data)
+        pred = self._linear_predictor(rows.x, rows.z, rows.codes, include_group_effects, unestimable_as_zero=False)
+        pred[~rows.usable] = np.nan
+        return pd.Series(pred, index=data.index, name="predicted")
+
+    def fitted(self) -> np.ndarray:
+        """Fitted values of the rows used, fixed part plus group effects (OLS: the fitted line).
+
+        A coefficient that cannot be estimated counts as 0 here, as in R's ``fitted()``: on these rows
+        its column lies in the span of the estimated ones (or is zero), so the fit does not depend on it.
+        """
+        design = self.design
+        return self._linear_predictor(design.x, tuple(b.z for b in design.blocks),
+                                      tuple(b.codes for b in design.blocks), True, unestimable_as_zero=True)
+
+    def _linear_predictor(self, x: pd.DataFrame, z: tuple[pd.DataFrame, ...], codes: tuple[np.ndarray, ...],
+                          include_group_effects: bool, *, unestimable_as_zero: bool) -> np.ndarray:
+        """``X beta + Z b`` from the tidy tables; a group code of -1 (a new level) adds no effect. An
+        unestimated coefficient is 0, or NaN for the rows where its column is non-zero."""
         fixed = self.table(Effect.FIXED).set_index("term")["estimate"]
-        pred = np.zeros(rows.n)
-        for term in rows.x.columns:
-            column = rows.x[term].to_numpy()
-            # an unestimated coefficient matters only for rows where its column is non-zero
+        if unestimable_as_zero:
+            fixed = fixed.fillna(0.0)
+        pred = np.zeros(len(x))
+        for term in x.columns:
+            column = x[term].to_numpy(dtype=float)
             pred = pred + np.where(column != 0, column * fixed.get(term, np.nan), 0.0)
         if include_group_effects:
             vals = self.table(Effect.RAN_VALS)
-            for block, z, codes in zip(self.design.blocks, rows.z, rows.codes, strict=True):
+            for block, block_z, block_codes in zip(self.design.blocks, z, codes, strict=True):
                 table = vals[vals["group"] == block.group].pivot(index="level", columns="term", values="estimate")
                 b = table.reindex(index=list(block.levels), columns=list(block.z.columns)).fillna(0.0).to_numpy()
                 b = np.vstack([b, np.zeros((1, b.shape[1]))])  # code -1 (a level never seen): no effect
-                pred = pred + np.einsum("nk,nk->n", b[codes], z.to_numpy())
-        pred[~rows.usable] = np.nan
-        return pd.Series(pred, index=data.index, name="predicted")
+                pred = pred + np.einsum("nk,nk->n", b[block_codes], block_z.to_numpy(dtype=float))
+        return pred
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,37 +6,46 @@ name, a call is one of a short allow-list of transforms, and every engine's
 formula is generated from the parse (see ``ModelSpec.canonical_formula``), never
 passed through from the user.
 
-Grammar (whitespace is free)::
+Grammar (whitespace is free; the tokens are ``formula_tokens``')::
 
     formula   := response '~' rhs
-    response  := variable
+    response  := name | TRANSFORM '(' name ')'
     rhs       := ['-'] item (('+' | '-') item)*
     item      := '0' | '1' | product | '(' rlist ('|' | '||') groups ')'
     rlist     := ['-'] ritem (('+' | '-') ritem)*       ritem := '0' | '1' | product
     product   := interact ('*' interact)*
     interact  := variable (':' variable)*
-    variable  := name | FUNC '(' name ')'              FUNC in C, log, sqrt, exp, center, scale
+    variable  := name | 'C' '(' name ')' | TRANSFORM '(' name ')' | 'poly' '(' name ',' INTEGER ')'
+               | 'I' '(' arithmetic ')'                 TRANSFORM in log, sqrt, exp, center, scale
     groups    := gpart ('/' gpart)*                    gpart := name (':' name)*
     name      := [A-Za-z_][A-Za-z0-9_]* | `any text without backticks`
+
+``poly(x, k)`` stands for k variables, its orthogonal polynomials of degree 1..k (named as R names
+them, ``poly(x, 2)1`` and ``poly(x, 2)2``); in a product or an interaction each of them takes part,
+as R's k columns do. The arithmetic of ``I(...)`` is read by ``expressions``.
 
 Importing this module must not import pymc, bambi or matplotlib.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import combinations
+from itertools import combinations, product
 
 from compare_kit.errors import SpecError
+from compare_kit.expressions import ExpressionParser
+from compare_kit.expressions import Node as Expression
+from compare_kit.expressions import columns_of as expression_columns
+from compare_kit.formula_tokens import END, NAME, NUMBER, QNAME, Token, formula_error, quote_name, tokenize
 
 MAX_FORMULA_LENGTH = 2000
 MAX_TERMS = 4096  # terms a formula may expand to: ``a*b*...`` of k factors gives 2**k - 1
+MAX_POLY_DEGREE = 10  # beyond, orthogonal polynomials of real data lose their accuracy
 
 
 class Transform(StrEnum):
-    """Transforms a formula may apply to a column (the whole allow-list)."""
+    """Transforms a formula may apply to a column (one column in, one column out)."""
 
     LOG = "log"
     SQRT = "sqrt"
@@ -53,34 +62,60 @@ class Pooling(StrEnum):
     PARTIAL = "partial"
 
 
-ACCEPTED_FUNCTIONS = ("C", *sorted(t.value for t in Transform))
-_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+ACCEPTED_FUNCTIONS = ("C", "I", "poly", *sorted(t.value for t in Transform))
+__all__ = ["ACCEPTED_FUNCTIONS", "CANONICAL_MODELS", "ModelSpec", "Pooling", "PolyComponent", "RandomTerm",
+           "Term", "Transform", "Variable", "quote_name"]
 
 
-def quote_name(name: str) -> str:
-    """A column name as a formula writes it: bare when plain, else in backticks."""
-    return name if _PLAIN_NAME.match(name) else f"`{name}`"
+@dataclass(frozen=True)
+class PolyComponent:
+    """Degree ``index`` of the orthogonal polynomial basis ``poly(x, degree)``."""
+
+    degree: int
+    index: int
 
 
 @dataclass(frozen=True)
 class Variable:
-    """One column, optionally transformed or marked categorical with ``C()``."""
+    """One model column: a data column, optionally transformed, marked categorical with ``C()``, one
+    component of ``poly()``, or the arithmetic of ``I()`` (then ``column`` is the expression's text)."""
 
     column: str
     transform: Transform | None = None
     categorical: bool = False
+    poly: PolyComponent | None = None
+    expression: Expression | None = None
 
     @property
     def label(self) -> str:
-        """The variable as it appears in term names, e.g. ``log(x)`` or ``floor``."""
+        """The variable as it appears in term names, e.g. ``log(x)``, ``poly(x, 2)1`` or ``I(x^2)``."""
+        if self.expression is not None:
+            return f"I({self.column})"
+        if self.poly is not None:
+            return f"poly({self.column}, {self.poly.degree}){self.poly.index}"
         if self.transform is not None:
             return f"{self.transform.value}({self.column})"
         return self.column
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The data columns the variable reads."""
+        return expression_columns(self.expression) if self.expression is not None else (self.column,)
+
+    @property
+    def as_is(self) -> bool:
+        """The column enters unchanged (plain or in ``C()``): only then can it be categorical."""
+        return self.transform is None and self.poly is None and self.expression is None
+
     def to_formula(self) -> str:
+        """The variable in formula syntax; each component of ``poly(x, k)`` writes the whole call."""
+        if self.expression is not None:
+            return f"I({self.expression.text()})"
         name = quote_name(self.column)
         if self.categorical:
             return f"C({name})"
+        if self.poly is not None:
+            return f"poly({name}, {self.poly.degree})"
         if self.transform is not None:
             return f"{self.transform.value}({name})"
         return name
@@ -97,6 +132,7 @@ class Term:
         return ":".join(v.label for v in self.variables)
 
     def to_formula(self) -> str:
+        """The term in formula syntax (the components of one ``poly()`` all write the same text)."""
         return ":".join(v.to_formula() for v in self.variables)
 
     @property
@@ -124,7 +160,7 @@ class RandomTerm:
         return (("(Intercept)",) if self.intercept else ()) + tuple(t.label for t in self.terms)
 
     def to_formula(self) -> str:
-        parts = ["1" if self.intercept else "0"] + [t.to_formula() for t in self.terms]
+        parts = ["1" if self.intercept else "0"] + _term_formulas(self.terms)
         bar = "|" if self.correlated else "||"
         group = ":".join(quote_name(g) for g in self.grouping)
         return f"({' + '.join(parts)} {bar} {group})"
@@ -192,9 +228,9 @@ class ModelSpec:
     def columns(self) -> tuple[str, ...]:
         """Every data column the model reads, response first, without repeats."""
         names = [self.response.column]
-        names += [v.column for t in self.fixed for v in t.variables]
+        names += [c for t in self.fixed for v in t.variables for c in v.columns]
         for r in self.random:
-            names += [v.column for t in r.terms for v in t.variables]
+            names += [c for t in r.terms for v in t.variables for c in v.columns]
             names += list(r.grouping)
         return tuple(dict.fromkeys(names))
 
@@ -204,7 +240,7 @@ class ModelSpec:
 
     def canonical_formula(self) -> str:
         """The formula regenerated from the parse (what engines are built from)."""
-        parts = ["1" if self.intercept else "0"] + [t.to_formula() for t in self.fixed]
+        parts = ["1" if self.intercept else "0"] + _term_formulas(self.fixed)
         parts += [r.to_formula() for r in self.random]
         if self.intercept and len(parts) > 1:
             parts = parts[1:]
@@ -245,84 +281,6 @@ CANONICAL_MODELS: dict[str, tuple[str, str]] = {
     ),
 }
 
-# ---------------------------------------------------------------- tokenizer
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # NAME, QNAME, NUMBER, OP, END
-    text: str
-    pos: int
-
-
-_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NUMBER_PATTERN = re.compile(r"[0-9]+(\.[0-9]*)?")
-_OPERATORS = ("||", "~", "+", "-", "*", ":", "/", "(", ")", "|")
-
-
-def _error(formula: str, pos: int, message: str) -> SpecError:
-    pointer = " " * pos + "^"
-    return SpecError(f"formula error at position {pos + 1}: {message}\n  {formula}\n  {pointer}")
-
-
-def _tokenize(formula: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    i, n = 0, len(formula)
-    while i < n:
-        ch = formula[i]
-        if ch in " \t":
-            i += 1
-            continue
-        if ch == "`":
-            end = formula.find("`", i + 1)
-            if end < 0:
-                raise _error(formula, i, "a backtick name is not closed; write `column name`")
-            name = formula[i + 1 : end]
-            if not name.strip():
-                raise _error(formula, i, "an empty backtick name; write `column name`")
-            if name.startswith("__"):
-                raise _error(formula, i, f"names starting with a double underscore ({name!r}) "
-                             "are not allowed")
-            tokens.append(_Token("QNAME", name, i))
-            i = end + 1
-            continue
-        m = _NAME_PATTERN.match(formula, i)
-        if m:
-            if m.group().startswith("__"):
-                raise _error(formula, i, f"names starting with a double underscore ({m.group()!r}) "
-                             "are not allowed")
-            tokens.append(_Token("NAME", m.group(), i))
-            i = m.end()
-            continue
-        m = _NUMBER_PATTERN.match(formula, i)
-        if m:
-            tokens.append(_Token("NUMBER", m.group(), i))
-            i = m.end()
-            continue
-        op = next((o for o in _OPERATORS if formula.startswith(o, i)), None)
-        if op:
-            tokens.append(_Token("OP", op, i))
-            i += len(op)
-            continue
-        raise _error(formula, i, _bad_character_message(ch))
-    tokens.append(_Token("END", "", n))
-    return tokens
-
-
-def _bad_character_message(ch: str) -> str:
-    if ch in "'\"":
-        return ("quotes are not allowed in formulas; write a column name with spaces or "
-                "dots in backticks, like `my column`")
-    if ch == ".":
-        return ("'.' is not allowed outside backticks (no attribute access); write a "
-                "column name with a dot in backticks, like `my.column`")
-    if ch in "[]{},;=!<>&^%$@#\\?":
-        return (f"the character {ch!r} is not allowed; formulas accept column names, "
-                "backtick names, the numbers 0 and 1, and + - * : / | ( ) ~")
-    return (f"the character {ch!r} is not allowed; formulas accept column names, "
-            "backtick names, the numbers 0 and 1, and + - * : / | ( ) ~")
-
-
 # ------------------------------------------------------------------- parser
 
 
@@ -335,24 +293,24 @@ class _Parser:
                             f"{MAX_FORMULA_LENGTH} are accepted")
         bad = next((c for c in formula if ord(c) < 32 and c != "\t"), None)
         if bad is not None:
-            raise _error(formula, formula.index(bad),
+            raise formula_error(formula, formula.index(bad),
                          "control characters (such as new lines) are not allowed")
         if not formula.strip():
             raise SpecError("the formula is empty; write e.g. 'log_radon ~ floor + (1 | county)'")
         self.formula = formula
-        self.tokens = _tokenize(formula)
+        self.tokens = tokenize(formula)
         self.i = 0
         self.expanded = 0  # terms generated by products so far (checked before expanding)
 
     # -- token helpers
     @property
-    def tok(self) -> _Token:
+    def tok(self) -> Token:
         return self.tokens[self.i]
 
     def _is(self, text: str) -> bool:
-        return self.tok.kind == "OP" and self.tok.text == text
+        return self.tok.is_op(text)
 
-    def _take(self, text: str, what: str) -> _Token:
+    def _take(self, text: str, what: str) -> Token:
         if not self._is(text):
             raise self._fail(f"expected {what}")
         tok = self.tok
@@ -361,18 +319,22 @@ class _Parser:
 
     def _fail(self, message: str) -> SpecError:
         found = self.tok.text or "the end of the formula"
-        return _error(self.formula, self.tok.pos, f"{message}, found {found!r}")
+        if self.tok.is_op("^") or self.tok.is_op("**"):
+            message += "; '^' and '**' are arithmetic, allowed only inside I(...), e.g. I(x^2)"
+        return formula_error(self.formula, self.tok.pos, f"{message}, found {found!r}")
 
     # -- grammar
     def parse(self, label: str) -> ModelSpec:
-        if not any(t.kind == "OP" and t.text == "~" for t in self.tokens):
+        if not any(t.is_op("~") for t in self.tokens):
             raise SpecError("a formula needs a response and '~', e.g. 'log_radon ~ floor + (1 | county)'")
-        response = self._variable(allow_categorical=False)
+        response = self._response()
         if self._is(":") or self._is("*") or self._is("+"):
             raise self._fail("the response must be a single column or transform")
         self._take("~", "'~' after the response")
         intercept, fixed, random = self._rhs()
-        if self.tok.kind != "END":
+        if self.tok.is_op(","):
+            raise self._fail("',' separates arguments only in poly(x, k)")
+        if self.tok.kind != END:
             raise self._fail("expected '+', '-' or the end of the formula")
         if not intercept and not fixed and not random:
             raise SpecError("the model has no terms: add '1' for an intercept or a predictor")
@@ -416,7 +378,7 @@ class _Parser:
 
     def _intercept_item(self) -> bool | None:
         """``1`` -> True, ``0`` -> False, anything else -> None (not consumed)."""
-        if self.tok.kind != "NUMBER":
+        if self.tok.kind != NUMBER:
             return None
         if self.tok.text not in ("0", "1"):
             raise self._fail("numbers other than 0 and 1 are not terms; "
@@ -425,61 +387,113 @@ class _Parser:
         return self.tokens[self.i - 1].text == "1"
 
     def _product(self) -> list[Term]:
+        """``a * b``: every interaction of the factors; a factor of several terms (``poly()``) takes part
+        with each of them, as R's columns do."""
         start = self.tok.pos
         factors = [self._interaction()]
         while self._is("*"):
             self.i += 1
             factors.append(self._interaction())
         # a repeated factor adds no term (a*a is a): dropping repeats keeps the terms and their order
-        factors = list(_unique_terms(factors))
-        k = len(factors)
-        self.expanded += 2**k - 1
+        unique: dict[tuple[frozenset[Variable], ...], list[Term]] = {}
+        for f in factors:
+            unique.setdefault(tuple(t.key for t in f), f)
+        factors = list(unique.values())
+        count = 1
+        for f in factors:
+            count *= 1 + len(f)
+            if count - 1 > MAX_TERMS:
+                break
+        self.expanded += count - 1
         if self.expanded > MAX_TERMS:
-            size = f"{2**k - 1}" if k <= 32 else f"2^{k} - 1"
-            raise _error(self.formula, start,
-                         f"the formula expands to more than {MAX_TERMS} terms (this product of {k} factors "
-                         f"alone gives {size}); write the interactions you need with ':' (a + b + a:b) "
-                         "instead of '*'")
+            raise formula_error(self.formula, start,
+                                f"the formula expands to more than {MAX_TERMS} terms (this product of "
+                                f"{len(factors)} factors alone gives more than {min(count - 1, MAX_TERMS)}); "
+                                "write the interactions you need with ':' (a + b + a:b) instead of '*'")
         terms: list[Term] = []
         for size in range(1, len(factors) + 1):
             for combo in combinations(factors, size):
-                variables = tuple(dict.fromkeys(v for f in combo for v in f.variables))
-                terms.append(Term(variables))
+                for parts in product(*combo):
+                    terms.append(Term(tuple(dict.fromkeys(v for part in parts for v in part.variables))))
         return terms
 
-    def _interaction(self) -> Term:
-        variables = [self._variable()]
+    def _interaction(self) -> list[Term]:
+        """``a:b``: one term, or one per component when a variable is ``poly()``."""
+        choices = [self._variables()]
         while self._is(":"):
             self.i += 1
-            variables.append(self._variable())
-        return Term(tuple(dict.fromkeys(variables)))
+            choices.append(self._variables())
+        return [Term(tuple(dict.fromkeys(combo))) for combo in product(*choices)]
 
     def _name(self, what: str) -> str:
         tok = self.tok
-        if tok.kind not in ("NAME", "QNAME"):
+        if tok.kind not in (NAME, QNAME):
             raise self._fail(f"expected {what}")
         self.i += 1
         return tok.text
 
-    def _variable(self, allow_categorical: bool = True) -> Variable:
+    def _is_call(self) -> bool:
+        return self.tok.kind == NAME and self.tokens[self.i + 1].is_op("(")
+
+    def _response(self) -> Variable:
         tok = self.tok
-        if tok.kind == "NUMBER":
+        if self._is_call() and tok.text in ("C", "poly", "I"):
+            what = {"C": "categorical (C())", "poly": "a polynomial basis (poly())",
+                    "I": "an expression (I())"}[tok.text]
+            raise formula_error(self.formula, tok.pos,
+                                f"the response cannot be {what}; it is one column, or log, sqrt, exp, "
+                                "center or scale of one (add a computed response to the table as a column)")
+        (variable,) = self._variables()
+        return variable
+
+    def _variables(self) -> list[Variable]:
+        """One variable, or the components of ``poly(x, k)``."""
+        tok = self.tok
+        if tok.kind == NUMBER:
             raise self._fail("expected a column name (numbers are only 0 or 1 in the predictors)")
-        if tok.kind == "NAME" and self.tokens[self.i + 1].text == "(" and self.tokens[self.i + 1].kind == "OP":
-            func = tok.text
-            if func not in ACCEPTED_FUNCTIONS:
-                raise _error(self.formula, tok.pos,
-                             f"unknown function {func!r}; accepted functions are "
-                             f"{', '.join(ACCEPTED_FUNCTIONS)} (each applied to one column)")
-            if func == "C" and not allow_categorical:
-                raise _error(self.formula, tok.pos, "the response cannot be categorical (C())")
-            self.i += 2
-            column = self._name(f"one column name inside {func}(...)")
-            self._take(")", f"')' closing {func}(...); functions take one column name")
-            if func == "C":
-                return Variable(column, categorical=True)
-            return Variable(column, transform=Transform(func))
-        return Variable(self._name("a column name"))
+        if not self._is_call():
+            return [Variable(self._name("a column name"))]
+        func = tok.text
+        if func not in ACCEPTED_FUNCTIONS:
+            raise formula_error(self.formula, tok.pos,
+                                f"unknown function {func!r}; accepted functions are "
+                                f"{', '.join(ACCEPTED_FUNCTIONS)} (each applied to one column; "
+                                "I(...) takes arithmetic such as I(x^2))")
+        self.i += 2
+        if func == "I":
+            return [self._expression(tok)]
+        if self._is_call():
+            raise self._fail(f"expected one column name inside {func}(...), not a function call (functions do "
+                             "not nest, except inside I(...))")
+        column = self._name(f"one column name inside {func}(...)")
+        if func == "poly":
+            return self._poly(column)
+        self._take(")", f"')' closing {func}(...); {func}() takes one column name")
+        if func == "C":
+            return [Variable(column, categorical=True)]
+        return [Variable(column, transform=Transform(func))]
+
+    def _poly(self, column: str) -> list[Variable]:
+        self._take(",", "',' and a degree: poly(x, k) takes a column and a degree, e.g. poly(x, 2)")
+        tok = self.tok
+        if tok.kind != NUMBER or not tok.text.isdigit() or not 1 <= int(tok.text) <= MAX_POLY_DEGREE:
+            raise self._fail(f"expected the degree of poly(), a whole number from 1 to {MAX_POLY_DEGREE}")
+        self.i += 1
+        self._take(")", "')' closing poly(x, k); it takes a column and a degree (for raw powers write "
+                   "x + I(x^2))")
+        degree = int(tok.text)
+        return [Variable(column, poly=PolyComponent(degree, k)) for k in range(1, degree + 1)]
+
+    def _expression(self, call: Token) -> Variable:
+        reader = ExpressionParser(self.formula, self.tokens, self.i)
+        expression = reader.parse()
+        self.i = reader.i
+        self._take(")", "an operator (+ - * / ^) or ')' closing I(...)")
+        if not expression_columns(expression):
+            raise formula_error(self.formula, call.pos,
+                                "I(...) must use at least one column: a constant is not a predictor "
+                                "(the intercept is already in the model)")
+        return Variable(expression.text(), expression=expression)
 
     def _random_term(self) -> list[RandomTerm]:
         open_tok = self._take("(", "'('")
@@ -511,8 +525,12 @@ class _Parser:
         elif self._is("||"):
             correlated = False
         else:
-            if self.tok.kind == "END" or self._is(")"):
-                raise _error(self.formula, open_tok.pos,
+            if self._is(")") and self.tokens[self.i + 1].is_op("^"):
+                raise formula_error(self.formula, open_tok.pos,
+                                    "R's (a + b)^2 shorthand for interactions is not supported; write the "
+                                    "terms out, e.g. a + b + a:b")
+            if self.tok.kind == END or self._is(")"):
+                raise formula_error(self.formula, open_tok.pos,
                              "parentheses are only for random-effect terms such as "
                              "(1 | group) or (1 + x | group); this one has no '|'")
             raise self._fail("expected '+', '|' or '||' in the random-effect term")
@@ -524,12 +542,12 @@ class _Parser:
         self._take(")", "')' closing the random-effect term")
         terms_t = _unique_terms(terms)
         if not intercept and not terms_t:
-            raise _error(self.formula, open_tok.pos, "a random-effect term needs an intercept or a predictor")
+            raise formula_error(self.formula, open_tok.pos, "a random-effect term needs an intercept or a predictor")
         for t in terms_t:
             for v in t.variables:
-                if v.column in {g for p in parts for g in p}:
-                    raise _error(self.formula, open_tok.pos,
-                                 f"{v.column!r} is both a predictor and the grouping factor of this term")
+                for column in set(v.columns) & {g for p in parts for g in p}:
+                    raise formula_error(self.formula, open_tok.pos,
+                                        f"{column!r} is both a predictor and the grouping factor of this term")
         result = []
         for depth in range(len(parts)):
             # lme4 expands a/b into (1 | a) + (1 | b:a): inner levels are named first.
@@ -541,13 +559,18 @@ class _Parser:
         return result
 
     def _group_part(self) -> tuple[str, ...]:
-        if self.tok.kind == "NAME" and self.tokens[self.i + 1].text == "(":
+        if self._is_call():
             raise self._fail("a grouping factor must be a column name, not a function call")
         names = [self._name("a grouping column name after '|'")]
         while self._is(":"):
             self.i += 1
             names.append(self._name("a grouping column name after ':'"))
         return tuple(names)
+
+
+def _term_formulas(terms: tuple[Term, ...]) -> list[str]:
+    """Each term's formula text once (the components of one ``poly()`` share theirs)."""
+    return list(dict.fromkeys(t.to_formula() for t in terms))
 
 
 def _unique_terms(terms: list[Term]) -> tuple[Term, ...]:
@@ -559,8 +582,8 @@ def _unique_terms(terms: list[Term]) -> tuple[Term, ...]:
 
 def _check_response_not_predictor(response: Variable, fixed: tuple[Term, ...],
                                   random: list[RandomTerm]) -> None:
-    used = {v.column for t in fixed for v in t.variables}
-    used |= {v.column for r in random for t in r.terms for v in t.variables}
+    used = {c for t in fixed for v in t.variables for c in v.columns}
+    used |= {c for r in random for t in r.terms for v in t.variables for c in v.columns}
     used |= {g for r in random for g in r.grouping}
     if response.column in used:
         raise SpecError(f"the response {response.column!r} also appears on the right-hand side; "

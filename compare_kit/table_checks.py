@@ -42,7 +42,8 @@ def _numeric_roles(spec: ModelSpec) -> dict[str, Variable]:
     roles: dict[str, Variable] = {}
     for v in spec.variables:
         if not v.categorical:
-            roles.setdefault(v.column, v)
+            for column in v.columns:
+                roles.setdefault(column, v)
     return roles
 
 
@@ -70,7 +71,7 @@ def check_text_where_numbers_are_read(spec: ModelSpec, data: pd.DataFrame) -> tu
         numberlike = text.map(looks_numeric) | hints.notna()
         bad = present[~numberlike]
         mostly_numbers = len(present) and numberlike.mean() > 0.5
-        if var is spec.response or var.transform is not None or mostly_numbers:
+        if var is spec.response or not var.as_is or mostly_numbers:
             if hints.notna().any():
                 first = hints.dropna()
                 raise DataError(f"the column {column!r} holds numbers the table cannot read: "
@@ -82,8 +83,8 @@ def check_text_where_numbers_are_read(spec: ModelSpec, data: pd.DataFrame) -> tu
                 what = f"the response {column!r} must be numeric"
                 advice = ("fix or remove those rows (a footer or notes row, say)" if mostly_numbers else
                           "the outcome must be a number in every row (code a yes/no outcome as 1/0)")
-            elif var.transform is not None:
-                what = f"{var.label} needs a numeric column"
+            elif not var.as_is:
+                what = f"{var.label} reads {column!r} as numbers"
                 advice = "fix or remove those rows" if mostly_numbers else f"{var.label} cannot apply to text"
             else:
                 what = f"the predictor {column!r} is mostly numbers"

@@ -53,7 +53,7 @@ def test_a_reparametrisation_gives_the_same_predictions(fits):
 
 def test_predictions_on_the_fitted_rows_are_the_fitted_values(fits, radon):
     fit = fits[PLAIN]
-    np.testing.assert_allclose(fit.predict(radon), predictive.fitted_values(fit), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fit.predict(radon), fit.fitted(), rtol=0, atol=1e-12)
 
 
 def test_an_unseen_level_falls_back_to_the_population(fits):

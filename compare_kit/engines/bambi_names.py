@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from compare_kit.design import INTERCEPT, Design, level_labels
+from compare_kit.design import INTERCEPT, Design, is_factor, level_labels
 from compare_kit.errors import FitError
 from compare_kit.results import sd_term
 from compare_kit.spec import Term, Variable
@@ -143,7 +143,7 @@ def build_naming(design: Design) -> BambiNaming:
         for var in term.variables:
             if var in safe_of:
                 continue
-            if var.column in design.categorical:
+            if is_factor(var, design.categorical):
                 name = f"c{n_cat}"
                 n_cat += 1
                 codes, labels = level_labels(design.data[var.column])

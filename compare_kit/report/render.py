@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from markupsafe import Markup
 
-from compare_kit.design import Pooling
+from compare_kit.design import is_factor
 from compare_kit.io import utc_timestamp
 from compare_kit.report import figures as figs
 from compare_kit.report import tables as tb
 from compare_kit.results import BayesianFit
+from compare_kit.spec import Pooling
 
 if TYPE_CHECKING:
     from compare_kit.results import FitResult
@@ -83,7 +84,7 @@ def pooling_words(fit: FitResult, study_group: str = "") -> str:
         return (f"Complete pooling: one set of coefficients{shared} for {who}, as if all groups were the "
                 "same. Differences between groups end up in the residual.")
     if design.pooling == Pooling.NONE:
-        factors = sorted({v.column for t in spec.fixed for v in t.variables if v.column in design.categorical})
+        factors = sorted({v.column for t in spec.fixed for v in t.variables if is_factor(v, design.categorical)})
         return (f"No pooling: every level of {_join(factors)} gets its own coefficients, estimated from its "
                 "own rows alone; nothing is shared between groups. Groups with few rows get noisy "
                 "estimates, and a coefficient a group's rows cannot identify is not estimated by "

@@ -195,7 +195,7 @@ INJECTIONS = [
     "C(`__import__('os')`)", "f'{x}'", "x @ y", "x ** 2", "-x", "+x", "~x", "x ~ y ~ z",
 ]
 ACCEPTED_FUNCS = ["C", "log", "sqrt", "exp", "center", "scale"]
-UNKNOWN_FUNCS = ["eval", "exec", "__import__", "I", "poly", "log10", "abs", "Q", "c", "LOG", "open",
+UNKNOWN_FUNCS = ["eval", "exec", "__import__", "i", "Poly", "log10", "abs", "Q", "c", "LOG", "open",
                  "print", "lambda", "scale ", "C ", "ns", "factor", "offset", "Log", "ℓog"]
 NUMBERS = ["0", "1", "-1", "2", "0.5", "1.0", "01", "00", "1e308", "1e999", "99999999999999999999999",
            "-0", "+1", "1.", "0x10", "1_0", "١", "½", "∞", "nan", "inf", "0" * 50, "1" * 300]
@@ -228,14 +228,40 @@ def grammar_formulas(draw: st.DrawFn) -> str:
             return draw(odd_names)
         return draw(st.sampled_from(PLAIN_NAMES) | st.sampled_from(GOOD_QUOTED) | regex_names)
 
+    def arithmetic(depth: int = 0) -> str:
+        """The inside of I(...): numbers, names, + - * / ^ **, unary minus, log/sqrt/exp, parentheses."""
+        if odd():
+            return draw(st.sampled_from(["", "x +", "+x", "x ^", "abs(x)", "center(x)", "x ==1", "1e999 * x",
+                                         "(x", "x)", "x, 2", "--" * 20 + "x", "(" * 40 + "x" + ")" * 40,
+                                         "__import__('os')", "x.y", "3", "2 * 3", "I(x)", "poly(x, 2)"]))
+        kind = draw(st.integers(0, 6 if depth < 3 else 1))
+        if kind == 0:
+            return name()
+        if kind == 1:
+            return draw(st.sampled_from(["2", "0.5", "1e3", ".25", "10", "1E-2"])) + space() + "*" + space() + name()
+        if kind == 2:
+            return f"{draw(st.sampled_from(['log', 'sqrt', 'exp']))}({space()}{arithmetic(depth + 1)}{space()})"
+        if kind == 3:
+            return f"({space()}{arithmetic(depth + 1)}{space()})"
+        if kind == 4:
+            return f"-{space()}{arithmetic(depth + 1)}"
+        op = draw(st.sampled_from(["+", "-", "*", "/", "^", "**"]))
+        return f"{arithmetic(depth + 1)}{space()}{op}{space()}{arithmetic(depth + 1)}"
+
     def variable(categorical: bool = True) -> str:
         if odd():
             func = draw(st.sampled_from(UNKNOWN_FUNCS + ACCEPTED_FUNCS))
-            arg = draw(st.sampled_from(["", "{n}, {n}", "{n}", "C({n})", "log({n})", "({n})", "1", "-{n}"]))
+            arg = draw(st.sampled_from(["", "{n}, {n}", "{n}", "C({n})", "log({n})", "({n})", "1", "-{n}",
+                                        "{n}, 0", "{n}, 11", "{n}, 2.5", "{n}, 2, 3", "{n},", "{n} ^ 2"]))
             return f"{func}{space()}({arg.format(n=name())})"
-        if draw(st.integers(0, 3)) == 0:
+        kind = draw(st.integers(0, 7))
+        if kind == 0:
             funcs = ACCEPTED_FUNCS if categorical else ACCEPTED_FUNCS[1:]
             return f"{draw(st.sampled_from(funcs))}({space()}{name()}{space()})"
+        if kind == 1 and categorical:
+            return f"poly({space()}{name()}{space()},{space()}{draw(st.integers(1, 10))}{space()})"
+        if kind == 2 and categorical:
+            return f"I({space()}{arithmetic()}{space()})"
         return name()
 
     def joined(part: Callable[[], str], seps: list[str], odd_seps: list[str], most: int) -> str:
@@ -634,7 +660,9 @@ FIT_FORMULAS = [
     "{y} ~ {x} + ({x} || {g})", "{y} ~ {x} + (1 | {g}/{h})", "{y} ~ (1 | {g}:{h})", "{y} ~ {x} * C({g})",
     "log({y}) ~ scale({x}) + (1 | {g})", "sqrt({y}) ~ center({x})", "exp({y}) ~ {x}", "{y} ~ 1",
     "{y} ~ (0 + {x} | {g})", "{y} ~ {x} + (1 | {g}) + (1 | {h})", "{y} ~ C({g}) + C({g}):{x}",
-    "{y} ~ {x} + {g}", "{y} ~ log({x}) + (1 | {g})",
+    "{y} ~ {x} + {g}", "{y} ~ log({x}) + (1 | {g})", "{y} ~ poly({x}, 2) + (1 | {g})",
+    "{y} ~ poly({x}, 3) * C({g})", "{y} ~ I({x}^2) + (1 + I(-{x}) | {g})", "{y} ~ I({x} / ({x} - 1)) + (1 | {g})",
+    "{y} ~ {x} + I(log({x}) * exp({x}))",
 ]
 
 
@@ -747,7 +775,7 @@ def _expected_width(terms: tuple[Any, ...], intercept: bool, data: pd.DataFrame,
     for term in terms:
         n = 1
         for var in term.variables:
-            if var.column in categorical:
+            if var.as_is and var.column in categorical:  # poly(), I() and transforms are numbers
                 levels = _n_levels(data[var.column])
                 n *= levels if frozenset(term.variables) - {var} not in keys else levels - 1
         width += n

@@ -322,9 +322,13 @@ def level_labels(series: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
 def level_codes(series: pd.Series, labels: tuple[str, ...]) -> np.ndarray:
     """Each row's index in ``labels`` (the fitted rows' levels); -1 for a level not among them."""
     codes, own = level_labels(series)
+    return _recoded(codes, own, labels)
+
+
+def _recoded(codes: np.ndarray, own: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray:
+    """Codes into ``own`` as codes into ``labels``; -1 for a level not among ``labels``."""
     index = {label: i for i, label in enumerate(labels)}
-    remap = np.array([index.get(label, -1) for label in own] + [-1], dtype=int)
-    return remap[codes]
+    return np.array([index.get(label, -1) for label in own] + [-1], dtype=int)[codes]
 
 
 def level_text(value: object) -> str:
@@ -480,9 +484,7 @@ def model_columns(design: Design, frame: pd.DataFrame) -> ModelColumns:
     for block in design.blocks:
         z.append(_design_columns(block.term.terms, block.term.intercept, frame, design.categorical,
                                  design.state).reindex(columns=block.z.columns, fill_value=0.0))
-        own_codes, own_levels = _group_codes(frame, block.term.grouping)
-        index = {level: i for i, level in enumerate(block.levels)}
-        codes.append(np.array([index.get(level, -1) for level in own_levels] + [-1], dtype=int)[own_codes])
+        codes.append(_recoded(*_group_codes(frame, block.term.grouping), block.levels))
     return ModelColumns(x, tuple(z), tuple(codes))
 
 

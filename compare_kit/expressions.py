@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compare_kit.formula_tokens import NAME, NUMBER, QNAME, Token, formula_error, quote_name
+from compare_kit.formula_tokens import NAME, NUMBER, OP, QNAME, Token, formula_error, quote_name
 
 MAX_NESTING = 32  # parentheses, calls and unary minus inside one I(...)
 FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"log": np.log, "sqrt": np.sqrt, "exp": np.exp}
@@ -146,19 +146,18 @@ class ExpressionParser:
         return self._sum()
 
     def _sum(self) -> Node:
-        node = self._product()
-        while self.tok.is_op("+") or self.tok.is_op("-"):
-            op = self.tok.text
-            self.i += 1
-            node = Binary(op, node, self._product())
-        return node
+        return self._left_chain(self._product, ("+", "-"))
 
     def _product(self) -> Node:
-        node = self._unary()
-        while self.tok.is_op("*") or self.tok.is_op("/"):
+        return self._left_chain(self._unary, ("*", "/"))
+
+    def _left_chain(self, operand: Callable[[], Node], ops: tuple[str, str]) -> Node:
+        """``operand (op operand)*`` grouped to the left: a - b - c is (a - b) - c."""
+        node = operand()
+        while self.tok.kind == OP and self.tok.text in ops:
             op = self.tok.text
             self.i += 1
-            node = Binary(op, node, self._unary())
+            node = Binary(op, node, operand())
         return node
 
     def _unary(self) -> Node:

@@ -22,6 +22,7 @@ from compare_kit.spec import ModelSpec, Pooling, RandomTerm, Term, Transform, Va
 from compare_kit.table_checks import (
     check_cells,
     check_columns,
+    check_magnitudes,
     check_text_where_numbers_are_read,
     is_text,
     looks_numeric,
@@ -33,6 +34,7 @@ __all__ = ["INTERCEPT", "DataSummary", "Design", "GroupingBlock", "TransformStat
            "level_labels", "level_text", "model_columns", "nested_in", "nesting_parents"]
 
 INTERCEPT = "(Intercept)"
+MIN_RELATIVE_SPREAD = 1e-8  # a column varying by less than this share of its size is a constant in float64
 
 
 @dataclass(frozen=True)
@@ -154,11 +156,31 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, state: TransformState | No
     design = Design(spec, frame, y, x, blocks, summary, categorical, notes, _few_group_warnings(blocks),
                     state)
     _check_groups(design)
+    _check_column_scales(design)
     _check_not_an_exact_fit(design)
     return design
 
 
 # ------------------------------------------------------------------ checks
+
+
+def _check_column_scales(design: Design) -> None:
+    """Every model column, computed ones included, must be usable in floating point: magnitudes
+    within the table's limits, and not varying only in its last digits (a constant to the model)."""
+    columns = [("response", design.response_label, design.y)]
+    columns += [("fixed-effect column", name, design.x[name].to_numpy(dtype=float)) for name in design.x.columns]
+    columns += [(f"random-effect column of {b.term.to_formula()}", name, b.z[name].to_numpy(dtype=float))
+                for b in design.blocks for name in b.z.columns]
+    for role, name, values in columns:
+        check_magnitudes(f"the {role} {name!r}", values, "rescale the variables it is computed from "
+                         "(scale(x), or other units)")
+        size = float(np.abs(values).max())
+        spread = float(np.ptp(values))
+        if 0 < spread < MIN_RELATIVE_SPREAD * size:
+            raise DataError(f"the {role} {name!r} is constant in floating point: its values differ by at most "
+                            f"{spread:.3g} around {size:.6g}, a relative spread of {spread / size:.1e} (below "
+                            f"{MIN_RELATIVE_SPREAD:g}); center the variables it is computed from (center(x), "
+                            "or I(x - a typical value))")
 
 
 def _check_not_an_exact_fit(design: Design) -> None:

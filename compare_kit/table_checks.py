@@ -152,13 +152,17 @@ def check_cells(spec: ModelSpec, data: pd.DataFrame) -> None:
                 raise DataError(f"the grouping column {column!r} has empty labels: {_offending(empty)}; give "
                                 "those groups a name, or leave the cells missing to drop the rows")
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            values = series.to_numpy(dtype=float)
-            size = np.abs(values[np.isfinite(values)])
-            bad = (size > LARGEST) | ((size > 0) & (size < SMALLEST))
-            if bad.any():
-                sample = float(size[bad][0])
-                what = "large" if sample > 1 else "small"
-                raise DataError(f"the column {column!r} holds values too {what} to fit reliably (e.g. "
-                                f"{sample:.3g}; compare_kit takes magnitudes from {SMALLEST:g} to "
-                                f"{LARGEST:g}): rescale it, e.g. express it in other units")
+            check_magnitudes(f"the column {column!r}", series.to_numpy(dtype=float),
+                             "rescale it, e.g. express it in other units")
+
+
+def check_magnitudes(what: str, values: np.ndarray, remedy: str) -> None:
+    """Raise a DataError when a finite value's magnitude lies outside ``SMALLEST`` .. ``LARGEST``."""
+    size = np.abs(values[np.isfinite(values)])
+    bad = (size > LARGEST) | ((size > 0) & (size < SMALLEST))
+    if bad.any():
+        sample = float(size[bad][0])
+        raise DataError(f"{what} holds values too {'large' if sample > 1 else 'small'} to fit reliably (e.g. "
+                        f"{sample:.3g}; compare_kit takes magnitudes from {SMALLEST:g} to {LARGEST:g}): "
+                        f"{remedy}")
 

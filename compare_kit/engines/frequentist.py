@@ -147,7 +147,18 @@ def own_engine(design: Design, reml: bool) -> LinearMixedModel:
 def _checker(design: Design, layout: mixedlm.Layout, reml: bool) -> mixedlm.Checker | None:
     """compare_kit's optimum, ready to start and check MixedLM."""
     criterion = own_engine(design, reml)
-    return mixedlm.Checker(design, layout, criterion, criterion.optimize())
+    optimum = criterion.optimize()
+    if not optimum.found:
+        raise _singular_equations(design, "at every variance tried")
+    return mixedlm.Checker(design, layout, criterion, optimum)
+
+
+def _singular_equations(design: Design, where: str) -> FitError:
+    """The mixed model's equations had no numerical solution (a failed Cholesky, an overflow)."""
+    return FitError(f"the mixed model's equations for {design.spec.formula!r} could not be solved {where}: "
+                    "in floating point they are singular. This happens when model columns are on very "
+                    "different scales or nearly collinear; center or rescale the numeric predictors "
+                    "(center(x), scale(x)) or drop a random term")
 
 
 @dataclass(frozen=True)
@@ -185,9 +196,13 @@ def _fit_mixed_now(design: Design, method: Method, conf_level: float, optimizers
         fitted = _with_mixedlm(design, layout, method, optimizers, checker, own_seconds)
     else:
         fitted = _with_own_engine(criterion, checker, obstacle, own_seconds)
-    solution = criterion.solve(fitted.theta, fitted.scale)
+    try:
+        with np.errstate(over="raise"):
+            solution = criterion.solve(fitted.theta, fitted.scale)
+            rel_covs = criterion.relative_covariances(fitted.theta)
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+        raise _singular_equations(design, "at the optimum") from None
     scale = solution.sigma2
-    rel_covs = criterion.relative_covariances(fitted.theta)
     boundary, boundary_terms = _boundary(design, rel_covs)
     rows = _mixed_rows(design, solution, rel_covs, scale, conf_level, boundary_terms)
     for r in rows:

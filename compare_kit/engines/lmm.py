@@ -33,6 +33,7 @@ DENSE_CROSS_LIMIT = 2_000_000  # entries of the cross block kept dense below thi
 ONE_THREAD_BELOW = 600  # dense blocks smaller than this factorise faster on one BLAS thread (measured)
 NEAR_BOUND = 1e-3  # a diagonal theta below this is tried at exactly 0
 SNAP_TOLERANCE = 1e-6  # deviance units: the bound is taken when it is no worse than this
+FAILED_DEVIANCE = 1e300  # the criterion's value where the factor does not exist (the optimiser steps away)
 
 
 @dataclass(frozen=True, eq=False)
@@ -323,9 +324,9 @@ class LinearMixedModel:
     def safe_deviance(self, theta: np.ndarray) -> float:
         try:
             value = self.deviance(theta)
-        except np.linalg.LinAlgError:
-            return 1e300
-        return value if np.isfinite(value) else 1e300
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+            return FAILED_DEVIANCE
+        return value if np.isfinite(value) else FAILED_DEVIANCE
 
     # ----------------------------------------------------------- solution
     def solve(self, theta: np.ndarray, sigma2: float | None = None) -> LmmSolution:
@@ -527,6 +528,11 @@ class Optimum:
     @property
     def loglik(self) -> float:
         return -0.5 * self.deviance
+
+    @property
+    def found(self) -> bool:
+        """False when the criterion could not be evaluated at any theta tried."""
+        return bool(self.deviance < FAILED_DEVIANCE)
 
 
 def lower_root(cov: np.ndarray) -> np.ndarray:

@@ -204,3 +204,30 @@ def test_solution_is_hendersons_equations_solved_by_brute_force(radon, dense, mo
                 np.testing.assert_allclose(pev[g], pev_full[idx, idx], atol=1e-9)
                 np.testing.assert_allclose(cross[g], cross_full[idx], atol=1e-9)
             start += n * k
+
+
+def test_a_criterion_that_cannot_be_evaluated_anywhere_is_not_an_optimum(radon):
+    """Every evaluation fails (a response with NaN): the optimiser's end is marked as not found."""
+    design = build_design(ck.ModelSpec.named("partial_pooling"), radon)
+    model = _model(design, reml=True)
+    broken = LinearMixedModel(np.full_like(model.y, np.nan), model.x, model.terms, reml=True)
+    assert not broken.optimize().found
+    assert model.optimize().found
+
+
+@pytest.mark.parametrize("mixedlm", [True, False])
+def test_singular_equations_are_a_fit_error_not_a_library_exception(radon, monkeypatch, mixedlm):
+    """A Cholesky that fails at every theta (as on columns constant in floating point) is a FitError."""
+    def failing(self, theta):
+        raise np.linalg.LinAlgError("Matrix is not positive definite")
+    monkeypatch.setattr(LinearMixedModel, "factor", failing)
+    with pytest.raises(ck.FitError, match="could not be solved at every variance tried: in floating point"):
+        ck.fit_frequentist(ck.ModelSpec.named("partial_pooling"), radon, mixedlm=mixedlm)
+
+
+def test_equations_singular_at_the_optimum_are_a_fit_error(radon, monkeypatch):
+    def failing(self, theta, sigma2=None):
+        raise np.linalg.LinAlgError("Singular matrix")
+    monkeypatch.setattr(LinearMixedModel, "solve", failing)
+    with pytest.raises(ck.FitError, match="could not be solved at the optimum"):
+        ck.fit_frequentist(ck.ModelSpec.named("partial_pooling"), radon)

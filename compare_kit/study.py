@@ -424,14 +424,14 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
 
     ``workers``: processes to use (default: 2 where the machine has 2 or more CPUs, else 1).
     With 2, the statsmodels cross-validation refits and the teaching demonstrations run in a
-    second process (``compare_kit.sidecar``) while this one fits the models; the tables are the
+    second process (``compare_kit.processes.Sidecar``) while this one fits the models; the tables are the
     same as with ``workers=1``, which runs everything here, one step after another.
     """
     from compare_kit.engines.bayesian import fit_bayesian
     from compare_kit.engines.frequentist import fit_frequentist
     from compare_kit import predictive
     from compare_kit.compare import compare
-    from compare_kit.sidecar import Sidecar
+    from compare_kit.processes import Sidecar
 
     if workers is None:
         workers = 2 if (os.cpu_count() or 1) >= 2 else 1

@@ -1,4 +1,4 @@
-"""The study's second process (compare_kit.sidecar) and the single-pass PSIS-LOO predictions."""
+"""The study's second process (compare_kit.processes) and the single-pass PSIS-LOO predictions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from compare_kit.errors import FitError
-from compare_kit.sidecar import Sidecar, SidecarError
+from compare_kit.processes import Failure, Sidecar, WorkerError, WorkerProcess
 
 
 def _add(a: int, b: int = 0) -> int:
@@ -32,8 +32,38 @@ def test_sidecar_reraises_the_exception():
 
 
 def test_sidecar_reports_an_unpicklable_result():
-    with pytest.raises(SidecarError, match="pickl"):
+    with pytest.raises(WorkerError, match="pickl"):
         Sidecar(_unpicklable).result()
+
+
+def _die() -> None:
+    import os
+
+    print("last words", flush=True)
+    os._exit(3)
+
+
+def test_a_worker_answers_calls_in_turn_and_reports_where_a_call_raised():
+    worker = WorkerProcess(single_threaded=True)
+    try:
+        assert worker.call(_add, 1, b=2) == (True, 3)
+        ok, failure = worker.call(_fail, "bad input")
+        assert not ok and isinstance(failure, Failure) and isinstance(failure.error, FitError)
+        assert failure.describe().startswith("FitError: bad input (at test_concurrency.py:")
+        assert worker.call(_add, 5) == (True, 5)  # still alive after a failed call
+    finally:
+        worker.close()
+
+
+def test_a_worker_that_dies_says_so_with_its_exit_code_and_last_words():
+    worker = WorkerProcess()
+    try:
+        ok, failure = worker.call(_die)
+        assert not ok and isinstance(failure.error, WorkerError)
+        assert "exit code 3" in str(failure.error) and "last words" in str(failure.error)
+        assert not worker.alive
+    finally:
+        worker.close()
 
 
 def test_run_study_rejects_bad_workers():

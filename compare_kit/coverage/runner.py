@@ -14,31 +14,40 @@ from __future__ import annotations
 import dataclasses
 import os
 import queue
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from compare_kit.coverage.config import CoverageError
-from compare_kit.coverage.tasks import Task, TaskOutput
-from compare_kit.coverage.frames import read_frame, write_frame
+from compare_kit.coverage.tasks import Task, TaskOutput, run_task
+from compare_kit.processes import WorkerProcess
 
 Say = Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskFailure:
+    """One failed attempt at a task; ``final``: no attempt is left, so its simulations are missing."""
+
+    task: str
+    n_groups: int
+    first_sim: int
+    last_sim: int
+    attempt: int  # 1 for the first attempt
+    error: str
+    final: bool
 
 
 @dataclasses.dataclass
 class Outcome:
     outputs: dict[str, TaskOutput]
-    failures: list[dict]  # task, n_groups, sims, attempt, error, final
+    failures: list[TaskFailure]
     executor: str
 
 
-def _failure(task: Task, error: str, final: bool) -> dict:
-    return {"task": task.id, "n_groups": task.n_groups, "first_sim": task.start, "last_sim": task.stop - 1,
-            "attempt": task.attempt + 1, "error": error, "final": final}
+def _failure(task: Task, error: str, final: bool) -> TaskFailure:
+    return TaskFailure(task.id, task.n_groups, task.start, task.stop - 1, task.attempt + 1, error, final)
 
 
 class _Progress:
@@ -56,55 +65,13 @@ class _Progress:
 # ------------------------------------------------------------------ local pool
 
 
-class _LocalWorker:
-    """One ``python -m compare_kit.coverage.worker`` process; restarted when it dies."""
-
-    def __init__(self) -> None:
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        env = dict(os.environ)
-        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-            env[name] = "1"
-        self.proc = subprocess.Popen([sys.executable, "-m", "compare_kit.coverage.worker"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env)
-
-    def run(self, task: Task) -> tuple[bool, Any]:
-        try:
-            write_frame(self.proc.stdin, task)
-            return read_frame(self.proc.stdout)
-        except (EOFError, BrokenPipeError, OSError):
-            code = self.proc.wait()
-            return False, f"the worker process ended (exit code {code}) while running the task{self._tail()}"
-
-    def _tail(self) -> str:
-        self._log.seek(0)
-        lines = [ln for ln in self._log.read().decode(errors="replace").splitlines() if ln.strip()]
-        return f": {lines[-1][-300:]}" if lines else ""
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def close(self) -> None:
-        try:
-            self.proc.stdin.close()  # the worker's cue to end
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stdout.close()
-        self._log.close()
-
-
 def run_local(tasks: list[Task], workers: int, retries: int, say: Say) -> Outcome:
-    """Run ``tasks`` on ``workers`` fresh worker processes."""
+    """Run ``tasks`` on ``workers`` fresh worker processes (``compare_kit.processes``), one thread each."""
     pending: queue.Queue[Task | None] = queue.Queue()
     for t in tasks:
         pending.put(t)
     outputs: dict[str, TaskOutput] = {}
-    failures: list[dict] = []
+    failures: list[TaskFailure] = []
     lock = threading.Lock()
     remaining = [len(tasks)]
     progress = _Progress(len(tasks), say)
@@ -117,7 +84,7 @@ def run_local(tasks: list[Task], workers: int, retries: int, say: Say) -> Outcom
                 pending.put(None)
 
     def loop() -> None:
-        worker: _LocalWorker | None = None
+        worker: WorkerProcess | None = None
         try:
             while True:
                 task = pending.get()
@@ -126,8 +93,10 @@ def run_local(tasks: list[Task], workers: int, retries: int, say: Say) -> Outcom
                 if worker is None or not worker.alive:
                     if worker is not None:
                         worker.close()
-                    worker = _LocalWorker()
-                ok, value = worker.run(task)
+                    worker = WorkerProcess(single_threaded=True)
+                ok, value = worker.call(run_task, task)
+                if not ok:
+                    value = value.describe()
                 with lock:
                     if ok:
                         outputs[task.id] = value
@@ -190,8 +159,6 @@ def run_dask(tasks: list[Task], scheduler: Any, retries: int, say: Say) -> Outco
     """Run ``tasks`` on a Dask cluster: one future per task and attempt, retried here (not by Dask)."""
     from distributed import as_completed
 
-    from compare_kit.coverage.tasks import run_task
-
     client, owned = connect(scheduler)
     try:
         n_workers = len(client.scheduler_info().get("workers", {}))
@@ -203,7 +170,7 @@ def run_dask(tasks: list[Task], scheduler: Any, retries: int, say: Say) -> Outco
 
         futures = {submit(t): t for t in tasks}
         outputs: dict[str, TaskOutput] = {}
-        failures: list[dict] = []
+        failures: list[TaskFailure] = []
         progress = _Progress(len(tasks), say)
         done = as_completed(list(futures), loop=client.loop)
         for future in done:
@@ -239,4 +206,4 @@ def run_tasks(tasks: list[Task], *, workers: int, scheduler: Any, retries: int, 
     return run_local(tasks, workers, retries, say)
 
 
-__all__ = ["Outcome", "connect", "run_dask", "run_local", "run_tasks"]
+__all__ = ["Outcome", "TaskFailure", "connect", "run_dask", "run_local", "run_tasks"]

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from compare_kit.coverage.config import PARAMETERS, CoverageConfig, CoverageError, SamplerConfig, radon_design
-from compare_kit.coverage.runner import run_tasks
+from compare_kit.coverage.runner import TaskFailure, run_tasks
 from compare_kit.coverage.tasks import make_tasks
 
 TABLE_FILES = ("coverage.csv", "coverage_group_effects.csv", "coverage_intervals.csv", "coverage_fits.csv",
@@ -41,7 +41,7 @@ INTERVAL_COLUMNS = ["n_groups", "sim", "engine", "parameter", "method", "truth",
                     "conf_high", "covered", "width"]
 FIT_COLUMNS = ["n_groups", "sim", "engine", "sampler_seed", "converged", "boundary", "max_rhat",
                "min_ess_bulk", "divergences", "group_rmse", "profile_tau_gap", "seconds"]
-FAILURE_COLUMNS = ["task", "n_groups", "first_sim", "last_sim", "attempt", "error", "final"]
+FAILURE_COLUMNS = [f.name for f in dataclasses.fields(TaskFailure)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,7 +197,8 @@ def coverage_study(config: CoverageConfig | None = None, *, workers: int | None 
     outputs = [outcome.outputs[t.id] for t in tasks if t.id in outcome.outputs]
     intervals = pd.DataFrame([r for o in outputs for r in o.intervals], columns=INTERVAL_COLUMNS)
     fits = pd.DataFrame([r for o in outputs for r in o.fits], columns=FIT_COLUMNS)
-    failures = pd.DataFrame(outcome.failures, columns=FAILURE_COLUMNS).sort_values(
+    failures = pd.DataFrame([dataclasses.astuple(f) for f in outcome.failures],
+                            columns=FAILURE_COLUMNS).sort_values(
         ["task", "attempt"], kind="stable").reset_index(drop=True)
     attempts = failures.groupby("task")["attempt"].max().to_dict() if len(failures) else {}
     task_rows = [{"task": t.id, "n_groups": t.n_groups, "sims": t.stop - t.start,

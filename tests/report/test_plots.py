@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import matplotlib as mpl
+import matplotlib.colors as mcolors
 import numpy as np
 import pandas as pd
 import pytest
@@ -213,6 +215,67 @@ def test_shrinkage_vs_size(shrinkage):
         assert "closed-form" not in " ".join(t.get_text() for t in without.legends[0].get_texts())
 
 
+def _points_by_color(collections, color: str, filled: bool) -> list[tuple[float, float]]:
+    """(x, y) of the points drawn in ``color``: filled markers by face colour, open ones by edge colour."""
+    rgb = np.array(mcolors.to_rgb(color))
+    found = []
+    for c in collections:
+        faces = c.get_facecolors()
+        if filled != bool(len(faces) and np.all(faces[:, 3] > 0)):
+            continue
+        colors = faces if filled else c.get_edgecolors()
+        colors = np.broadcast_to(colors, (len(c.get_offsets()), 4))
+        found += [tuple(o) for o, rgba in zip(c.get_offsets(), colors, strict=True)
+                  if np.allclose(rgba[:3], rgb)]
+    return sorted(found)
+
+
+def test_shrinkage_vs_size_points_per_engine_are_the_input_rows(shrinkage):
+    """Each engine's points (seaborn's hue) are exactly its finite shares, at the dodged group size, in
+    the engine's colour; a share beyond the axis is an open triangle at the edge, in the same colour."""
+    table = shrinkage.copy()
+    beyond = (table["level"] == "A") & (table["term"] == "floor")
+    table.loc[beyond, "shrinkage_bayes"] = 1.6
+    fig = plots.shrinkage_vs_size(table)
+    for ax, term in zip(fig.axes, ["(Intercept)", "floor"], strict=True):
+        rows = table[table["term"] == term]
+        for column, color, dodge in (("shrinkage_freq", plots.FREQ_COLOR, 0.94),
+                                     ("shrinkage_bayes", plots.BAYES_COLOR, 1.06)):
+            share = rows[column].to_numpy(dtype=float)
+            x = rows["n"].to_numpy(dtype=float) * dodge
+            inside = np.isfinite(share) & (share >= -0.25) & (share <= 1.25)
+            over = np.isfinite(share) & (share > 1.25)
+            assert np.allclose(_points_by_color(ax.collections, color, filled=True),
+                               sorted(zip(x[inside], share[inside], strict=True)))
+            edge = _points_by_color(ax.collections, color, filled=False)
+            assert np.allclose(edge, sorted((xx, 1.25) for xx in x[over])) if over.any() else edge == []
+    assert len(_points_by_color(fig.axes[1].collections, plots.BAYES_COLOR, filled=True)) == 1  # A is beyond
+
+
+def test_styled_uses_seaborns_theme_without_touching_global_rcparams():
+    import seaborn as sns
+
+    seen: dict = {}
+
+    @plots.styled
+    def probe() -> Figure:
+        seen.update(mpl.rcParams)
+        return Figure()
+
+    with mpl.rc_context({"axes.edgecolor": "red", "font.size": 7, "axes.grid": False}):  # the caller's own
+        before = dict(mpl.rcParams)
+        probe()
+        assert dict(mpl.rcParams) == before
+    theme, context = sns.axes_style("ticks"), sns.plotting_context("paper")
+    for key in ("axes.edgecolor", "text.color", "axes.labelcolor", "grid.linestyle"):
+        assert seen[key] == theme[key], key
+    for key in ("axes.linewidth", "xtick.major.size", "xtick.major.width", "patch.linewidth"):
+        assert seen[key] == pytest.approx(context[key]), key
+    # the package's own choices on top: the bundled font, today's sizes, a grid, no top/right spines
+    assert seen["font.family"] == ["DejaVu Sans"] and seen["font.size"] == 10
+    assert seen["axes.grid"] and not seen["axes.spines.top"] and not seen["axes.spines.right"]
+
+
 def test_shrinkage_radon_stand_in(radon):
     """Real radon sizes: 85 counties, 25 without a first-floor house (no own slope)."""
     grouped = radon.groupby("county")
@@ -297,6 +360,11 @@ def test_posterior_predictive(radon):
     assert len(bundle.get_segments()) == 20
     assert len([ln for ln in ax.get_lines() if isinstance(ln, Line2D)]) == 1  # the observed curve
     assert ax.get_ylim()[0] == 0
+    fig.canvas.draw()  # the legend lies outside the axes, so it never covers a curve
+    (legend,) = fig.legends
+    assert not legend.get_window_extent().overlaps(ax.get_window_extent())
+    assert [t.get_text() for t in legend.get_texts()] == ["observed (n = 919)",
+                                                          "replicated data sets (20 draws)"]
 
 
 def _posterior(chains: int = 3, draws: int = 100) -> xr.DataTree:

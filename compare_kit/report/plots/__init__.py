@@ -7,6 +7,13 @@ directly (not through ``pyplot``), so nothing here touches the interactive
 backend or global figure registry; ``figure_to_svg`` and ``figure_to_png_base64``
 turn a figure into deterministic text for a self-contained HTML page.
 
+seaborn draws with the libraries' own strengths: its ``ticks`` theme and ``paper``
+context are the package style (``style.package_style``, applied as an rc context),
+and the shrinkage-against-size points are a seaborn scatterplot with hue = engine.
+Figures seaborn does not help with (arrows, given intervals, seeded jitter, LineCollection
+bundles, rank histograms) are hand-written matplotlib, and their docstrings say why.
+seaborn is imported when a figure is drawn, not when this package is (it loads pyplot).
+
 Colours are the Okabe-Ito colour-blind-safe palette, used the same way in every
 figure: frequentist (statsmodels) blue, Bayesian (Bambi/PyMC) vermillion, the
 groups' own "no pooling" estimates green, complete pooling dark grey.

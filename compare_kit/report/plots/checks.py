@@ -128,7 +128,8 @@ def posterior_predictive(observed: Sequence[float] | np.ndarray | pd.Series, rep
     ax.set_xlabel(short_text(response_label))
     ax.set_ylabel("density")
     ax.set_title("Posterior predictive check: observed vs replicated data")
-    ax.legend(handles=handles, loc="upper right")
+    # below the axes, as in the other figures: inside, the highest replicated curves ran under its text
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 2))
     return fig
 
 

@@ -1,4 +1,6 @@
 """Estimate figures: group effects with intervals (caterpillar) and the population-level forest.
+Hand-written matplotlib: the intervals come given (Wald, posterior quantiles), while seaborn's
+pointplot computes its own error bars from raw observations.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def caterpillar(estimates: pd.DataFrame, group: str, term: str, *, model: str | 
     One row per level (``effect`` rows of ``group`` and ``term``); each engine is a
     coloured point with its interval, slightly offset. Many levels are split over
     side-by-side columns of at most ``rows_per_column`` rows.
+    Hand-written matplotlib: seaborn's pointplot cannot draw given intervals, only its own.
     """
     require_columns(estimates, ["engine", "model", "effect", "group", "level", "term", "estimate",
                          "conf_low", "conf_high"], "estimates")
@@ -101,6 +104,7 @@ def fixed_effects_forest(estimates: pd.DataFrame, *, model: str | None = None) -
 
     Intervals that are NaN are drawn as points only; estimates that are NaN are
     written in the row as "not estimable" so they are never silently missing.
+    Hand-written matplotlib: seaborn's pointplot cannot draw given intervals, only its own.
     """
     require_columns(estimates, ["engine", "model", "effect", "group", "term", "estimate", "conf_low",
                          "conf_high"], "estimates")

@@ -1,5 +1,6 @@
 """Group-level figures: each group's data and lines, shrinkage arrows, shrinkage against group size,
-and nested (state/county) shrinkage.
+and nested (state/county) shrinkage. The shrinkage-against-size points are a seaborn scatterplot
+(hue = engine); the other figures are hand-written matplotlib, each docstring says why.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ def county_panels(data: pd.DataFrame, response: str, predictor: str, group: str,
         Tick labels for the predictor's values, e.g. ``{0: "basement", 1: "first floor"}``.
     seed : int
         Seeds the sideways jitter of the points.
+
+    Hand-written matplotlib: seaborn's FacetGrid/relplot make their own pyplot figure sized per panel
+    (not the report's fixed width), stripplot jitters with numpy's global random state (not ``seed``),
+    and many draws as one LineCollection per panel keep the SVG small.
     """
     require_columns(data, [response, predictor, group], "data")
     require_columns(lines, ["level", "source", "intercept", "slope"], "lines")
@@ -188,6 +193,7 @@ def shrinkage_arrows(shrinkage: pd.DataFrame, intercept_term: str = "(Intercept)
     at all are counted in the panel, not silently dropped. Own estimates far outside
     the bulk are left outside the view (their arrows enter from the edge) and counted.
     ``slope_term`` may be left out when the table holds one term besides the intercept.
+    Hand-written matplotlib: seaborn has no arrows (the tutorial's figure is one arrow per group).
     """
     if slope_term is None:
         others = list(dict.fromkeys(t for t in shrinkage["term"].astype(str) if t != intercept_term))
@@ -265,6 +271,10 @@ def shrinkage_arrows(shrinkage: pd.DataFrame, intercept_term: str = "(Intercept)
 
 # --------------------------------------------------------------------------- 3. shrinkage vs size
 
+_SHARE_SERIES = (("shrinkage_freq", "frequentist", FREQ_COLOR, "o", 0.94),
+                 ("shrinkage_bayes", "Bayesian", BAYES_COLOR, "s", 1.06))
+
+
 @styled
 def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
                       terms: Sequence[str] | None = None,
@@ -272,11 +282,16 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
                       unit: str | None = None) -> Figure:
     """Share of shrinkage against group size, one panel per term, both engines.
 
+    The points are one seaborn scatterplot per panel, hue (and marker) = engine, coloured
+    from the engine palette; the two engines are dodged sideways (x times 0.94 and 1.06).
     If the table has a ``pooling_factor`` column (the closed-form share expected
     from the variance components; ``compare.shrinkage_table`` fills it for a random
     intercept alone), its finite values are drawn as a line. Values outside
-    ``ylim`` are drawn as open triangles on the edge, not dropped.
+    ``ylim`` are drawn as open triangles on the edge, not dropped (matplotlib: seaborn
+    fills the markers it colours by hue).
     """
+    import seaborn as sns
+
     require_columns(shrinkage, ["group", "level", "n", "term", "shrinkage_freq", "shrinkage_bayes"], "shrinkage")
     table = pick_one(shrinkage, "group", group, "shrinkage")
     terms = list(dict.fromkeys(table["term"])) if terms is None else list(terms)
@@ -285,12 +300,13 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
     fig = new_figure(height=4.2)
     axes = fig.subplots(1, len(terms), sharey=True, squeeze=False).ravel()
     lo, hi = ylim
-    series = [(col, label, color, marker, dodge) for col, label, color, marker, dodge in
-              (("shrinkage_freq", "frequentist", FREQ_COLOR, "o", 0.94),
-               ("shrinkage_bayes", "Bayesian", BAYES_COLOR, "s", 1.06))
+    series = [(col, label, color, marker, dodge) for col, label, color, marker, dodge in _SHARE_SERIES
               if pd.to_numeric(table[col], errors="coerce").notna().any()]
     if len(series) == 1:  # nothing to dodge from
         series = [(col, label, color, marker, 1.0) for col, label, color, marker, _ in series]
+    engines = [label for _, label, _, _, _ in series]
+    palette = {label: color for _, label, color, _, _ in series}
+    markers = {label: marker for _, label, _, marker, _ in series}
     for ax, term in zip(axes, terms, strict=True):
         rows = table[table["term"] == term]
         n = rows["n"].to_numpy(dtype=float)
@@ -300,34 +316,39 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
             ok = np.isfinite(pf)
             if ok.any():
                 ax.plot(n[order][ok], pf[ok], color="black", linewidth=1.4, zorder=2)
-        # groups that have no share to draw at all (usually: no own estimate)
-        drawn = np.zeros(len(rows), dtype=bool)
-        for col, _, color, marker, dodge in series:
-            value = rows[col].to_numpy(dtype=float)
-            finite = np.isfinite(value) & np.isfinite(n) & (n > 0)
-            drawn |= finite
-            inside = finite & (value >= lo) & (value <= hi)
-            ax.scatter(n[inside] * dodge, value[inside], s=20, color=color, marker=marker,
-                       alpha=0.7, linewidths=0, zorder=3)
-            for beyond, edge, tri in ((finite & (value < lo), lo, "v"), (finite & (value > hi), hi, "^")):
-                ax.scatter(n[beyond] * dodge, np.full(int(beyond.sum()), edge), s=28, marker=tri,
-                           facecolors="none", edgecolors=color, linewidths=1.0, zorder=3, clip_on=False)
+        # one long table: a row per group and engine with a finite share (frequentist rows first)
+        points = pd.concat([pd.DataFrame({"row": np.arange(len(rows)), "engine": label, "n": n * dodge,
+                                          "share": rows[col].to_numpy(dtype=float)})
+                            for col, label, _, _, dodge in series], ignore_index=True)
+        points = points[np.isfinite(points["share"]) & np.isfinite(points["n"]) & (points["n"] > 0)]
+        inside = points[points["share"].between(lo, hi)]
+        if not inside.empty:
+            sns.scatterplot(data=inside, x="n", y="share", hue="engine", style="engine", hue_order=engines,
+                            style_order=engines, palette=palette, markers=markers, s=20, alpha=0.7,
+                            linewidth=0, legend=False, ax=ax, zorder=3)
+        for beyond, edge, tri in ((points["share"] < lo, lo, "v"), (points["share"] > hi, hi, "^")):
+            out = points[beyond]
+            ax.scatter(out["n"], np.full(len(out), edge), s=28, marker=tri, facecolors="none",
+                       edgecolors=out["engine"].map(palette).tolist(), linewidths=1.0, zorder=3,
+                       clip_on=False)
         for level_y in (0.0, 1.0):
             ax.axhline(level_y, color="#888888", linewidth=0.8, linestyle="--", zorder=1)
         ax.set_xscale("log")
         ax.set_ylim(lo - 0.03, hi + 0.03)
         title = term_label(str(term))
-        missing = int(np.sum(~drawn))
+        # groups that have no share to draw at all (usually: no own estimate)
+        missing = len(rows) - points["row"].nunique()
         if missing:
             title += f"\n({count_text(missing, 'group')} without an own estimate, not shown)"
         ax.set_title(title)
         per = short_text(unit) if unit else short_text(rows["group"].iloc[0]) if len(rows) else "group"
         ax.set_xlabel(f"observations per {per} (log scale)")
+        ax.set_ylabel("")
     for level_y, words in ((0.0, "none"), (1.0, "complete\npooling")):
         axes[-1].text(1.02, level_y, words, transform=axes[-1].get_yaxis_transform(), ha="left",
                       va="center", fontsize=8, color="#555555")
     axes[0].set_ylabel(ylabel or "shrinkage toward complete pooling")
-    handles = [Line2D([], [], color=c, marker=m, linestyle="", label=lab) for _, lab, c, m, _ in series]
+    handles = [Line2D([], [], color=palette[e], marker=markers[e], linestyle="", label=e) for e in engines]
     if has_curve:
         handles.append(Line2D([], [], color="black", linewidth=1.4, label="closed-form pooling factor"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
@@ -356,6 +377,7 @@ def nested_shrinkage(shrinkage: pd.DataFrame, group: str, *, engine: str = "freq
     estimate (``engine``: ``"freq"`` BLUP-based, ``"bayes"`` posterior means), at its size
     (log scale); the solid line is the enclosing level's own partial-pooling estimate, the
     target the arrows point to, and the dotted line the population value, when given.
+    Hand-written matplotlib: seaborn has no arrows, and its FacetGrid would make its own pyplot figure.
     """
     require_columns(shrinkage, ["group", "level", "n", "term", "no_pooling", "toward_level", "partial_freq",
                          "partial_bayes", "complete_pooling", "complete_pooling_bayes"], "shrinkage")
@@ -429,6 +451,7 @@ def level_shrinkage(shrinkage: pd.DataFrame, group: str, *, term: str = "(Interc
     dot) to its partial-pooling estimate; the vertical line is the value the rows are pulled
     toward (``complete_pooling``, ``complete_pooling_bayes``). Meant for a factor with few
     levels (e.g. states), where every level can be named.
+    Hand-written matplotlib: seaborn has no arrows.
     """
     require_columns(shrinkage, ["group", "level", "n", "term", "no_pooling", "partial_freq", "partial_bayes",
                          "complete_pooling"], "shrinkage")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from compare_kit.design import DataSummary, Design
+from compare_kit.errors import FitError
 from compare_kit.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -330,6 +331,28 @@ class FrequentistFit(FitResult):
     """An OLS fit (``mixed`` is None) or a mixed fit by REML or ML."""
 
     mixed: MixedState | None = None
+
+    def profile_intervals(self, level: float | None = None) -> pd.DataFrame:
+        """Profile-likelihood intervals of every SD, as lme4's ``confint(method = "profile")``.
+
+        Parameters
+        ----------
+        level : float, optional
+            Coverage of the intervals; the fit's ``conf_level`` by default.
+
+        Returns
+        -------
+        DataFrame
+            One row per SD (``group``, ``term`` as in the estimates), with the ML estimate at the
+            profile's minimum, ``conf_low`` and ``conf_high``. lme4 profiles the ML deviance for
+            REML fits too, and so does compare_kit.
+        """
+        from compare_kit.engines.frequentist import sd_profile_intervals
+
+        if self.mixed is None:
+            raise FitError("profile intervals are for the SDs of a mixed model; this fit has no random term")
+        conf = self.estimates["conf_level"].iloc[0] if level is None else level
+        return sd_profile_intervals(self.design, float(conf))
 
     @cached_property
     def pev(self) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from compare_kit.design import INTERCEPT, Design, build_design
 from compare_kit.engines import mixedlm
 from compare_kit.engines.lmm import LinearMixedModel, LmmSolution, ReTerm, blas_threads, lower_root, rest_width
 from compare_kit.engines.mixedlm import DEFAULT_OPTIMIZERS
+from compare_kit.engines.profile_likelihood import profile_intervals
 from compare_kit.errors import DataError, FitError, SpecError
 from compare_kit.results import (
     RESIDUAL_GROUP,
@@ -369,6 +370,30 @@ def _mixed_stats(design: Design, loglik: float, method: Method, information_crit
                     ic_note=note, df=df)
 
 
+PROFILE_COLUMNS = ["group", "term", "ml_estimate", "conf_low", "conf_high", "conf_level", "method"]
+
+
+def sd_profile_intervals(design: Design, level: float) -> pd.DataFrame:
+    """lme4's ``confint(method = "profile")`` for every random-effect SD and the residual SD.
+
+    The ML criterion is profiled, as lme4 does for REML fits too, so ``ml_estimate`` (the profile's
+    minimum) is the ML estimate. An upper end the profile never reaches is ``inf``.
+    """
+    if not 0 < level < 1:
+        raise FitError(f"level must lie strictly between 0 and 1, got {level}")
+    if not design.blocks:
+        raise FitError("profile intervals are for the SDs of a mixed model; this model has no random term")
+    rows = []
+    for p in profile_intervals(own_engine(design, reml=False), level):
+        if p.term is None:
+            group, term = RESIDUAL_GROUP, RESIDUAL_TERM
+        else:
+            block = design.blocks[p.term]
+            group, term = block.group, sd_term(block.z.columns[p.coef])
+        rows.append((group, term, p.estimate, p.low, p.high, level, "profile likelihood (ML deviance)"))
+    return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
+
+
 def _row(effect: Effect, group: str, level: str, term: str, estimate: float, std_error: float,
          conf_low: float, conf_high: float, conf_level: float, model: str, note: str = "") -> dict:
     return {"engine": str(_ENGINE), "model": model, "effect": str(effect), "group": group, "level": level,
@@ -377,4 +402,5 @@ def _row(effect: Effect, group: str, level: str, term: str, estimate: float, std
             "note": note}
 
 
-__all__ = ["DEFAULT_OPTIMIZERS", "INTERCEPT", "Method", "fit_frequentist", "own_engine"]
+__all__ = ["DEFAULT_OPTIMIZERS", "INTERCEPT", "PROFILE_COLUMNS", "Method", "fit_frequentist", "own_engine",
+           "sd_profile_intervals"]

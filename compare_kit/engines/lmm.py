@@ -159,6 +159,7 @@ class Factor:
     ts: tuple[np.ndarray, ...]  # T of every term, internal order
     deviance: float
     pwrss: float
+    logdet: float  # log|L|^2 of the random effects (and, for REML, of the fixed effects' block)
 
 
 class LinearMixedModel:
@@ -254,6 +255,11 @@ class LinearMixedModel:
             theta += [t[r, c] for r, c in term.theta_index]
         return np.array(theta)
 
+    def theta_positions(self, term: int) -> range:
+        """Where term ``term``'s entries lie in theta (in its ``theta_index`` order)."""
+        start = self._theta_offsets[term]
+        return range(start, start + len(self.terms[term].theta_index))
+
     def start(self) -> np.ndarray:
         """lme4's start: every T the identity."""
         return self.theta_of([np.eye(t.k) for t in self.terms])
@@ -307,7 +313,7 @@ class LinearMixedModel:
         else:
             dof = self.n
         deviance = logdet + dof * (1.0 + _LOG_2PI + np.log(pwrss / dof))
-        return Factor(l11, lr1, lrr, ts, float(deviance), pwrss)
+        return Factor(l11, lr1, lrr, ts, float(deviance), pwrss, logdet)
 
     def deviance(self, theta: np.ndarray) -> float:
         """-2 REML criterion or -2 log-likelihood at ``theta``, beta and sigma profiled out."""

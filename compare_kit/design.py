@@ -114,8 +114,9 @@ class Design:
         """Fixed columns that cannot be estimated, each with the reason (R's NA coefficients)."""
         return _aliased_columns(self)
 
-    @property
+    @cached_property
     def x_estimable(self) -> pd.DataFrame:
+        """The fixed-effect columns that can be estimated (``x`` without ``aliased``)."""
         return self.x.drop(columns=list(self.aliased))
 
     def variable_values(self, var: Variable) -> np.ndarray:

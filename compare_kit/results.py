@@ -99,27 +99,30 @@ def validate_estimates(frame: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(f"estimates table lacks columns {missing}")
     frame = frame.loc[:, ESTIMATE_COLUMNS].reset_index(drop=True)
-    bad_effect = set(frame["effect"]) - {e.value for e in Effect}
+    col = {c: frame[c].to_numpy() for c in ("engine", "model", "effect", "group", "level", "term", "note")}
+    bad_effect = set(col["effect"]) - {e.value for e in Effect}
     if bad_effect:
         raise ValueError(f"unknown effect values {sorted(bad_effect)}")
-    bad_engine = set(frame["engine"]) - {e.value for e in EngineName}
+    bad_engine = set(col["engine"]) - {e.value for e in EngineName}
     if bad_engine:
         raise ValueError(f"unknown engine values {sorted(bad_engine)}")
-    fixed = frame["effect"] == Effect.FIXED
-    if (frame.loc[fixed, "group"] != "").any():
+    effect, level = col["effect"], col["level"]
+    if ((effect == Effect.FIXED.value) & (col["group"] != "")).any():
         raise ValueError("fixed effects must have an empty group")
-    ran_levels = frame["effect"].isin([Effect.RAN_VALS, Effect.RAN_COEFS])
-    if (frame.loc[ran_levels, "level"] == "").any():
+    ran_levels = (effect == Effect.RAN_VALS.value) | (effect == Effect.RAN_COEFS.value)
+    if (ran_levels & (level == "")).any():
         raise ValueError("ran_vals and ran_coefs rows need a level")
-    if (frame.loc[~ran_levels, "level"] != "").any():
+    if (~ran_levels & (level != "")).any():
         raise ValueError("only ran_vals and ran_coefs rows have a level")
-    dup = frame.duplicated(subset=["engine", "model", *KEY_COLUMNS])
-    if dup.any():
+    keys = list(zip(*(col[c] for c in ("engine", "model", *KEY_COLUMNS)), strict=True))
+    if len(set(keys)) < len(keys):
+        dup = frame.duplicated(subset=["engine", "model", *KEY_COLUMNS])
         raise ValueError(f"duplicated estimate rows: {frame.loc[dup, KEY_COLUMNS].head().to_dict('records')}")
-    estimated = frame["estimate"].notna()
-    if (frame.loc[estimated, "std_error"] < 0).any():
+    estimate, std_error = frame["estimate"].to_numpy(dtype=float), frame["std_error"].to_numpy(dtype=float)
+    estimated = ~np.isnan(estimate)
+    if (std_error[estimated] < 0).any():
         raise ValueError("negative standard errors")
-    no_estimate = ~estimated & (frame["note"] == "")
+    no_estimate = ~estimated & (col["note"] == "")
     if no_estimate.any():
         raise ValueError("an empty estimate needs a note saying why: "
                          f"{frame.loc[no_estimate, 'term'].head().tolist()}")

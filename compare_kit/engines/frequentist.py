@@ -22,7 +22,7 @@ import statsmodels.api as sm
 
 from compare_kit.design import INTERCEPT, Design, build_design
 from compare_kit.engines import mixedlm
-from compare_kit.engines.lmm import LinearMixedModel, LmmSolution, ReTerm, blas_threads, lower_root, rest_width
+from compare_kit.engines.lmm import LinearMixedModel, LmmSolution, Optimum, ReTerm, lower_root, one_blas_thread
 from compare_kit.engines.mixedlm import DEFAULT_OPTIMIZERS
 from compare_kit.engines.profile_likelihood import profile_intervals
 from compare_kit.errors import DataError, FitError, SpecError
@@ -145,12 +145,9 @@ def own_engine(design: Design, reml: bool) -> LinearMixedModel:
     return LinearMixedModel(design.y, design.x_estimable.to_numpy(dtype=float), terms, reml)
 
 
-def _checker(design: Design, layout: mixedlm.Layout, reml: bool) -> mixedlm.Checker | None:
+def _checker(design: Design, layout: mixedlm.Layout, criterion: LinearMixedModel,
+             optimum: Optimum) -> mixedlm.Checker | None:
     """compare_kit's optimum, ready to start and check MixedLM."""
-    criterion = own_engine(design, reml)
-    optimum = criterion.optimize()
-    if not optimum.found:
-        raise _singular_equations(design, "at every variance tried")
     return mixedlm.Checker(design, layout, criterion, optimum)
 
 
@@ -180,23 +177,25 @@ class _Fitted:
 
 def _fit_mixed(design: Design, method: Method, conf_level: float, optimizers: tuple[str, ...],
                information_criteria: bool = True, use_mixedlm: bool = True) -> FrequentistFit:
-    sizes = [len(b.levels) * b.z.shape[1] for b in design.blocks]
-    with blas_threads(rest_width(sizes, design.x_estimable.shape[1])):
+    with one_blas_thread():
         return _fit_mixed_now(design, method, conf_level, optimizers, information_criteria, use_mixedlm)
 
 
 def _fit_mixed_now(design: Design, method: Method, conf_level: float, optimizers: tuple[str, ...],
                    information_criteria: bool, use_mixedlm: bool) -> FrequentistFit:
     start = time.perf_counter()
-    layout = mixedlm.layout(design)
-    checker = _checker(design, layout, method == "REML")
+    criterion = own_engine(design, method == "REML")
+    optimum = criterion.optimize()
+    if not optimum.found:
+        raise _singular_equations(design, "at every variance tried")
     own_seconds = time.perf_counter() - start
-    criterion = checker.criterion if checker is not None else own_engine(design, method == "REML")
-    obstacle = mixedlm.obstacle(design, layout) if use_mixedlm else "switched off (mixedlm=False)"
+    layout = mixedlm.layout(design) if use_mixedlm else None
+    obstacle = mixedlm.obstacle(design, layout) if layout is not None else "switched off (mixedlm=False)"
     if obstacle is None:
+        checker = _checker(design, layout, criterion, optimum)
         fitted = _with_mixedlm(design, layout, method, optimizers, checker, own_seconds)
     else:
-        fitted = _with_own_engine(criterion, checker, obstacle, own_seconds)
+        fitted = _with_own_engine(criterion, optimum, obstacle, own_seconds)
     try:
         with np.errstate(over="raise"):
             solution = criterion.solve(fitted.theta, fitted.scale)
@@ -232,9 +231,7 @@ def _with_mixedlm(design: Design, layout: mixedlm.Layout, method: Method, optimi
                    a.log, a.warnings, (), {"compare_kit": own_seconds, "statsmodels": time.perf_counter() - t0})
 
 
-def _with_own_engine(criterion: LinearMixedModel, checker: mixedlm.Checker | None, obstacle: str,
-                     own_seconds: float) -> _Fitted:
-    optimum = checker.optimum if checker is not None else criterion.optimize()
+def _with_own_engine(criterion: LinearMixedModel, optimum: Optimum, obstacle: str, own_seconds: float) -> _Fitted:
     gap = criterion.improvable_by(optimum.theta)
     converged = optimum.success and gap <= CONVERGENCE_GAP
     log = (f"profiled criterion (compare_kit, SLSQP): logLik {optimum.loglik:.6f}, {optimum.evaluations} "
@@ -383,8 +380,10 @@ def sd_profile_intervals(design: Design, level: float) -> pd.DataFrame:
         raise FitError(f"level must lie strictly between 0 and 1, got {level}")
     if not design.blocks:
         raise FitError("profile intervals are for the SDs of a mixed model; this model has no random term")
+    with one_blas_thread():
+        profiled = profile_intervals(own_engine(design, reml=False), level)
     rows = []
-    for p in profile_intervals(own_engine(design, reml=False), level):
+    for p in profiled:
         if p.term is None:
             group, term = RESIDUAL_GROUP, RESIDUAL_TERM
         else:

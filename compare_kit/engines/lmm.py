@@ -22,17 +22,22 @@ a bounded optimiser, so a variance at zero is found, not approached (``optimize`
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 from scipy import linalg, optimize, sparse
 
 _LOG_2PI = float(np.log(2 * np.pi))
-DENSE_CROSS_LIMIT = 2_000_000  # entries of the cross block kept dense below this size
-ONE_THREAD_BELOW = 600  # dense blocks smaller than this factorise faster on one BLAS thread (measured)
+DENSE_CROSS_LIMIT = 2_000_000  # entries of the cross block kept dense below this size ...
+DENSE_FILL = 0.05  # ... and when at least this share of them is non-zero (InstEval 20k: 2.6%, sparse 21 ms
+# an evaluation against 30-38 ms dense; radon and subjects x items designs are full)
 NEAR_BOUND = 1e-3  # a diagonal theta below this is tried at exactly 0
 SNAP_TOLERANCE = 1e-6  # deviance units: the bound is taken when it is no worse than this
+FTOL = 1e-12  # SLSQP's stopping rule on the deviance (1e-10 saves 20-30% of the steps, but stopped early on a
+# flat start: a zero slope variance took the intercept's to 0 too, tests/engines/test_lmm.py)
 FAILED_DEVIANCE = 1e300  # the criterion's value where the factor does not exist (the optimiser steps away)
 
 
@@ -130,23 +135,22 @@ def _lambda_sparse(segments: list[tuple[int, int, np.ndarray]], size: int) -> sp
                              shape=(size, size))
 
 
-def blas_threads(q_rest: int) -> contextlib.AbstractContextManager:
-    """One BLAS thread while the dense Schur complement (``q_rest`` wide) is small.
+@functools.cache
+def _blas_controller() -> Any:
+    from threadpoolctl import ThreadpoolController
 
-    Measured on 2 cores: radon's partial-pooling fit takes 41 ms on OpenBLAS's two threads and
-    20 ms on one (thread start-up dominates 3 x 3 to 200 x 200 factorisations); InstEval's
-    1,145-wide Schur complement is faster on two (3.8 s against 5.0 s).
+    return ThreadpoolController()  # numpy's and scipy's BLAS are loaded by now (imported above)
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager:
+    """Run the fit on one BLAS thread.
+
+    Measured on 2 cores (bench notes in bench/README.md): an evaluation costs the same or less on
+    one thread even for InstEval's 1,145-wide Schur complement (43-46 ms against 47-56 ms idle), and
+    under load two threads were 7-10 times slower (numpy's and scipy's OpenBLAS pools contend: a
+    Cholesky went from 8 ms to 0.5 s). Radon's fit halves (thread start-up dominates small blocks).
     """
-    if q_rest >= ONE_THREAD_BELOW:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1, user_api="blas")
-
-
-def rest_width(sizes: list[int], p: int) -> int:
-    """Width of the dense Schur complement: every term but the largest, the fixed effects and y."""
-    return sum(sizes) - max(sizes) + p + 1
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,10 +197,6 @@ class LinearMixedModel:
         self.lower = np.array([0.0 if r == c else -np.inf for t in terms for r, c in t.theta_index])
         self._build_cross_products()
 
-    def blas_threads(self) -> contextlib.AbstractContextManager:
-        """See ``blas_threads``."""
-        return blas_threads(self.q_rest)
-
     # ----------------------------------------------------------- structure
     def _build_cross_products(self) -> None:
         first = self.terms[self.order[0]]
@@ -222,11 +222,12 @@ class LinearMixedModel:
         a_rr[self.q_random_rest:, self.q_random_rest:] = xy.T @ xy
         self.a_rr = a_rr
         x1 = _per_level_cross(first, xy)  # (p+1, q1)
-        self.dense_cross = self.q_rest * self.q1 <= DENSE_CROSS_LIMIT
         if rest:
             r1 = sparse.vstack([za.T @ z1 for za in z_rest] + [sparse.csr_matrix(x1)]).tocsr()
         else:
             r1 = sparse.csr_matrix(x1)
+        size = self.q_rest * self.q1
+        self.dense_cross = size <= DENSE_CROSS_LIMIT and r1.nnz >= DENSE_FILL * size
         self.a_r1 = r1.toarray() if self.dense_cross else r1
         self._rest_starts = starts
 
@@ -452,7 +453,7 @@ class LinearMixedModel:
                   for lo, h in zip(self.lower, held, strict=True)]
         start = np.where(held, 0.0, start)
         return optimize.minimize(self.safe_deviance, start, method="SLSQP", bounds=bounds,
-                                 options={"ftol": 1e-12, "maxiter": 500})
+                                 options={"ftol": FTOL, "maxiter": 500})
 
     def snap_to_bound(self, theta: np.ndarray) -> Optimum:
         """Put near-zero diagonal entries of ``theta`` at exactly 0 where the criterion allows it.

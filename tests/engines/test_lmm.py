@@ -50,6 +50,7 @@ def test_optimum_is_lme4s_on_radon(radon, model, method):
 def test_optimum_is_lme4s_for_nested_and_crossed_designs(model, method, dense, monkeypatch):
     """Both ways of holding the cross block (dense, sparse) give lme4's optimum."""
     monkeypatch.setattr(lmm, "DENSE_CROSS_LIMIT", 10**9 if dense else 0)
+    monkeypatch.setattr(lmm, "DENSE_FILL", 0.0)
     engine = _model(_structure_design(model), method == "REML")
     assert engine.dense_cross is dense
     ref = lme4_table("structures_fit_stats.csv")
@@ -184,6 +185,7 @@ def test_solution_is_hendersons_equations_solved_by_brute_force(radon, dense, mo
     """Fixed effects, conditional modes, condVar, Henderson's PEV and cov(b, beta) read off the blocked factor
     equal the dense solution of the mixed-model equations (1e-9), for one, nested and crossed factors."""
     monkeypatch.setattr(lmm, "DENSE_CROSS_LIMIT", 10**9 if dense else 0)
+    monkeypatch.setattr(lmm, "DENSE_FILL", 0.0)
     for formula, data in _structure_cases(radon):
         design = build_design(ck.ModelSpec.from_formula(formula), data)
         engine = _model(design, reml=True)

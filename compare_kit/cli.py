@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(fit)
     fit.add_argument("--method", choices=["REML", "ML"], default="REML",
                      help="frequentist estimation method (default REML)")
+    fit.add_argument("--no-mixedlm", action="store_true",
+                     help="fit with compare_kit's own engine alone, without statsmodels MixedLM beside it "
+                          "(the same optimum, faster)")
     fit.add_argument("--priors", default="default", help="Bayesian prior preset: default, tutorial, vague")
     fit.add_argument("--sampler", default="nutpie", help="Bayesian sampler: nutpie, pymc, numpyro")
     fit.add_argument("--csv-out", type=Path, metavar="FILE", help="also write the tidy table as CSV")
@@ -131,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="an lme4-style formula or a named model; the report fits it beside complete "
                              "pooling (and no pooling, for one grouping factor) of the same fixed part")
     _add_sampler_options(report, from_study=True)
+    report.add_argument("--no-mixedlm", action="store_true",
+                        help="frequentist fits by compare_kit's own engine alone, without statsmodels MixedLM "
+                             "beside it (the same optimum, faster; a study file's mixedlm = false)")
     report.add_argument("--out", type=Path, metavar="FILE.html", default=None,
                         help="where to write the report (default reports/radon.html for the default study, "
                              "reports/<name>.html otherwise)")
@@ -253,7 +259,7 @@ def _fit_one(args: argparse.Namespace, spec: object, data: pd.DataFrame, engine:
     import compare_kit as ck
 
     if engine == "frequentist":
-        return ck.fit_frequentist(spec, data, method=args.method)
+        return ck.fit_frequentist(spec, data, method=args.method, mixedlm=not args.no_mixedlm)
     return ck.fit_bayesian(spec, data, draws=args.draws, tune=args.tune, chains=args.chains,
                            seed=args.seed, priors=args.priors, sampler=args.sampler,
                            progress=not args.quiet)
@@ -355,7 +361,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     say = _say(args)
     study, stem, default = _report_study(args)
-    study = study.with_settings(seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains)
+    study = study.with_settings(seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains,
+                                mixedlm=False if args.no_mixedlm else None)
     out = args.out if args.out is not None else Path("reports") / f"{stem}.html"
     tables_dir = args.tables_dir
     if tables_dir is None and default and args.out is None:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 DEFAULT_STUDY = "radon.toml"
 SRRS2_STUDY = "srrs2.toml"  # the three-level study of the full survey (bundled, or the user's copy)
 _SETTINGS = {"seed": int, "draws": int, "tune": int, "chains": int, "sampler": str, "priors": str,
-             "method": str, "cv_folds": int, "panel_levels": list, "demos": bool}
+             "method": str, "cv_folds": int, "panel_levels": list, "demos": bool, "mixedlm": bool}
 
 
 class StudyError(CompareKitError):
@@ -58,6 +58,7 @@ class Settings:
     cv_folds: int = 10
     panel_levels: tuple[str, ...] = ()
     demos: bool = True  # the teaching demonstrations (one-level random-intercept experiments)
+    mixedlm: bool = True  # statsmodels MixedLM beside compare_kit's engine where it can fit the model
 
 
 @dataclass(frozen=True)
@@ -452,7 +453,7 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
         for entry in study.models:
             t0 = time.perf_counter()
             say(f"[{entry.label}] statsmodels {'OLS' if not entry.spec.random else s.method} ...")
-            freq = fit_frequentist(entry.spec, data, method=s.method)
+            freq = fit_frequentist(entry.spec, data, method=s.method, mixedlm=s.mixedlm)
             say(f"[{entry.label}] Bayesian ({s.chains} chains x {s.draws} draws, {s.sampler}) ...")
             bayes = fit_bayesian(entry.spec, data, draws=s.draws, tune=s.tune, chains=s.chains,
                                     seed=s.seed, priors=entry.priors or s.priors, sampler=s.sampler)

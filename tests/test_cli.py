@@ -71,4 +71,13 @@ def test_csv_input_with_generic_columns(tmp_path):
     assert set(table.loc[table["effect"] == "ran_vals", "level"]) == {f"S{s:02d}" for s in range(8)}
 
 
+def test_fit_without_mixedlm_reports_compare_kits_engine(tmp_path):
+    out = tmp_path / "o.csv"
+    for flag, engine in (([], "statsmodels"), (["--no-mixedlm"], "compare_kit")):
+        code = main(["fit", "--engine", "frequentist", "--formula", "varying_intercept", "--csv-out", str(out),
+                     "--quiet", *flag])
+        assert code == 0
+        assert set(pd.read_csv(out)["engine"]) == {engine}
+
+
 # the report command (HTML, tables, progress, --quiet) is tested in tests/report/

@@ -31,6 +31,7 @@ def _write(tmp_path, text):
     ('[models.a]\nformula = "y ~ x"\nprior = "vague"\n', "models.a.prior (line 3): unknown key"),
     ('[settings]\ndraws = "many"\n[models.a]\nformula = "y ~ x"\n', "settings.draws (line 2): must be a whole"),
     ('[settings]\nchainz = 2\n[models.a]\nformula = "y ~ x"\n', "settings.chainz (line 2): unknown setting"),
+    ('[settings]\nmixedlm = "no"\n[models.a]\nformula = "y ~ x"\n', "settings.mixedlm (line 2): must be true or"),
     ('[data]\nsource = "iris"\n[models.a]\nformula = "y ~ x"\n', "data.source (line 2)"),
     ('title = "t"\n', "models: needs at least one"),
     ('[models.a]\nx = 1\n', "models.a (line 1): needs formula"),
@@ -44,6 +45,29 @@ def test_study_errors_name_key_and_line(tmp_path, text, phrase):
     with pytest.raises(StudyError) as err:
         load_study(_write(tmp_path, text))
     assert phrase in str(err.value)
+
+
+def test_a_study_file_can_switch_mixedlm_off(tmp_path, monkeypatch):
+    """``mixedlm = false`` reaches every frequentist fit of the study."""
+    from compare_kit.engines import frequentist
+    from compare_kit.study import run_study
+
+    text = '[settings]\nmixedlm = false\n[models.m]\nformula = "log_radon ~ floor + (1 | county)"\n'
+    study = load_study(_write(tmp_path, text))
+    assert study.settings.mixedlm is False and load_study().settings.mixedlm is True
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def recording(spec, data, **kwargs):
+        seen.append(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(frequentist, "fit_frequentist", recording)
+    with pytest.raises(Stop):
+        run_study(study, workers=1, demos=False)
+    assert seen == [{"method": "REML", "mixedlm": False}]
 
 
 def test_csv_study_paths_are_relative_to_the_file(tmp_path):

@@ -36,7 +36,7 @@ CASES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "radon group_predictor": ("radon", "log_radon ~ floor + log_uranium + (1 | county)", ("county",)),
     "sleepstudy": ("sleepstudy", "Reaction ~ Days + (Days | Subject)", ("Subject",)),
     "Penicillin": ("penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", ("plate", "sample")),
-    "subjects x items, crossed correlated slopes": (
+    "subjects x items (crossed correlated slopes)": (
         "subjects_items", "y ~ x + (1 + x | subject) + (1 + x | item)", ("subject", "item")),
     "InstEval 5k": ("insteval_5000", "y ~ service + (1 | s) + (1 | d)", ("s", "d", "dept", "service")),
     "InstEval 20k": ("insteval_20000", "y ~ service + (1 | s) + (1 | d)", ("s", "d", "dept", "service")),

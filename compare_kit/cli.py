@@ -259,7 +259,8 @@ def _fit_one(args: argparse.Namespace, spec: object, data: pd.DataFrame, engine:
     import compare_kit as ck
 
     if engine == "frequentist":
-        return ck.fit_frequentist(spec, data, method=args.method, mixedlm=not args.no_mixedlm)
+        return ck.fit_frequentist(spec, data, method=args.method, mixedlm=not args.no_mixedlm,
+                                  progress=_say(args))
     return ck.fit_bayesian(spec, data, draws=args.draws, tune=args.tune, chains=args.chains,
                            seed=args.seed, priors=args.priors, sampler=args.sampler,
                            progress=not args.quiet)

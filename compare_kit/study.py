@@ -453,7 +453,7 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
         for entry in study.models:
             t0 = time.perf_counter()
             say(f"[{entry.label}] statsmodels {'OLS' if not entry.spec.random else s.method} ...")
-            freq = fit_frequentist(entry.spec, data, method=s.method, mixedlm=s.mixedlm)
+            freq = fit_frequentist(entry.spec, data, method=s.method, mixedlm=s.mixedlm, progress=say)
             say(f"[{entry.label}] Bayesian ({s.chains} chains x {s.draws} draws, {s.sampler}) ...")
             bayes = fit_bayesian(entry.spec, data, draws=s.draws, tune=s.tune, chains=s.chains,
                                     seed=s.seed, priors=entry.priors or s.priors, sampler=s.sampler)

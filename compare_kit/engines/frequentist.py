@@ -13,6 +13,7 @@ variance parameters, which is what lme4 reports.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -53,7 +54,8 @@ _ENGINE = EngineName.STATSMODELS
 def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML",
                     conf_level: float = 0.95,
                     optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS,
-                    information_criteria: bool = True, mixedlm: bool = True) -> FrequentistFit:
+                    information_criteria: bool = True, mixedlm: bool = True,
+                    progress: Callable[[str], None] | None = None) -> FrequentistFit:
     """Fit ``spec`` to ``data``: OLS without random terms, else a mixed model by REML or ML.
 
     Parameters
@@ -66,6 +68,8 @@ def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML"
     mixedlm : bool
         Fit statsmodels MixedLM beside compare_kit's engine where it can fit the model, and report
         its estimates; False reports compare_kit's engine alone (faster; the same optimum).
+    progress : callable, optional
+        Called with a line of text every few seconds while compare_kit's engine searches (long fits).
     """
     if not isinstance(spec, ModelSpec):
         raise SpecError(f"spec must be a ModelSpec (use ModelSpec.from_formula), got {type(spec).__name__}")
@@ -88,7 +92,7 @@ def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML"
     if not design.blocks:
         return _fit_ols(design, conf_level)
     return _fit_mixed(design, method_text, conf_level, optimizers,  # type: ignore[arg-type]
-                      information_criteria, mixedlm)
+                      information_criteria, mixedlm, progress)
 
 
 # --------------------------------------------------------------------- OLS
@@ -176,15 +180,20 @@ class _Fitted:
 
 
 def _fit_mixed(design: Design, method: Method, conf_level: float, optimizers: tuple[str, ...],
-               information_criteria: bool = True, use_mixedlm: bool = True) -> FrequentistFit:
+               information_criteria: bool = True, use_mixedlm: bool = True,
+               progress: Callable[[str], None] | None = None) -> FrequentistFit:
     with one_blas_thread():
-        return _fit_mixed_now(design, method, conf_level, optimizers, information_criteria, use_mixedlm)
+        return _fit_mixed_now(design, method, conf_level, optimizers, information_criteria, use_mixedlm,
+                              progress)
 
 
 def _fit_mixed_now(design: Design, method: Method, conf_level: float, optimizers: tuple[str, ...],
-                   information_criteria: bool, use_mixedlm: bool) -> FrequentistFit:
+                   information_criteria: bool, use_mixedlm: bool,
+                   progress: Callable[[str], None] | None) -> FrequentistFit:
     start = time.perf_counter()
     criterion = own_engine(design, method == "REML")
+    if progress is not None:
+        criterion.watch(progress)
     optimum = criterion.optimize()
     if not optimum.found:
         raise _singular_equations(design, "at every variance tried")

@@ -23,12 +23,23 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 from scipy import linalg, optimize, sparse
+
+from compare_kit.engines.block_algebra import (
+    block_diag_sparse,
+    lambda_sparse,
+    per_level_cross,
+    per_level_gram,
+    matrix_rows,
+    t_left,
+)
 
 _LOG_2PI = float(np.log(2 * np.pi))
 DENSE_CROSS_LIMIT = 2_000_000  # entries of the cross block kept dense below this size ...
@@ -38,6 +49,7 @@ NEAR_BOUND = 1e-3  # a diagonal theta below this is tried at exactly 0
 SNAP_TOLERANCE = 1e-6  # deviance units: the bound is taken when it is no worse than this
 FTOL = 1e-12  # SLSQP's stopping rule on the deviance (1e-10 saves 20-30% of the steps, but stopped early on a
 # flat start: a zero slope variance took the intercept's to 0 too, tests/engines/test_lmm.py)
+PROGRESS_SECONDS = 5.0  # a watched search says how far it got this often
 FAILED_DEVIANCE = 1e300  # the criterion's value where the factor does not exist (the optimiser steps away)
 
 
@@ -77,64 +89,6 @@ class ReTerm:
         return sparse.csr_matrix((vals, (rows, cols)), shape=(self.z.shape[0], self.q))
 
 
-def _per_level_gram(term: ReTerm) -> np.ndarray:
-    """Z_g'Z_g for every level g: shape (levels, k, k)."""
-    k = term.k
-    out = np.empty((term.n_levels, k, k))
-    for a in range(k):
-        for b in range(a, k):
-            out[:, a, b] = np.bincount(term.codes, weights=term.z[:, a] * term.z[:, b],
-                                       minlength=term.n_levels)
-            out[:, b, a] = out[:, a, b]
-    return out
-
-
-def _per_level_cross(term: ReTerm, m: np.ndarray) -> np.ndarray:
-    """Z'M for a dense (n, c) matrix M: shape (c, q), column ``level * k + a``."""
-    out = np.empty((m.shape[1], term.n_levels, term.k))
-    for a in range(term.k):
-        for c in range(m.shape[1]):
-            out[c, :, a] = np.bincount(term.codes, weights=term.z[:, a] * m[:, c], minlength=term.n_levels)
-    return out.reshape(m.shape[1], term.q)
-
-
-def _t_left(mat: np.ndarray, segments: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
-    """``Lambda' @ mat`` for a dense ``mat`` whose row segments are random terms (others: identity)."""
-    out = mat.copy()
-    for start, n_levels, t in segments:
-        k = t.shape[0]
-        stop = start + n_levels * k
-        if k == 1:
-            out[start:stop] *= t[0, 0]
-        else:
-            seg = mat[start:stop].reshape(n_levels, k, -1)
-            out[start:stop] = np.einsum("ba,lbc->lac", t, seg).reshape(n_levels * k, -1)
-    return out
-
-
-def _lambda_sparse(segments: list[tuple[int, int, np.ndarray]], size: int) -> sparse.csr_matrix:
-    """``Lambda'`` of the rest blocks as a sparse matrix (identity outside the random terms)."""
-    diag = np.ones(size)
-    parts_r, parts_c, parts_v = [], [], []
-    for start, n_levels, t in segments:
-        k = t.shape[0]
-        stop = start + n_levels * k
-        diag[start:stop] = 0.0
-        base = start + np.arange(n_levels)[:, None, None] * k
-        rows = base + np.arange(k)[None, :, None]
-        cols = base + np.arange(k)[None, None, :]
-        vals = np.broadcast_to(t.T, (n_levels, k, k))
-        parts_r.append(np.broadcast_to(rows, (n_levels, k, k)).ravel())
-        parts_c.append(np.broadcast_to(cols, (n_levels, k, k)).ravel())
-        parts_v.append(vals.ravel())
-    keep = np.flatnonzero(diag)
-    parts_r.append(keep)
-    parts_c.append(keep)
-    parts_v.append(np.ones(len(keep)))
-    return sparse.csr_matrix((np.concatenate(parts_v), (np.concatenate(parts_r), np.concatenate(parts_c))),
-                             shape=(size, size))
-
-
 @functools.cache
 def _blas_controller() -> Any:
     from threadpoolctl import ThreadpoolController
@@ -151,6 +105,28 @@ def one_blas_thread() -> contextlib.AbstractContextManager:
     Cholesky went from 8 ms to 0.5 s). Radon's fit halves (thread start-up dominates small blocks).
     """
     return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@dataclass(eq=False)
+class _Watch:
+    """Progress of a watched search: evaluations so far and the best value, said every so often."""
+
+    say: Callable[[str], None]
+    every: float
+    began: float
+    evaluations: int = 0
+    best: float = FAILED_DEVIANCE
+    last: float = field(default_factory=time.perf_counter)
+
+    def evaluated(self, deviance: float, what: str) -> None:
+        self.evaluations += 1
+        self.best = min(self.best, deviance)
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            self.last = now
+            best = f", best {what} {-0.5 * self.best:.3f}" if self.best < FAILED_DEVIANCE else ""
+            self.say(f"  compare_kit's engine: {self.evaluations} evaluations of the criterion{best} "
+                     f"({now - self.began:.0f} s)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -195,6 +171,7 @@ class LinearMixedModel:
         self._theta_offsets = offsets
         self.n_theta = pos
         self.lower = np.array([0.0 if r == c else -np.inf for t in terms for r, c in t.theta_index])
+        self._watch: _Watch | None = None
         self._build_cross_products()
 
     # ----------------------------------------------------------- structure
@@ -205,7 +182,7 @@ class LinearMixedModel:
         self.q1 = first.q
         self.q_random_rest = sum(t.q for t in rest)
         self.q_rest = self.q_random_rest + self.p + 1
-        self.a11 = _per_level_gram(first)
+        self.a11 = per_level_gram(first)
         z_rest = [t.sparse_z() for t in rest]
         z1 = first.sparse_z()
         a_rr = np.zeros((self.q_rest, self.q_rest))
@@ -217,11 +194,11 @@ class LinearMixedModel:
                 block = (za.T @ z_rest[b]).toarray()
                 a_rr[sa, sb] = block
                 a_rr[sb, sa] = block.T
-            a_rr[self.q_random_rest:, sa] = _per_level_cross(ta, xy)
+            a_rr[self.q_random_rest:, sa] = per_level_cross(ta, xy)
             a_rr[sa, self.q_random_rest:] = a_rr[self.q_random_rest:, sa].T
         a_rr[self.q_random_rest:, self.q_random_rest:] = xy.T @ xy
         self.a_rr = a_rr
-        x1 = _per_level_cross(first, xy)  # (p+1, q1)
+        x1 = per_level_cross(first, xy)  # (p+1, q1)
         if rest:
             r1 = sparse.vstack([za.T @ z1 for za in z_rest] + [sparse.csr_matrix(x1)]).tocsr()
         else:
@@ -287,10 +264,10 @@ class LinearMixedModel:
                 n1 = len(w1)
                 right = np.einsum("rgc,gcd->rgd", self.a_r1.reshape(self.q_rest, n1, k1), w1)
                 right = right.reshape(self.q_rest, n1 * k1)
-            lr1 = _t_left(right, segments)
+            lr1 = t_left(right, segments)
             down = lr1 @ lr1.T
         else:
-            lr1 = _lambda_sparse(segments, self.q_rest) @ (self.a_r1 @ _block_diag_sparse(w1))
+            lr1 = lambda_sparse(segments, self.q_rest) @ (self.a_r1 @ block_diag_sparse(w1))
             down = (lr1 @ lr1.T).toarray()
         if all(t.shape[0] == 1 for _, _, t in segments):
             lam = np.ones(self.q_rest)  # every rest term scalar: Lambda' A Lambda is a diagonal scaling
@@ -299,7 +276,7 @@ class LinearMixedModel:
             s = self.a_rr * lam[:, None]
             s *= lam[None, :]
         else:
-            s = _t_left(_t_left(self.a_rr, segments).T, segments).T
+            s = t_left(t_left(self.a_rr, segments).T, segments).T
         s -= down
         diag = np.arange(self.q_random_rest)
         s[diag, diag] += 1.0
@@ -328,12 +305,19 @@ class LinearMixedModel:
         dof = self.n - self.p if self.reml else self.n
         return self.factor(theta).pwrss / dof
 
+    def watch(self, say: Callable[[str], None], every: float | None = None) -> None:
+        """Call ``say`` with the search's progress every ``every`` seconds (``PROGRESS_SECONDS``)."""
+        self._watch = _Watch(say, PROGRESS_SECONDS if every is None else every, time.perf_counter())
+
     def safe_deviance(self, theta: np.ndarray) -> float:
         try:
             value = self.deviance(theta)
         except (np.linalg.LinAlgError, ValueError, FloatingPointError):
-            return FAILED_DEVIANCE
-        return value if np.isfinite(value) else FAILED_DEVIANCE
+            value = FAILED_DEVIANCE
+        value = value if np.isfinite(value) else FAILED_DEVIANCE
+        if self._watch is not None:
+            self._watch.evaluated(value, "REML logLik" if self.reml else "logLik")
+        return value
 
     # ----------------------------------------------------------- solution
     def solve(self, theta: np.ndarray, sigma2: float | None = None) -> LmmSolution:
@@ -354,8 +338,8 @@ class LinearMixedModel:
         l_rr, l_xr, l_xx = f.lrr[:qr, :qr], f.lrr[qr:qr + p, :qr], f.lrr[qr:qr + p, qr:qr + p]
         l_yr, l_yx = f.lrr[-1, :qr], f.lrr[-1, qr:qr + p]
         l_r1 = lr1[:qr]
-        l_x1 = np.asarray(_rows(lr1, slice(qr, qr + p)))
-        l_y1 = np.asarray(_rows(lr1, slice(qr + p, qr + p + 1))).ravel()
+        l_x1 = np.asarray(matrix_rows(lr1, slice(qr, qr + p)))
+        l_y1 = np.asarray(matrix_rows(lr1, slice(qr + p, qr + p + 1))).ravel()
         beta = linalg.solve_triangular(l_xx.T, l_yx, lower=False) if p else np.zeros(0)
         l11_inv = np.linalg.inv(f.l11)  # (levels, k1, k1), lower triangular
         u_r, u_1 = self._back_solve(l11_inv, l_r1, l_rr, l_y1 - l_x1.T @ beta, l_yr - l_xr.T @ beta)
@@ -556,20 +540,4 @@ def lower_root(cov: np.ndarray) -> np.ndarray:
     return t
 
 
-def _rows(mat: np.ndarray | sparse.csr_matrix, rows: slice) -> np.ndarray:
-    part = mat[rows]
-    return part.toarray() if sparse.issparse(part) else part
-
-
-def _block_diag_sparse(w: np.ndarray) -> sparse.csr_matrix:
-    """The block-diagonal matrix of per-level blocks ``w`` (levels,) or (levels, k, k)."""
-    if w.ndim == 1:
-        return sparse.diags(w, format="csr")
-    n, k, _ = w.shape
-    base = np.arange(n)[:, None, None] * k
-    rows = np.broadcast_to(base + np.arange(k)[None, :, None], w.shape).ravel()
-    cols = np.broadcast_to(base + np.arange(k)[None, None, :], w.shape).ravel()
-    return sparse.csr_matrix((w.ravel(), (rows, cols)), shape=(n * k, n * k))
-
-
-__all__ = ["LinearMixedModel", "LmmSolution", "Optimum", "ReTerm", "lower_root"]
+__all__ = ["FAILED_DEVIANCE", "LinearMixedModel", "LmmSolution", "Optimum", "ReTerm", "lower_root", "one_blas_thread"]

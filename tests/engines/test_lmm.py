@@ -233,3 +233,16 @@ def test_equations_singular_at_the_optimum_are_a_fit_error(radon, monkeypatch):
     monkeypatch.setattr(LinearMixedModel, "solve", failing)
     with pytest.raises(ck.FitError, match="could not be solved at the optimum"):
         ck.fit_frequentist(ck.ModelSpec.named("partial_pooling"), radon)
+
+
+def test_a_long_search_says_how_far_it_got(radon, monkeypatch):
+    """Every PROGRESS_SECONDS a watched search reports its evaluations and best value so far."""
+    monkeypatch.setattr(lmm, "PROGRESS_SECONDS", 0.0)
+    said: list[str] = []
+    fit = ck.fit_frequentist(ck.ModelSpec.named("varying_intercept"), radon, mixedlm=False,
+                             information_criteria=False, progress=said.append)
+    assert said[0].startswith("  compare_kit's engine: 1 evaluations of the criterion, best REML logLik")
+    counts = [int(line.split(": ")[1].split()[0]) for line in said]
+    assert counts == list(range(1, len(said) + 1))  # one line per evaluation at a 0-second interval
+    best = float(said[-1].split("REML logLik ")[1].split()[0])
+    assert best == pytest.approx(fit.stats.loglik, abs=1e-3)

@@ -372,6 +372,9 @@ class _Parser:
             if self._is("+") or self._is("-"):
                 sign = self.tok.text
                 self.i += 1
+                if sign == "+" and self._is("-"):  # R reads '+ -1' as '- 1'
+                    sign = "-"
+                    self.i += 1
                 continue
             break
         return intercept, _unique_terms(terms), random

@@ -105,6 +105,15 @@ def test_bom_and_semicolons(tmp_path):
     assert frame["y"].tolist() == [1.0, 2.0]
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_any_line_ending_reads_the_same(tmp_path, newline):
+    """Old Mac files end lines with a carriage return alone; Python's csv module refused them."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(newline.join(["y,x,g", "1.5,2,a", '3,4,"b c"', ""]).encode())
+    frame = ck.load_csv(path)
+    assert frame.to_dict("list") == {"y": [1.5, 3.0], "x": [2, 4], "g": ["a", "b c"]}
+
+
 @pytest.mark.parametrize(("text", "phrase"), [
     ("", "is empty"),
     ("y,x,g\n", "no data rows"),

@@ -390,8 +390,9 @@ def _argv_of(args: argparse.Namespace) -> list[str]:
         value = getattr(args, name, None)
         if value is not None:
             out += [f"--{name.replace('_', '-')}"] + ([] if value is BUNDLED_SURVEY else [str(value)])
-    if args.no_timestamp:
-        out.append("--no-timestamp")
+    for flag in ("no_mixedlm", "no_timestamp"):
+        if getattr(args, flag, False):
+            out.append(f"--{flag.replace('_', '-')}")
     return out
 
 

@@ -80,4 +80,11 @@ def test_fit_without_mixedlm_reports_compare_kits_engine(tmp_path):
         assert set(pd.read_csv(out)["engine"]) == {engine}
 
 
+def test_the_reproducibility_command_keeps_every_option_given():
+    from compare_kit.cli import _argv_of, build_parser
+
+    argv = ["report", "--seed", "3", "--no-mixedlm", "--no-timestamp"]
+    assert _argv_of(build_parser().parse_args(argv)) == ["--seed", "3", "--no-mixedlm", "--no-timestamp"]
+
+
 # the report command (HTML, tables, progress, --quiet) is tested in tests/report/

@@ -60,6 +60,8 @@ class _Profile:
             direction = np.eye(self.row.size)[self.row_diagonal]
         self.log_sigma = float(np.log(sigma))
         self.start = np.concatenate([theta[self.free], direction, [self.log_sigma] if term is not None else []])
+        self.origin = self.start.copy()  # the ML optimum, a second start for every value
+        self.sigma = sigma
 
     def _deviance(self, theta: np.ndarray, sigma: float) -> float:
         try:
@@ -88,11 +90,20 @@ class _Profile:
         if self.term is not None:
             bounds += [(0.0, None) if j == self.row_diagonal else (None, None) for j in range(self.row.size)]
             bounds += [(self.log_sigma - SIGMA_RANGE, self.log_sigma + SIGMA_RANGE)]
-        res = optimize.minimize(lambda z: self._deviance(*self._theta_sigma(z, value)), self.start,
-                                method="SLSQP", bounds=bounds, options={"ftol": 1e-12, "maxiter": 500})
-        if res.fun < FAILED_DEVIANCE:
-            self.start = res.x  # the next value starts here: profiles move smoothly
-        return float(res.fun) - self.base
+        origin = self.origin
+        if self.term is None and value > 0:  # sigma held: the ML optimum's SDs kept, theta = SD / sigma
+            origin = origin * (self.sigma / value)
+        best = None
+        # from where the last value ended (profiles move smoothly) and from the ML optimum: SLSQP can stall
+        # on a bound from one start (measured: one OpenBLAS kernel's rounding sent sigma's end 2e-3 low)
+        for start in (self.start, origin):
+            res = optimize.minimize(lambda z: self._deviance(*self._theta_sigma(z, value)), start,
+                                    method="SLSQP", bounds=bounds, options={"ftol": 1e-12, "maxiter": 500})
+            if best is None or res.fun < best.fun:
+                best = res
+        if best.fun < FAILED_DEVIANCE:
+            self.start = best.x
+        return float(best.fun) - self.base
 
 
 def profile_intervals(model: LinearMixedModel, level: float = 0.95) -> list[ProfiledSd]:

@@ -42,6 +42,12 @@ class Failure:
     error: BaseException
     where: str
 
+    @classmethod
+    def of(cls, error: BaseException) -> Failure:
+        """``error`` with the file:line of the innermost frame of its traceback (empty without one)."""
+        frames = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
+        return cls(error, f"{frames[0].filename.rsplit('/', 1)[-1]}:{frames[0].lineno}" if frames else "")
+
     def describe(self) -> str:
         """One line: the exception's type and message, plus where it was raised."""
         place = f" (at {self.where})" if self.where else ""
@@ -168,8 +174,7 @@ def _answer(name: str, args: tuple, kwargs: dict) -> tuple[bool, Any]:
     try:
         return True, _resolve(name)(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001 - handed back to the parent, which decides
-        where = traceback.extract_tb(exc.__traceback__)[-1:]
-        return False, Failure(exc, f"{where[0].filename.rsplit('/', 1)[-1]}:{where[0].lineno}" if where else "")
+        return False, Failure.of(exc)
 
 
 def _main() -> None:

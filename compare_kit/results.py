@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from compare_kit.design import DataSummary, Design
-from compare_kit.errors import FitError
 from compare_kit.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -352,8 +351,6 @@ class FrequentistFit(FitResult):
         """
         from compare_kit.engines.frequentist import sd_profile_intervals
 
-        if self.mixed is None:
-            raise FitError("profile intervals are for the SDs of a mixed model; this fit has no random term")
         conf = self.estimates["conf_level"].iloc[0] if level is None else level
         return sd_profile_intervals(self.design, float(conf))
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from compare_kit.coverage.config import CoverageError
 from compare_kit.coverage.tasks import Task, TaskOutput, run_task
-from compare_kit.processes import WorkerProcess
+from compare_kit.processes import Failure, WorkerProcess
 
 Say = Callable[[str], None]
 
@@ -179,10 +179,8 @@ def run_dask(tasks: list[Task], scheduler: Any, retries: int, say: Say) -> Outco
                 outputs[task.id] = future.result()
                 progress.tick(task)
                 continue
-            from compare_kit.coverage.tasks import describe_error
-
             exc = future.exception()
-            error = describe_error(exc) if exc is not None else f"the task ended as {future.status!r}"
+            error = Failure.of(exc).describe() if exc is not None else f"the task ended as {future.status!r}"
             final = task.attempt >= retries
             failures.append(_failure(task, error, final))
             say(f"  task {task.id} failed (attempt {task.attempt + 1}): {error}" + ("; giving up" if final

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,10 +104,3 @@ def run_task(task: Task) -> TaskOutput:
                 fit_rows.append(health)
     worker = f"{os.uname().nodename}:{os.getpid()}"
     return TaskOutput(task.id, intervals, fit_rows, time.perf_counter() - t0, worker, info)
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line: the exception's type and message, plus where it was raised."""
-    where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    place = f" (at {where[0].filename.rsplit('/', 1)[-1]}:{where[0].lineno})" if where else ""
-    return f"{type(exc).__name__}: {exc}{place}"

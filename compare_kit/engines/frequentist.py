@@ -23,7 +23,15 @@ import statsmodels.api as sm
 
 from compare_kit.design import INTERCEPT, Design, build_design
 from compare_kit.engines import mixedlm
-from compare_kit.engines.lmm import LinearMixedModel, LmmSolution, Optimum, ReTerm, lower_root, one_blas_thread
+from compare_kit.engines.lmm import (
+    NUMERICAL_FAILURES,
+    LinearMixedModel,
+    LmmSolution,
+    Optimum,
+    ReTerm,
+    lower_root,
+    one_blas_thread,
+)
 from compare_kit.engines.mixedlm import DEFAULT_OPTIMIZERS
 from compare_kit.engines.profile_likelihood import profile_intervals
 from compare_kit.errors import DataError, FitError, SpecError
@@ -209,7 +217,7 @@ def _fit_mixed_now(design: Design, method: Method, conf_level: float, optimizers
         with np.errstate(over="raise"):
             solution = criterion.solve(fitted.theta, fitted.scale)
             rel_covs = criterion.relative_covariances(fitted.theta)
-    except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+    except NUMERICAL_FAILURES:
         raise _singular_equations(design, "at the optimum") from None
     scale = solution.sigma2
     boundary, boundary_terms = _boundary(design, rel_covs)

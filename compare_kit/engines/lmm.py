@@ -35,9 +35,9 @@ from scipy import linalg, optimize, sparse
 from compare_kit.engines.block_algebra import (
     block_diag_sparse,
     lambda_sparse,
+    matrix_rows,
     per_level_cross,
     per_level_gram,
-    matrix_rows,
     t_left,
 )
 
@@ -51,6 +51,7 @@ FTOL = 1e-12  # SLSQP's stopping rule on the deviance (1e-10 saves 20-30% of the
 # flat start: a zero slope variance took the intercept's to 0 too, tests/engines/test_lmm.py)
 PROGRESS_SECONDS = 5.0  # a watched search says how far it got this often
 FAILED_DEVIANCE = 1e300  # the criterion's value where the factor does not exist (the optimiser steps away)
+NUMERICAL_FAILURES = (np.linalg.LinAlgError, ValueError, FloatingPointError)  # how a factor fails to exist
 
 
 @dataclass(frozen=True, eq=False)
@@ -305,6 +306,18 @@ class LinearMixedModel:
         dof = self.n - self.p if self.reml else self.n
         return self.factor(theta).pwrss / dof
 
+    def ml_deviance(self, theta: np.ndarray, sigma: float) -> float:
+        """-2 log-likelihood at ``theta`` and ``sigma``, beta profiled out (the ML criterion only);
+        ``FAILED_DEVIANCE`` where the factor does not exist."""
+        if self.reml:
+            raise ValueError("ml_deviance is the ML criterion: build the LinearMixedModel with reml=False")
+        try:
+            f = self.factor(theta)
+        except NUMERICAL_FAILURES:
+            return FAILED_DEVIANCE
+        value = f.logdet + self.n * (_LOG_2PI + 2 * np.log(sigma)) + f.pwrss / np.float64(sigma) ** 2
+        return float(value) if np.isfinite(value) else FAILED_DEVIANCE
+
     def watch(self, say: Callable[[str], None], every: float | None = None) -> None:
         """Call ``say`` with the search's progress every ``every`` seconds (``PROGRESS_SECONDS``)."""
         self._watch = _Watch(say, PROGRESS_SECONDS if every is None else every, time.perf_counter())
@@ -312,7 +325,7 @@ class LinearMixedModel:
     def safe_deviance(self, theta: np.ndarray) -> float:
         try:
             value = self.deviance(theta)
-        except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+        except NUMERICAL_FAILURES:
             value = FAILED_DEVIANCE
         value = value if np.isfinite(value) else FAILED_DEVIANCE
         if self._watch is not None:
@@ -540,4 +553,4 @@ def lower_root(cov: np.ndarray) -> np.ndarray:
     return t
 
 
-__all__ = ["FAILED_DEVIANCE", "LinearMixedModel", "LmmSolution", "Optimum", "ReTerm", "lower_root", "one_blas_thread"]
+__all__ = ["FAILED_DEVIANCE", "NUMERICAL_FAILURES", "LinearMixedModel", "LmmSolution", "Optimum", "ReTerm", "lower_root", "one_blas_thread"]

@@ -7,7 +7,7 @@ profiles the ML deviance for REML fits too (lme4 1.1-31 gives the same intervals
 does this module. Written by hand: no Python library profiles mixed models.
 
 The ML deviance at ``(theta, sigma)`` is ``log|L(theta)|^2 + n log(2 pi sigma^2) + pwrss(theta) / sigma^2``
-(Bates et al. 2015, eq. 32), read off ``LinearMixedModel``'s factor. An SD of a random coefficient
+(Bates et al. 2015, eq. 32): ``LinearMixedModel.ml_deviance``. An SD of a random coefficient
 is ``sigma`` times the norm of its row of ``T``; holding it at ``v``, that row is ``(v / sigma)`` times
 a free direction, so the other parameters move freely (bounds only on T's diagonal).
 """
@@ -21,7 +21,6 @@ from scipy import optimize, stats
 
 from compare_kit.engines.lmm import FAILED_DEVIANCE, LinearMixedModel
 
-_LOG_2PI = float(np.log(2 * np.pi))
 SIGMA_RANGE = 20.0  # log sigma searched within this of its estimate (e^20: beyond any profile's reach)
 MAX_DOUBLINGS = 40  # an upper end not crossed after the SD grew 2^40-fold is infinite
 
@@ -44,15 +43,14 @@ class _Profile:
     def __init__(self, model: LinearMixedModel, theta: np.ndarray, sigma: float, term: int | None,
                  coef: int | None) -> None:
         self.model, self.term, self.coef = model, term, coef
-        self.base = self._deviance(theta, sigma)
+        self.base = self.model.ml_deviance(theta, sigma)
         if term is None:
             self.row = np.zeros(0, dtype=int)
-        else:
-            positions = list(model.theta_positions(term))
-            index = model.terms[term].theta_index
-            self.row = np.array([positions[j] for j, (r, _) in enumerate(index) if r == coef])
-            self.row_diagonal = int(np.flatnonzero([index[positions.index(p)] == (coef, coef)
-                                                    for p in self.row])[0])
+        else:  # the entries of T's row ``coef``, and which of them is its diagonal
+            entries = [(p, c) for p, (r, c) in zip(model.theta_positions(term), model.terms[term].theta_index,
+                                                   strict=True) if r == coef]
+            self.row = np.array([p for p, _ in entries])
+            self.row_diagonal = [c for _, c in entries].index(coef)
         self.free = np.setdiff1d(np.arange(model.n_theta), self.row)
         self.estimate = sigma if term is None else sigma * float(np.linalg.norm(theta[self.row]))
         direction = theta[self.row] if self.row.size else np.zeros(0)
@@ -62,14 +60,6 @@ class _Profile:
         self.start = np.concatenate([theta[self.free], direction, [self.log_sigma] if term is not None else []])
         self.origin = self.start.copy()  # the ML optimum, a second start for every value
         self.sigma = sigma
-
-    def _deviance(self, theta: np.ndarray, sigma: float) -> float:
-        try:
-            f = self.model.factor(theta)
-        except (np.linalg.LinAlgError, ValueError, FloatingPointError, OverflowError):
-            return FAILED_DEVIANCE
-        value = f.logdet + self.model.n * (_LOG_2PI + 2 * np.log(sigma)) + f.pwrss / np.float64(sigma) ** 2
-        return float(value) if np.isfinite(value) else FAILED_DEVIANCE
 
     def _theta_sigma(self, z: np.ndarray, value: float) -> tuple[np.ndarray, float]:
         theta = np.empty(self.model.n_theta)
@@ -97,7 +87,7 @@ class _Profile:
         # from where the last value ended (profiles move smoothly) and from the ML optimum: SLSQP can stall
         # on a bound from one start (measured: one OpenBLAS kernel's rounding sent sigma's end 2e-3 low)
         for start in (self.start, origin):
-            res = optimize.minimize(lambda z: self._deviance(*self._theta_sigma(z, value)), start,
+            res = optimize.minimize(lambda z: self.model.ml_deviance(*self._theta_sigma(z, value)), start,
                                     method="SLSQP", bounds=bounds, options={"ftol": 1e-12, "maxiter": 500})
             if best is None or res.fun < best.fun:
                 best = res
@@ -115,7 +105,7 @@ def profile_intervals(model: LinearMixedModel, level: float = 0.95) -> list[Prof
         raise ValueError("profile intervals use the ML criterion: pass a LinearMixedModel with reml=False")
     optimum = model.optimize()
     theta = optimum.theta
-    sigma = float(np.sqrt(model.factor(theta).pwrss / model.n))
+    sigma = float(np.sqrt(model.sigma2(theta)))
     cutoff = float(stats.chi2.ppf(level, 1))
     targets = [(i, a) for i, t in enumerate(model.terms) for a in range(t.k)] + [(None, None)]
     out = []

@@ -47,7 +47,8 @@ class Roles:
     slope_term: str | None = None  # its canonical term name
     nested: str | None = None  # the first model with a nested grouping factor (e.g. (1 | state/county))
     nested_models: tuple[str, ...] = ()  # every such model, in study order
-
+    crossed: str | None = None  # the first model with two or more grouping factors, none nested in another
+    crossed_groups: tuple[str, ...] = ()  # its grouping factors, in the design's block order
 
 
 def model_roles(result: StudyResult) -> Roles:
@@ -65,8 +66,15 @@ def model_roles(result: StudyResult) -> Roles:
     if "partial_pooling" in result.fits and len(result.fits["partial_pooling"][0].design.blocks) == 1:
         hierarchical = "partial_pooling"
     nested = nested_models(result)
+    crossed = crossed_models(result)
+    if "partial_pooling" in crossed:
+        crossed = ("partial_pooling",)
+    crossed_groups = (tuple(dict.fromkeys(b.group for b in result.fits[crossed[0]][0].design.blocks))
+                      if crossed else ())
+    extra = {"crossed": crossed[0] if crossed else None, "crossed_groups": crossed_groups}
     if hierarchical is None:
-        return Roles(None, unpooled, pooled, nested=nested[0] if nested else None, nested_models=nested)
+        return Roles(None, unpooled, pooled, nested=nested[0] if nested else None, nested_models=nested,
+                     **extra)
     design = result.fits[hierarchical][0].design
     block = design.blocks[0]
     numeric = [c for c in design.x.columns if c != "(Intercept)" and ":" not in c
@@ -74,7 +82,7 @@ def model_roles(result: StudyResult) -> Roles:
     slopes = [c for c in block.z.columns if c in numeric]
     predictor = slopes[0] if slopes else (numeric[0] if numeric else None)
     return Roles(hierarchical, unpooled, pooled, block.group, predictor, predictor,
-                 nested[0] if nested else None, nested)
+                 nested[0] if nested else None, nested, **extra)
 
 
 def nested_models(result: StudyResult) -> tuple[str, ...]:
@@ -82,6 +90,20 @@ def nested_models(result: StudyResult) -> tuple[str, ...]:
     from compare_kit.compare import nesting_parents
 
     return tuple(label for label, (freq, _) in result.fits.items() if nesting_parents(freq.design))
+
+
+def group_slug(group: str) -> str:
+    """A grouping factor's name made safe for an HTML id (``fig-caterpillar-{slug}``)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_-]", "-", group)
+
+
+def crossed_models(result: StudyResult) -> tuple[str, ...]:
+    """The study's models with two or more grouping factors, none nested in another (in study order)."""
+    nested = set(nested_models(result))
+    return tuple(label for label, (freq, _) in result.fits.items()
+                 if label not in nested and len({b.group for b in freq.design.blocks}) > 1)
 
 
 def panel_levels(result: StudyResult, roles: Roles) -> list[str]:

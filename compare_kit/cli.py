@@ -18,6 +18,7 @@ from compare_kit.settings import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_SEED, DE
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_FORMULA = "partial_pooling"
+MAX_UNPOOLED_LEVELS = 200  # --formula adds a no-pooling model (a coefficient per level) up to this many levels
 
 
 class _Bundled:
@@ -315,16 +316,18 @@ def _report_study(args: argparse.Namespace) -> tuple[object, str, bool]:
     if args.csv is not None:
         if args.formula is None:
             raise _UsageError("--csv needs --formula, e.g. --formula \"score ~ dose + (1 + dose | subject)\"")
-        return _study_from_formula(args.formula, csv_path=args.csv), args.csv.stem, False
+        return _study_from_formula(args.formula, csv_path=args.csv, say=_say(args)), args.csv.stem, False
     if args.formula is not None:
-        study = _study_from_formula(args.formula)
+        study = _study_from_formula(args.formula, say=_say(args))
         return study, f"radon_{study.models[-1].label}", False
     return load_study(), "radon", True
 
 
-def _study_from_formula(formula: str, csv_path: Path | None = None) -> object:
+def _study_from_formula(formula: str, csv_path: Path | None = None,
+                        say: Callable[[str], None] = lambda _m: None) -> object:
     """A study for one formula: the model itself, complete pooling of its fixed part and, for one
-    grouping factor with a random intercept, no pooling (a coefficient per group for each random term)."""
+    grouping factor with a random intercept and at most ``MAX_UNPOOLED_LEVELS`` levels, no pooling
+    (a coefficient per group for each random term)."""
     from compare_kit.spec import CANONICAL_MODELS, ModelSpec, quote_name
     from compare_kit.study import ModelEntry, Study
 
@@ -347,10 +350,18 @@ def _study_from_formula(formula: str, csv_path: Path | None = None) -> object:
             unpooled = f"{response} ~ {' + '.join(parts)}"
             models.append(ModelEntry("unpooled", ModelSpec.from_formula(unpooled, label="unpooled")))
     models.append(ModelEntry(label, spec))
-    group = spec.grouping_columns[0] if spec.grouping_columns else ""
-    what = f"{spec.response.label} by {group}" if group else spec.response.label
-    title = f"{what}: complete, no and partial pooling" if len(models) == 3 else f"{what}: {spec}"
     source = "csv" if csv_path is not None else "radon"
+    if len(models) == 3:
+        column = term.grouping[0]
+        levels = Study("", source, csv_path, tuple(models), primary=label).load_data()[column].nunique()
+        if levels > MAX_UNPOOLED_LEVELS:
+            models.pop(1)
+            say(f"no-pooling model left out: {column} has {levels} levels, more than {MAX_UNPOOLED_LEVELS}, "
+                "and a coefficient for each would be slow to sample and unreadable in the report "
+                "(write a study file to fit it anyway)")
+    groups = " and ".join(spec.grouping_columns)
+    what = f"{spec.response.label} by {groups}" if groups else spec.response.label
+    title = f"{what}: complete, no and partial pooling" if len(models) == 3 else f"{what}: {spec}"
     return Study(title, source, csv_path, tuple(models), primary=label)
 
 

@@ -7,8 +7,9 @@ hold threads or JAX state, and every worker starts from the same clean state. It
 ``(module:qualname, args, kwargs)`` as length-prefixed pickle frames from its stdin and writes
 back one ``(ok, value)`` frame per call on a private copy of its stdout (fd 1 itself points at
 stderr, so a library that prints cannot corrupt the stream). A call that raises comes back as
-a ``Failure`` with the exception and where it was raised. Only this process's own pickles are
-read. Closing the worker's stdin ends it.
+a ``Failure`` with the exception and where it was raised. Before its answer, a call may send
+``Progress`` lines (``worker_say``), which the parent hands to a function of its choice. Only
+this process's own pickles are read. Closing the worker's stdin ends it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +54,24 @@ class Failure:
         """One line: the exception's type and message, plus where it was raised."""
         place = f" (at {self.where})" if self.where else ""
         return f"{type(self.error).__name__}: {self.error}{place}"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A line of progress sent by a call before its answer."""
+
+    text: str
+
+
+_answers: BinaryIO | None = None  # inside a worker: the stream its answers (and progress) go to
+_answers_lock = threading.Lock()
+
+
+def worker_say(text: str) -> None:
+    """Send a line of progress to the parent (inside a worker); elsewhere, nothing."""
+    if _answers is not None:
+        with _answers_lock:
+            write_frame(_answers, Progress(str(text)))
 
 
 def write_frame(stream: BinaryIO, value: Any) -> None:
@@ -100,9 +120,13 @@ class WorkerProcess:
         except (BrokenPipeError, OSError):
             pass  # the worker has gone: receive() says so, with its exit code and last words
 
-    def receive(self) -> tuple[bool, Any]:
+    def receive(self, on_progress: Callable[[str], None] | None = None) -> tuple[bool, Any]:
+        """The call's answer; its ``Progress`` lines before it go to ``on_progress`` (or nowhere)."""
         try:
-            return read_frame(self.proc.stdout)
+            while isinstance(frame := read_frame(self.proc.stdout), Progress):
+                if on_progress is not None:
+                    on_progress(frame.text)
+            return frame
         except (EOFError, OSError):
             code = self.proc.wait()
             return False, Failure(WorkerError(f"the worker process ended (exit code {code}) before answering"
@@ -143,15 +167,25 @@ class WorkerProcess:
 
 class Sidecar:
     """A function running in a worker process while this one works; ``result()`` waits for it and
-    returns its value or raises its exception."""
+    returns its value or raises its exception. Its ``worker_say`` lines reach ``progress_to`` as they come
+    (from a reader thread), prefixed with "[second process]"."""
 
-    def __init__(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, function: Callable[..., Any], *args: Any,
+                 progress_to: Callable[[str], None] | None = None, **kwargs: Any) -> None:
         self._worker = WorkerProcess()
         self._worker.submit(function, *args, **kwargs)
+        self._answer: tuple[bool, Any] | None = None
+        forward = None if progress_to is None else (lambda text: progress_to(f"[second process] {text}"))
+        self._reader = threading.Thread(target=self._read, args=(forward,), daemon=True)
+        self._reader.start()
+
+    def _read(self, forward: Callable[[str], None] | None) -> None:
+        self._answer = self._worker.receive(forward)
 
     def result(self) -> Any:
         try:
-            ok, value = self._worker.receive()
+            self._reader.join()
+            ok, value = self._answer
         finally:
             self.close()
         if not ok:
@@ -178,7 +212,8 @@ def _answer(name: str, args: tuple, kwargs: dict) -> tuple[bool, Any]:
 
 
 def _main() -> None:
-    out = os.fdopen(os.dup(1), "wb")
+    global _answers
+    out = _answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     inp = sys.stdin.buffer
@@ -193,7 +228,8 @@ def _main() -> None:
         except Exception as exc:  # noqa: BLE001 - an unpicklable value or exception
             payload = pickle.dumps((False, Failure(WorkerError(
                 f"the answer could not be pickled ({type(exc).__name__}: {exc}); it was {answer[1]!r:.500}"), "")))
-        _write_payload(out, payload)
+        with _answers_lock:
+            _write_payload(out, payload)
 
 
 if __name__ == "__main__":

@@ -446,25 +446,29 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
     sidecar = None
     if workers > 1:
         say("cross-validation refits and teaching demonstrations run in a second process ...")
-        sidecar = Sidecar(side_work, study, data, demos)
+        sidecar = Sidecar(side_work, study, data, demos, progress_to=say)
     try:
         fits: dict[str, tuple[FitResult, FitResult]] = {}
         comparisons: dict[str, Comparison] = {}
         for entry in study.models:
             t0 = time.perf_counter()
-            say(f"[{entry.label}] statsmodels {'OLS' if not entry.spec.random else s.method} ...")
+            say(f"[{entry.label}] frequentist fit ({'OLS' if not entry.spec.random else s.method}) ...")
             freq = fit_frequentist(entry.spec, data, method=s.method, mixedlm=s.mixedlm, progress=say)
-            say(f"[{entry.label}] Bayesian ({s.chains} chains x {s.draws} draws, {s.sampler}) ...")
+            say(f"[{entry.label}] {freq.engine.label}: {freq.seconds:.1f} s. Bayesian fit ({s.chains} chains x "
+                f"{s.draws} draws, {s.sampler}) ...")
             bayes = fit_bayesian(entry.spec, data, draws=s.draws, tune=s.tune, chains=s.chains,
-                                    seed=s.seed, priors=entry.priors or s.priors, sampler=s.sampler)
+                                 seed=s.seed, priors=entry.priors or s.priors, sampler=s.sampler, progress=say)
             fits[entry.label] = (freq, bayes)
             comparisons[entry.label] = compare(freq, bayes)
             timings[f"fit {entry.label}"] = time.perf_counter() - t0
-        say("predictive checks ...")
+            say(f"[{entry.label}] {bayes.engine.label}: {bayes.seconds:.1f} s")
         t0 = time.perf_counter()
+        say("predictive checks: in-sample RMSD ...")
         rmsd = pd.concat([predictive.in_sample_rmsd(f, b) for f, b in fits.values()], ignore_index=True)
+        say(f"predictive checks: PSIS-LOO of {len(fits)} Bayesian fit(s) over {len(data)} rows ...")
         loo = predictive.loo_table(list(fits.values()))
         timings["predictive checks"] = time.perf_counter() - t0
+        say(f"predictive checks: {timings['predictive checks']:.0f} s")
         if sidecar is None:
             if demos and teaching_spec(study) is not None:
                 say("teaching demonstrations ...")

@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from compare_kit.cli import main
+from compare_kit.cli import MAX_UNPOOLED_LEVELS, _study_from_formula, main
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -88,3 +89,24 @@ def test_the_reproducibility_command_keeps_every_option_given():
 
 
 # the report command (HTML, tables, progress, --quiet) is tested in tests/report/
+
+
+@pytest.mark.parametrize(("levels", "unpooled"), [(MAX_UNPOOLED_LEVELS, True), (MAX_UNPOOLED_LEVELS + 1, False)])
+def test_formula_studies_leave_out_no_pooling_for_many_levels(tmp_path, levels, unpooled):
+    rng = np.random.default_rng(1)
+    table = pd.DataFrame({"g": np.repeat(np.arange(levels), 2), "x": rng.normal(size=2 * levels)})
+    table["y"] = table["x"] + rng.normal(size=len(table))
+    table.to_csv(tmp_path / "t.csv", index=False)
+    said: list[str] = []
+    study = _study_from_formula("y ~ x + (1 | g)", csv_path=tmp_path / "t.csv", say=said.append)
+    assert ("unpooled" in [m.label for m in study.models]) is unpooled
+    assert bool(said) is not unpooled
+    if said:
+        assert f"g has {levels} levels" in said[0]
+
+
+def test_a_formula_study_title_names_every_grouping_factor(tmp_path):
+    table = pd.DataFrame({"a": [1, 1, 2, 2, 3, 3], "b": [1, 2, 1, 2, 1, 2], "y": [1.0, 2.1, 2.9, 4.2, 5.0, 6.3]})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    study = _study_from_formula("y ~ 1 + (1 | a) + (1 | b)", csv_path=tmp_path / "t.csv")
+    assert study.title.startswith("y by a and b:")

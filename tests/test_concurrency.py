@@ -36,6 +36,33 @@ def test_sidecar_reports_an_unpicklable_result():
         Sidecar(_unpicklable).result()
 
 
+def _talk(lines: int) -> int:
+    from compare_kit.processes import worker_say
+
+    for i in range(lines):
+        worker_say(f"step {i}")
+    return lines
+
+
+def test_sidecar_forwards_progress_lines_in_order():
+    said: list[str] = []
+    assert Sidecar(_talk, 3, progress_to=said.append).result() == 3
+    assert said == ["[second process] step 0", "[second process] step 1", "[second process] step 2"]
+
+
+def test_progress_lines_do_not_disturb_a_plain_call():
+    worker = WorkerProcess()
+    try:
+        assert worker.call(_talk, 2) == (True, 2)  # progress without a listener is read and dropped
+        assert worker.call(_add, 1, b=1) == (True, 2)
+    finally:
+        worker.close()
+
+
+def test_worker_say_outside_a_worker_does_nothing():
+    assert _talk(2) == 2
+
+
 def _die() -> None:
     import os
 

@@ -15,7 +15,7 @@ import dataclasses
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +89,7 @@ class _Built:
 
 def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = DEFAULT_DRAWS, tune: int = DEFAULT_TUNE,
                  chains: int = DEFAULT_CHAINS, seed: int = DEFAULT_SEED, priors: PriorsArg = None,
-                 sampler: Sampler | str = Sampler.NUTPIE, progress: bool = False,
+                 sampler: Sampler | str = Sampler.NUTPIE, progress: bool | Callable[[str], None] = False,
                  cores: int | None = None, target_accept: float = 0.8,
                  conf_level: float = 0.95, compile_cache: Path | str | bool | None = None) -> BayesianFit:
     """Fit ``spec`` to ``data`` by MCMC; return the tidy estimates, diagnostics and draws.
@@ -107,8 +107,9 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = DEFAULT_DR
         canonical names, e.g. ``{"preset": "tutorial", "floor": "Normal(0, 1)"}``.
     sampler : {"nutpie", "pymc", "numpyro"}
         The NUTS implementation; nutpie by default.
-    progress : bool
-        Show the sampler's progress bar.
+    progress : bool or callable
+        ``True`` shows the sampler's progress bar; a function is told the iterations done, in
+        one line every few seconds (nutpie), as ``fit_frequentist``'s ``progress`` is.
     cores : int, optional
         Chains run in parallel (default: as many as chains and CPUs allow).
     compile_cache : folder, True or False, optional
@@ -204,8 +205,11 @@ def _check_options(draws: Any, tune: Any, chains: Any, seed: Any, sampler: Any, 
                                                            ("seed", seed)))
     if sampler not in {s.value for s in Sampler}:
         raise FitError(f"unknown sampler {sampler!r}; accepted: {', '.join(s.value for s in Sampler)}")
+    say = progress if callable(progress) else None
+    if say is not None:
+        progress = False
     if not isinstance(progress, bool):
-        raise FitError(f"progress must be True or False, got {progress!r}")
+        raise FitError(f"progress must be True, False or a function taking one line of text, got {progress!r}")
     if cores is not None and (isinstance(cores, bool) or not isinstance(cores, int | np.integer)
                               or not 1 <= cores <= chains):
         raise FitError(f"cores must be a whole number from 1 to {chains}, got {cores!r}")
@@ -213,7 +217,7 @@ def _check_options(draws: Any, tune: Any, chains: Any, seed: Any, sampler: Any, 
     for name, value in (("target_accept", target_accept), ("conf_level", conf_level)):
         if isinstance(value, bool) or not isinstance(value, float | int) or not 0 < value < 1:
             raise FitError(f"{name} must be a number between 0 and 1 (exclusive), got {value!r}")
-    return SamplerSettings(draws, tune, chains, cores, seed, progress, float(target_accept))
+    return SamplerSettings(draws, tune, chains, cores, seed, progress, float(target_accept), say=say)
 
 
 def _accepted_prior_keys(naming: BambiNaming) -> list[str]:

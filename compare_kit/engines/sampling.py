@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -41,6 +42,7 @@ class SamplerSettings:
     progress: bool
     target_accept: float
     compile_cache: Path | None = None  # folder of compile_cache's entries; None: nutpie's own compile
+    say: Callable[[str], None] | None = None  # told the draws done every PROGRESS_SECONDS (nutpie only)
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,11 +99,14 @@ def sampler_stats(idata: Any) -> tuple[int, int]:
 
 
 class _TuningClock:
-    """nutpie's progress callback: each chain's sampling time spent tuning and in total."""
+    """nutpie's progress callback: each chain's sampling time spent tuning and in total, and, when
+    given ``say``, the iterations done so far every ``every`` seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, say: Callable[[str], None] | None = None, every: float = float("inf")) -> None:
         self.tune_ms: dict[int, float] = {}
         self.total_ms: dict[int, float] = {}
+        self.say, self.every = say, every
+        self.began = self.last = time.perf_counter()
 
     def __call__(self, chains: list[Any]) -> None:
         for i, chain in enumerate(chains):
@@ -109,6 +114,14 @@ class _TuningClock:
             self.total_ms[i] = runtime
             if chain.tuning:
                 self.tune_ms[i] = runtime
+        now = time.perf_counter()
+        if self.say is not None and now - self.last >= self.every:
+            self.last = now
+            done = sum(int(c.finished_draws) for c in chains)
+            total = sum(int(c.total_draws) for c in chains)
+            phase = "tuning" if any(c.tuning for c in chains) else "drawing"
+            self.say(f"  sampling: {done} of {total} iterations of {len(chains)} chains, {phase} "
+                     f"({now - self.began:.0f} s)")
 
     def share(self) -> float:
         total = sum(self.total_ms.values())
@@ -124,7 +137,9 @@ def _run_nutpie(model: pm.Model, s: SamplerSettings, var_names: list[str]
     t0 = time.perf_counter()
     compiled, cache = compile_pymc_model(model, var_names, s.compile_cache)
     t1 = time.perf_counter()
-    clock = _TuningClock()
+    from compare_kit.engines.lmm import PROGRESS_SECONDS
+
+    clock = _TuningClock(s.say, PROGRESS_SECONDS)
     idata = nutpie.sample(compiled, draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores,
                           seed=s.seed, save_warmup=False, progress_bar=s.progress,
                           target_accept=s.target_accept, progress_callback=clock, progress_rate=20)

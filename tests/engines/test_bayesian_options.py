@@ -23,7 +23,7 @@ def radon() -> pd.DataFrame:
     ({"sampler": "stan"}, "unknown sampler 'stan'; accepted: nutpie, pymc, numpyro"),
     ({"cores": 9, "chains": 2}, "cores must be a whole number from 1 to 2"),
     ({"target_accept": 1.0}, "target_accept must be a number between 0 and 1"),
-    ({"progress": "yes"}, "progress must be True or False"),
+    ({"progress": "yes"}, "progress must be True, False or a function taking one line of text"),
 ])
 def test_bad_options_raise_fit_error(radon, options, message) -> None:
     with pytest.raises(FitError, match=message):

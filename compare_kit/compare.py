@@ -438,7 +438,7 @@ def _own_estimates(design: Design, fixed: pd.Series, ran_vals: pd.Series, parent
     return out
 
 
-def crossed(block: GroupingBlock, other: GroupingBlock) -> bool:
+def _crossed(block: GroupingBlock, other: GroupingBlock) -> bool:
     """Two blocks of different grouping factors, neither nested in the other (students and instructors)."""
     return other.group != block.group and not nested_in(block, other) and not nested_in(other, block)
 
@@ -452,7 +452,7 @@ def _crossed_offset(design: Design, index: int, ran_vals: pd.Series) -> np.ndarr
     block = design.blocks[index]
     total: np.ndarray | float = 0.0
     for other in design.blocks:
-        if not crossed(block, other):
+        if not _crossed(block, other):
             continue
         for coef in other.z.columns:
             effects = ran_vals.reindex([(other.group, level, coef) for level in other.levels]).to_numpy()

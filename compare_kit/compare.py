@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from compare_kit.design import Design, nesting_parents
+from compare_kit.design import Design, GroupingBlock, nested_in, nesting_parents
 from compare_kit.errors import IncomparableError
 from compare_kit.results import Effect, EngineName, FitResult
 
@@ -245,8 +245,14 @@ def shrinkage_table(freq: FitResult, bayes: FitResult | None = None) -> pd.DataF
 
     * ``no_pooling``: the group's own least-squares coefficient for the random
       term's columns, after removing the other fixed effects at their GLS values
-      (with an intercept only, the group's mean residual from the fixed part);
-      NaN, with the reason in ``note``, where the group's rows cannot identify it.
+      (with an intercept only, the group's mean residual from the fixed part)
+      and the effects of the grouping factors crossed with this one at their
+      frequentist BLUPs (for a student of ``(1 | s) + (1 | d)``, each row less
+      its instructor's BLUP: what the student's rows say once the instructors
+      they met are accounted for). Crossed means neither nested in this factor
+      nor enclosing it; the other blocks of the same factor (``(1 + x || g)``),
+      enclosing and nested factors are not removed. NaN, with the reason in
+      ``note``, where the group's rows cannot identify it.
       For an intercept-only factor with an intercept-only factor nested in it
       (a state of ``(1 | state/county)``) it is what the state's homes alone say
       when its counties vary as the model says: the precision-weighted mean of its
@@ -281,14 +287,21 @@ def shrinkage_table(freq: FitResult, bayes: FitResult | None = None) -> pd.DataF
     * ``shrinkage_freq`` = (no_pooling - partial_freq) / (no_pooling -
       complete_pooling), ``shrinkage_bayes`` likewise with partial_bayes and
       complete_pooling_bayes: the share of the way from the group's own estimate
-      to its target, 0 = none, 1 = all the way.
+      to its target, 0 = none, 1 = all the way. Both engines' shares start from
+      the one ``no_pooling`` (the crossed factors removed at their frequentist
+      BLUPs on both sides), so they differ only where the partial-pooling
+      estimates (and, for nested rows, the targets) differ.
     * ``pooling_factor``: for an intercept-only term, the closed form
       v / (v + tau^2), with tau the term's SD and v the variance of the group's
       own estimate about its true value: sigma^2/n for a factor with nothing
       nested in it (one-level models, counties), 1 / sum of the weights above
       for an enclosing factor (states). Given the variance components and the
       GLS fixed effects it equals ``shrinkage_freq`` at every level (the BLUP
-      equations), up to rounding.
+      equations), up to rounding; for crossed factors too, since each factor's
+      BLUPs solve its own equations given the crossed factors' BLUPs, which
+      ``no_pooling`` removes. Not where the factor has another block of its own
+      (``(1 | g) + (0 + x | g)``): that block's effects stay in ``no_pooling``,
+      and share and closed form differ (by up to 1.04 for the radon counties).
 
     For a county of ``(1 | state/county)``: no_pooling = mean over its homes of
     (y - basement * b_basement); complete_pooling = b0 + u_state; partial_freq =
@@ -310,7 +323,7 @@ def shrinkage_table(freq: FitResult, bayes: FitResult | None = None) -> pd.DataF
     pars = freq.table(Effect.RAN_PARS).set_index(["group", "term"])["estimate"]
     sigma2 = float(pars[("Residual", "sd__Observation")] ** 2)
     parents = nesting_parents(design)
-    own_all = _own_estimates(design, fixed, parents, pars, sigma2)
+    own_all = _own_estimates(design, fixed, vals_f, parents, pars, sigma2)
     rows = []
     for b_index, block in enumerate(design.blocks):
         cols = list(block.z.columns)
@@ -366,8 +379,8 @@ def _ancestors(index: int, parents: dict[int, int]) -> list[int]:
 _OwnEstimates = tuple[list[np.ndarray], list[list[str]], np.ndarray]
 
 
-def _own_estimates(design: Design, fixed: pd.Series, parents: dict[int, int], pars: pd.Series,
-                   sigma2: float) -> dict[int, _OwnEstimates]:
+def _own_estimates(design: Design, fixed: pd.Series, ran_vals: pd.Series, parents: dict[int, int],
+                   pars: pd.Series, sigma2: float) -> dict[int, _OwnEstimates]:
     """Per block: each level's own estimate, the reasons for NaNs, and (intercept only) its variance.
 
     A level's own estimate is what its rows alone say. For an intercept-only block with one
@@ -375,7 +388,8 @@ def _own_estimates(design: Design, fixed: pd.Series, parents: dict[int, int], pa
     own estimates (weights 1 / (v_c + tau_c^2), variance 1 / sum of the weights): the estimate
     with this factor as a fixed effect and the nested factor random, which the BLUP shrinks by
     exactly v / (v + tau^2). Otherwise it is the level's least-squares fit (variance sigma^2 / n
-    for an intercept).
+    for an intercept) of the response less the other fixed effects and less the BLUP contributions
+    of the blocks crossed with this one (``ran_vals``, the frequentist group effects).
     """
     out: dict[int, _OwnEstimates] = {}
 
@@ -406,7 +420,7 @@ def _own_estimates(design: Design, fixed: pd.Series, parents: dict[int, int], pa
         else:
             other = [c for c in design.x_estimable.columns if c not in cols]
             offset = design.x_estimable[other].to_numpy() @ fixed[other].to_numpy() if other else 0.0
-            resid = design.y - offset
+            resid = design.y - offset - _crossed_offset(design, i, ran_vals)
             z = block.z.to_numpy()
             ests, reasons = [], []
             sizes = np.bincount(block.codes, minlength=n_levels).astype(float)
@@ -422,6 +436,28 @@ def _own_estimates(design: Design, fixed: pd.Series, parents: dict[int, int], pa
     for i in range(len(design.blocks)):
         own_of(i)
     return out
+
+
+def _crossed(block: GroupingBlock, other: GroupingBlock) -> bool:
+    """Two blocks of different grouping factors, neither nested in the other (students and instructors)."""
+    return other.group != block.group and not nested_in(block, other) and not nested_in(other, block)
+
+
+def _crossed_offset(design: Design, index: int, ran_vals: pd.Series) -> np.ndarray | float:
+    """Per row, the sum of Z_k b_k over the blocks crossed with block ``index`` (b_k: ``ran_vals``).
+
+    Blocks of the same factor (the parts of ``(1 + x || g)``), enclosing factors and factors nested
+    in this one are left in: the own estimate is measured with them as it always was.
+    """
+    block = design.blocks[index]
+    total: np.ndarray | float = 0.0
+    for other in design.blocks:
+        if not _crossed(block, other):
+            continue
+        for coef in other.z.columns:
+            effects = ran_vals.reindex([(other.group, level, coef) for level in other.levels]).to_numpy()
+            total = total + other.z[coef].to_numpy() * effects[other.codes]
+    return total
 
 
 def _own_estimate(z: np.ndarray, y: np.ndarray, cols: list[str]) -> tuple[np.ndarray, list[str]]:

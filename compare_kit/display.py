@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import jinja2
 import pandas as pd
 
+from compare_kit.labels import parameter_label, term_label, term_text
 from compare_kit.results import BayesianFit, EngineName
 
 if TYPE_CHECKING:
@@ -114,40 +115,6 @@ def fmt_bool(value: Any, good: bool = True) -> Cell:
     return Cell("yes" if flag else "no", "badge ok" if flag == good else "badge bad")
 
 
-def term_label(term: str, group: str = "") -> str:
-    """Plain-language label for a canonical term name.
-
-    ``sd__(Intercept)`` of group ``county`` -> ``SD of county intercepts``;
-    ``cor__(Intercept).floor`` -> ``correlation: intercept, floor``;
-    ``sd__Observation`` -> ``residual SD``.
-    """
-    def coef(name: str) -> str:
-        return "intercept" if name == "(Intercept)" else name
-
-    if term == "sd__Observation":
-        return "residual SD"
-    if term.startswith("sd__"):
-        inner = term[4:]
-        what = "intercepts" if inner == "(Intercept)" else f"{inner} slopes"
-        return f"SD of {group} {what}" if group else f"SD of {what}"
-    if term.startswith("cor__"):
-        body = term[5:]
-        if body.startswith("(Intercept)."):
-            first, second = "(Intercept)", body[len("(Intercept)."):]
-        else:
-            first, _, second = body.partition(".")
-        where = f" ({group})" if group else ""
-        return f"correlation{where}: {coef(first)}, {coef(second)}"
-    return "intercept" if term == "(Intercept)" else term
-
-
-def term_text(term: str, group: str = "") -> str:
-    """Readable name of a canonical term (shared with the figures' labels)."""
-    if group in ("", "Residual"):
-        return term_label(term)
-    return term_label(term, group)
-
-
 def engine_text(engine: str) -> str:
     """An engine's short display name (``bambi`` -> ``Bambi``); see ``EngineName.label``."""
     return EngineName(engine).label if engine in EngineName._value2member_map_ else engine
@@ -233,9 +200,7 @@ def equivalence(frame: pd.DataFrame, id: str, caption: str = "", fold: bool | No
                Column("z", "num", "difference / posterior SD"), Column("verdict", "verdict"), Column("why")]
     out = []
     for _, r in frame.iterrows():
-        label = term_text(r["term"], r["group"])
-        if r["level"]:
-            label = f"{label} [{r['level']}]"
+        label = parameter_label(r["term"], r["group"], r["level"])
         out.append([Cell(label, "", r["term"]), _num(r["freq_estimate"]), _num(r["freq_std_error"]),
                     _num(r["bayes_estimate"]), _num(r["bayes_std_error"]), _num(r["difference"]),
                     _num(r["z_difference"], 2), verdict_cell(r["verdict"], r["why"]),
@@ -303,6 +268,6 @@ def comparison_tables(comparison: Comparison, prefix: str = "cmp") -> list[Displ
     return tables
 
 
-__all__ = ["Cell", "Column", "DisplayTable", "comparison_tables", "engine_label", "engine_text", "environment",
-           "fit_result_tables", "fmt_int", "fmt_interval", "fmt_num", "table", "table_html", "term_label",
-           "term_text"]
+__all__ = ["Cell", "Column", "DisplayTable", "comparison_tables", "engine_label", "engine_text",
+           "environment", "fit_result_tables", "fmt_int", "fmt_interval", "fmt_num", "parameter_label",
+           "table", "table_html", "term_label", "term_text"]

@@ -51,6 +51,34 @@ def test_closed_form_pooling_factor_matches_empirical_shrinkage(freq_vi):
     assert small > 0.6 > 0.1 > large
 
 
+def _crossed_data(seed: int = 3) -> pd.DataFrame:
+    """Students (30) x instructors (20), unbalanced: each row meets a random pair, a few students often."""
+    rng = np.random.default_rng(seed)
+    n = 600
+    student = rng.choice(30, n, p=rng.dirichlet(np.full(30, 2.0)))
+    instructor = rng.integers(0, 20, n)
+    region = instructor % 4  # instructors nested in 4 regions, crossed with students
+    y = (1.0 + 0.4 * rng.normal(size=4)[region] + 0.6 * rng.normal(size=30)[student]
+         + 0.5 * rng.normal(size=20)[instructor] + rng.normal(size=n))
+    return pd.DataFrame({"y": y, "s": [f"s{i}" for i in student], "d": [f"d{i}" for i in instructor],
+                         "r": [f"r{i}" for i in region]})
+
+
+@pytest.mark.parametrize("formula", ["y ~ 1 + (1 | s) + (1 | d)", "y ~ 1 + (1 | s) + (1 | r/d)"])
+def test_crossed_shrinkage_equals_pooling_factor(formula):
+    # The own estimate of a crossed factor removes the other factors' BLUPs; then, given the variance
+    # components, share = v / (v + tau^2) is an identity of the BLUP equations, exact up to the
+    # solver's rounding (measured <= 1e-12 here), so 1e-6 is ample and still catches any missing term
+    # (leaving the other factor in gave shares from -4 to 12 on InstEval).
+    fit = ck.fit_frequentist(ck.ModelSpec.from_formula(formula), _crossed_data())
+    table = shrinkage_table(fit)
+    assert set(table["group"]) == {g.group for g in fit.design.blocks}
+    assert table["shrinkage_freq"].notna().all()
+    assert (table["shrinkage_freq"] - table["pooling_factor"]).abs().max() < 1e-6
+    assert table["shrinkage_freq"].between(0, 1).all()
+    assert table["shrinkage_bayes"].isna().all()  # no Bayesian fit given
+
+
 @pytest.mark.slow
 def test_equivalence_table_varying_intercept(pair_vi):
     cmp = compare(*pair_vi)

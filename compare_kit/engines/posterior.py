@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from compare_kit.design import Design
+from compare_kit.labels import parameter_label
 from compare_kit.results import (
     RESIDUAL_GROUP,
     RESIDUAL_TERM,
@@ -152,6 +153,11 @@ def _diagnose(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(np.where(constant, np.nan, np.asarray(a, dtype=float)) for a in found)
 
 
+def _name(row: pd.Series) -> str:
+    """A diagnostics row's readable name, grouping factor included (``s intercept [1530]``)."""
+    return parameter_label(row["term"], row["group"], row["level"])
+
+
 def health_flags(diagnostics: pd.DataFrame, divergences: int, saturation: int, chains: int,
                  draws: int) -> tuple[str, ...]:
     """Warnings a user must see: R-hat > 1.01, ESS < 400, divergences, tree-depth saturation."""
@@ -161,8 +167,6 @@ def health_flags(diagnostics: pd.DataFrame, divergences: int, saturation: int, c
                      "biased; raise target_accept or reparameterise")
     if saturation:
         flags.append(f"{saturation} draw(s) hit the maximum tree depth: sampling was inefficient")
-    label = diagnostics["term"].where(diagnostics["level"] == "",
-                                      diagnostics["term"] + "[" + diagnostics["level"] + "]")
     if chains < 2:
         flags.append("R-hat needs at least 2 chains; convergence was not checked")
     else:
@@ -170,12 +174,12 @@ def health_flags(diagnostics: pd.DataFrame, divergences: int, saturation: int, c
         if bad.any():
             worst = diagnostics.loc[diagnostics["rhat"].idxmax()]
             flags.append(f"R-hat > {RHAT_LIMIT} for {int(bad.sum())} quantity(ies) (worst "
-                         f"{label[worst.name]}: {worst['rhat']:.3f}); run longer chains")
+                         f"{_name(worst)}: {worst['rhat']:.3f}); run longer chains")
     for col, what in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
         low = diagnostics[col] < ESS_LIMIT
         if low.any():
             worst = diagnostics.loc[diagnostics[col].idxmin()]
             flags.append(f"{what} ESS < {ESS_LIMIT} for {int(low.sum())} quantity(ies) (lowest "
-                         f"{label[worst.name]}: {worst[col]:.0f} of {chains * draws} draws); "
+                         f"{_name(worst)}: {worst[col]:.0f} of {chains * draws} draws); "
                          "run more draws")
     return tuple(flags)

@@ -409,8 +409,36 @@ def test_unhealthy_fits_are_named_in_the_status_box():
     fits.loc[(fits["engine"] == "frequentist") & (fits["n_groups"] == 30) & (fits["sim"] == 0), "boundary"] = True
     problems = health_problems(fits)
     assert len(problems) == 2
-    assert problems[0].startswith("10 groups, Bayesian: 3 of 4 fits had divergent transitions (at most 7")
-    assert "3 of 4 did not converge" in problems[0]
+    assert problems[0].startswith("10 groups, Bayesian: 3 of 4 fits did not converge: 3 of 4 had divergent "
+                                  "transitions (at most 7")
+    assert "--target-accept" in problems[0] and "--draws" not in problems[0]
     assert problems[1].startswith("30 groups, frequentist: 1 of 4 REML fits")
     html = render_coverage(result, timestamp=False)
-    assert "Fits to look at" in html and "3 of 4 fits had divergent transitions" in html
+    assert "Fits to look at" in html and "3 of 4 had divergent transitions" in html
+    assert 'class="status status-warn"' in html and "but 3 fits did not converge" in html
+
+
+def test_an_rhat_problem_gets_the_remedy_of_short_chains():
+    from compare_kit.report.coverage import health_problems, render_coverage
+
+    result = _fake_result()
+    fits = result.fits
+    bayes = fits["engine"] == "bayesian"
+    fits.loc[bayes, "converged"] = False
+    fits.loc[bayes, "max_rhat"] = 1.08
+    problems = health_problems(fits)
+    assert all("R-hat above" in p and "--draws" in p and "--target-accept" not in p for p in problems)
+    html = render_coverage(result, timestamp=False)
+    assert 'class="status status-warn"' in html and 'class="status status-ok"' not in html
+
+
+@pytest.mark.parametrize(("covered", "datasets", "marked"), [
+    (12, 12, False),  # every interval covered: MC SE is 0, yet 12 of 12 is what 95% gives most often
+    (114, 120, False),  # 0.95 exactly
+    (100, 120, True),  # 0.833: p < 1e-4 against 95%
+    (40, 40, False),  # p = 0.95^40 * 2-sided ~ 0.26
+])
+def test_coverage_is_marked_by_an_exact_test_not_by_mc_se(covered, datasets, marked):
+    from compare_kit.report.coverage import coverage_p_value, OFF_NOMINAL_P
+
+    assert (coverage_p_value(covered / datasets, datasets, 0.95) < OFF_NOMINAL_P) is marked

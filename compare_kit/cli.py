@@ -46,10 +46,10 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--data", choices=["radon"], default="radon",
                         help="the bundled Minnesota radon survey (default)")
     source.add_argument("--csv", type=Path, metavar="PATH", help="a CSV table of your own")
-    parser.add_argument("--formula", default=DEFAULT_FORMULA, metavar="F",
+    parser.add_argument("--formula", default=None, metavar="F",
                         help="an lme4-style formula, or a named model: pooled, unpooled, partial_pooling, "
                              "correlated_slopes, varying_intercept, group_predictor "
-                             f"(default {DEFAULT_FORMULA})")
+                             f"(default {DEFAULT_FORMULA} on the radon data; required with --csv)")
     _add_sampler_options(parser, from_study=False)
     parser.add_argument("--quiet", action="store_true", help="print no progress messages")
 
@@ -126,7 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--data", choices=["radon"], default=None,
                         help="the bundled Minnesota radon survey (the default)")
     source.add_argument("--csv", type=Path, metavar="PATH", help="a CSV table of your own (needs --formula)")
-    source.add_argument("--study", type=Path, metavar="FILE", help="a study file (TOML): data, models, settings")
+    source.add_argument("--study", type=Path, metavar="FILE", help="a study file (TOML): [data] csv = \"table.csv\" (relative to the file; "
+                             "or source = \"radon\" / \"srrs2\"), [models.NAME] formula = \"...\" "
+                             "(priors = a preset) for each model, [settings] seed, draws, tune, chains, sampler, "
+                             "priors, method, cv_folds, demos, mixedlm, panel_levels; "
+                             "see compare_kit/studies/radon.toml")
     report.add_argument("--srrs2", type=Path, metavar="FOLDER", nargs="?", default=None, const=BUNDLED_SURVEY,
                         help="run the packaged three-level study of the full radon survey (homes in counties "
                              "in states, compare_kit/studies/srrs2.toml) on the bundled srrs2.dat and cty.dat, "
@@ -282,7 +286,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from compare_kit.spec import ModelSpec
 
     say = _say(args)
-    spec = ModelSpec.from_text(args.formula)
+    if args.formula is None and args.csv is not None:
+        raise _UsageError("--csv needs --formula: the named models are the radon survey's. Name your table's "
+                          "columns, e.g. --formula \"score ~ dose + (1 + dose | subject)\"")
+    spec = ModelSpec.from_text(args.formula or DEFAULT_FORMULA)
     if args.csv_out is not None:
         check_writable(args.csv_out)
     data = _load(args, spec)

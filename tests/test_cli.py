@@ -32,12 +32,13 @@ def test_fit_frequentist_prints_and_writes_the_tidy_table(tmp_path):
 @pytest.mark.parametrize(("args", "phrase"), [
     (["fit", "--engine", "frequentist", "--formula", "log_radon ~ flor"], "did you mean 'floor'"),
     (["fit", "--engine", "frequentist", "--formula", "log_radon ~ floor +"], "position"),
-    (["fit", "--engine", "frequentist", "--csv", "/no/such.csv"], "no file at"),
+    (["fit", "--engine", "frequentist", "--csv", "/no/such.csv", "--formula", "y ~ x"], "no file at"),
     (["fit", "--engine", "frequentist", "--csv-out", "/etc/passwd/dir/x.csv"], "is a file, not a folder"),
     (["fit", "--engine", "magic"], "invalid choice"),
     (["fit", "--engine", "frequentist", "--draws", "-3"], "must be a whole number from 1 to 1000000, got -3"),
     (["report", "--tables-dir", "/etc/passwd"], "is a file, not a folder"),
     (["report", "--workers", "0"], "above 0"),
+    (["fit", "--engine", "frequentist", "--csv", "tests/nothing.csv"], "--csv needs --formula"),
     (["nonsense"], "invalid choice"),
 ])
 def test_bad_input_exits_2_without_traceback(capsys, args, phrase):

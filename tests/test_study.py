@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compare_kit.study import StudyError, load_study, teaching_spec
+from compare_kit.study import StudyError, load_study, parse_study, teaching_spec
 
 
 def test_default_study_is_the_tutorials():
@@ -87,3 +87,16 @@ def test_teaching_spec_is_derived_from_the_first_mixed_model():
 def test_missing_study_file(tmp_path):
     with pytest.raises(StudyError, match="no study file"):
         load_study(tmp_path / "nope.toml")
+
+
+def test_the_readme_study_file_example_parses():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(.*?)```", readme, flags=re.S)
+    assert block, "the README shows no study file"
+    study = parse_study(tomllib.loads(block.group(1)), block.group(1), "README")
+    assert study.data_source == "csv" and [m.label for m in study.models] == ["intercepts", "slopes"]
+    assert study.settings.demos is False

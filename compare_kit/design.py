@@ -29,6 +29,7 @@ from compare_kit.table_checks import (
     with_text_labels,
 )
 from compare_kit.transforms import PolyBasis, TransformState
+from compare_kit.wording import count
 
 __all__ = ["INTERCEPT", "DataSummary", "Design", "GroupingBlock", "TransformState", "build_design", "is_factor",
            "level_labels", "level_text", "model_columns", "nested_in", "nesting_parents"]
@@ -278,13 +279,13 @@ def _transformed(var: Variable, frame: pd.DataFrame, role: str, state: Transform
             return values
         case Transform.LOG:
             if np.any(values <= 0):
-                raise DataError(f"log({var.column}) needs positive values, but {int((values <= 0).sum())} "
-                                f"row(s) of {var.column!r} are zero or negative")
+                raise DataError(f"log({var.column}) needs positive values, but {var.column!r} is zero or "
+                                f"negative in {count(int((values <= 0).sum()), 'row')}")
             return np.log(values)
         case Transform.SQRT:
             if np.any(values < 0):
-                raise DataError(f"sqrt({var.column}) needs values >= 0, but {int((values < 0).sum())} "
-                                f"row(s) of {var.column!r} are negative")
+                raise DataError(f"sqrt({var.column}) needs values >= 0, but {var.column!r} is negative in "
+                                f"{count(int((values < 0).sum()), 'row')}")
             return np.sqrt(values)
         case Transform.EXP:
             with np.errstate(over="ignore"):
@@ -309,7 +310,7 @@ def _expression_values(var: Variable, frame: pd.DataFrame, role: str) -> np.ndar
     if bad.size:
         row = int(bad[0])
         inputs = ", ".join(f"{c} = {level_text(float(v[row]))}" for c, v in columns.items())
-        raise DataError(f"{var.label} is not a finite number in {bad.size} row(s) of the rows used (the first "
+        raise DataError(f"{var.label} is not a finite number in {count(bad.size, 'row')} of the rows used (the first "
                         f"where {inputs}): a division by zero, a log or square root of a negative number, or "
                         "an overflow; fix those rows or change the expression")
     return values

@@ -22,6 +22,7 @@ from typing import Any
 from compare_kit.coverage.config import CoverageError
 from compare_kit.coverage.tasks import Task, TaskOutput, run_task
 from compare_kit.processes import Failure, WorkerProcess
+from compare_kit.wording import count
 
 Say = Callable[[str], None]
 
@@ -195,7 +196,7 @@ def run_dask(tasks: list[Task], scheduler: Any, retries: int, say: Say) -> Outco
     finally:
         if owned:
             client.close()
-    return Outcome(outputs, failures, f"Dask cluster at {address} ({n_workers} workers)")
+    return Outcome(outputs, failures, f"Dask cluster at {address} ({count(n_workers, 'worker')})")
 
 
 def run_tasks(tasks: list[Task], *, workers: int, scheduler: Any, retries: int, say: Say) -> Outcome:

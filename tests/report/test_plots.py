@@ -19,7 +19,6 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, StepPatch
 from matplotlib.text import Text
 
-import compare_kit as ck
 from compare_kit.report import plots
 from compare_kit.results import make_estimates
 

@@ -113,8 +113,13 @@ def panel_levels(result: StudyResult, roles: Roles) -> list[str]:
     wanted = [lv for lv in result.study.settings.panel_levels if lv in sizes.index]
     if wanted:
         return wanted
+    return sized_levels(sizes, median=True)
+
+
+def sized_levels(sizes: pd.Series, median: bool) -> list[str]:
+    """The smallest and the largest level (ties by name), and the median one if ``median``."""
     order = sorted(sizes.items(), key=lambda kv: (kv[1], kv[0]))
-    picks = [order[0][0], order[len(order) // 2][0], order[-1][0]]
+    picks = [order[0][0], *([order[len(order) // 2][0]] if median else []), order[-1][0]]
     return list(dict.fromkeys(picks))
 
 
@@ -217,9 +222,12 @@ def shrinkage_arrows(result: StudyResult, roles: Roles) -> ReportFigure:
     if roles.slope_term is None or roles.slope_term not in set(table["term"]):
         raise ValueError("the hierarchical model has no random slope, so there is no (intercept, slope) "
                          "plane to draw")
-    fig = plots.shrinkage_arrows(table, "(Intercept)", roles.slope_term)
+    seed = result.study.settings.seed
+    fig = plots.shrinkage_arrows(table, "(Intercept)", roles.slope_term, seed=seed)
+    own = table[table["term"] == "(Intercept)"]
+    note = plots.arrow_sample_note(int(own["no_pooling"].notna().sum()), seed)
     return ReportFigure("fig-shrinkage-arrows", "Shrinkage of intercepts and slopes", plots.CAPTIONS[
-        "shrinkage_arrows"], _svg(fig, "fig-shrinkage-arrows"))
+        "shrinkage_arrows"], _svg(fig, "fig-shrinkage-arrows"), (note,) if note else ())
 
 
 def shrinkage_size(result: StudyResult, roles: Roles) -> ReportFigure:
@@ -229,11 +237,17 @@ def shrinkage_size(result: StudyResult, roles: Roles) -> ReportFigure:
                         plots.CAPTIONS["shrinkage_vs_size"], _svg(fig, "fig-shrinkage-size"))
 
 
-def caterpillar(result: StudyResult, roles: Roles, term: str) -> ReportFigure:
+def caterpillar(result: StudyResult, roles: Roles, term: str, fid: str | None = None,
+                about: str = "") -> ReportFigure:
+    """The group effects of ``roles.group`` (``about``: a sentence added to the caption)."""
     fig = plots.caterpillar(result.estimates, roles.group, term, model=roles.hierarchical)
-    fid = "fig-caterpillar-" + ("intercept" if term == "(Intercept)" else "slope")
-    return ReportFigure(fid, f"Group effects: {plots.term_label(term)}", plots.CAPTIONS["caterpillar"],
-                        _svg(fig, fid))
+    fid = fid or "fig-caterpillar-" + ("intercept" if term == "(Intercept)" else "slope")
+    n_levels = len(result.fits[roles.hierarchical][0].design.group_sizes(roles.group))
+    caption = plots.CAPTIONS["caterpillar_ranked" if n_levels > plots.MANY_LEVELS else "caterpillar"]
+    title = f"Group effects: {plots.term_label(term)}"
+    if about:
+        title = f"Effects of each {roles.group}: {plots.term_label(term)}"
+    return ReportFigure(fid, title, f"{caption} {about}".strip(), _svg(fig, fid))
 
 
 def forest(result: StudyResult, roles: Roles) -> ReportFigure:
@@ -242,16 +256,25 @@ def forest(result: StudyResult, roles: Roles) -> ReportFigure:
                         _svg(fig, "fig-forest"))
 
 
-def predictive_check(result: StudyResult, roles: Roles) -> ReportFigure:
+def replicate_means(bayes: FitResult, keep: np.ndarray) -> np.ndarray:
+    """The model's mean of every row at the flat (chain-major) draws ``keep``: (len(keep), n).
+
+    Builds every draw's means today (chain x draw x n floats). Once ``BayesianFit.mu_at`` exists,
+    the body becomes ``return bayes.mu_at(keep)``, which builds only the draws asked for.
+    """
     from compare_kit.predictive import posterior_mu
 
+    return posterior_mu(bayes).reshape(-1, bayes.design.n)[keep]
+
+
+def predictive_check(result: StudyResult, roles: Roles) -> ReportFigure:
     bayes = result.fits[roles.hierarchical][1]
     design = bayes.design
-    mu = posterior_mu(bayes).reshape(-1, design.n)
     sigma = bayes.draws.residual.ravel()
-    keep = np.unique(np.linspace(0, mu.shape[0] - 1, min(MAX_DRAWS, mu.shape[0])).round().astype(int))
+    keep = np.unique(np.linspace(0, sigma.size - 1, min(MAX_DRAWS, sigma.size)).round().astype(int))
+    mu = replicate_means(bayes, keep)
     rng = np.random.default_rng(result.study.settings.seed)
-    reps = mu[keep] + rng.normal(size=(keep.size, design.n)) * sigma[keep, None]
+    reps = mu + rng.normal(size=(keep.size, design.n)) * sigma[keep, None]
     replicated = pd.DataFrame({"draw": np.repeat(keep, design.n), "value": reps.ravel(),
                                "source": f"{roles.hierarchical} model, replicated"})
     fig = plots.posterior_predictive(design.y, replicated, response_label=design.response_label)
@@ -259,7 +282,9 @@ def predictive_check(result: StudyResult, roles: Roles) -> ReportFigure:
                         _svg(fig, "fig-ppc"))
 
 
-def rank_plots(result: StudyResult, roles: Roles, levels: list[str]) -> ReportFigure:
+def rank_plots(result: StudyResult, roles: Roles, levels: dict[str, list[str]]) -> ReportFigure:
+    """Rank plots of the fixed effects, every SD and correlation, the residual SD, and ``levels``
+    (grouping factor -> a few of its levels, their first coefficient)."""
     import xarray as xr
 
     bayes = result.fits[roles.hierarchical][1]
@@ -280,10 +305,13 @@ def rank_plots(result: StudyResult, roles: Roles, levels: list[str]) -> ReportFi
         if block.cor is not None:
             add(plots.term_label(f"cor__{block.coefs[0]}.{block.coefs[-1]}", block.group), block.cor[..., 0, -1])
     add("residual SD", draws.residual)
-    block = draws.blocks[0]
-    for level in levels:
-        if level in block.levels:
-            add(f"{level}: {plots.term_label(block.coefs[0])}", block.vals[:, :, block.levels.index(level), 0])
+    for group, wanted in levels.items():
+        block = next(b for b in draws.blocks if b.group == group)
+        named = f"{group} " if len(levels) > 1 else ""  # one factor: the level alone, as always
+        for level in wanted:
+            if level in block.levels:
+                add(f"{named}{level}: {plots.term_label(block.coefs[0])}",
+                    block.vals[:, :, block.levels.index(level), 0])
     fig = plots.rank_plot(xr.Dataset(variables), list(variables), labels=labels, max_panels=12)
     return ReportFigure("fig-rank", f"Rank plots of the {roles.hierarchical} model's chains",
                         plots.CAPTIONS["rank_plot"], _svg(fig, "fig-rank"))
@@ -306,6 +334,8 @@ def build_figures(result: StudyResult) -> tuple[dict[str, ReportFigure], list[st
     roles = model_roles(result)
     if roles.hierarchical is None and roles.nested is not None:
         return _run_jobs(nested_jobs(result, roles))
+    if roles.hierarchical is None and roles.crossed is not None:
+        return _run_jobs(crossed_jobs(result, roles))
     if roles.hierarchical is None:
         return {}, []  # nothing grouped to draw; the report says so where the figures would be
     levels = panel_levels(result, roles)
@@ -319,7 +349,7 @@ def build_figures(result: StudyResult) -> tuple[dict[str, ReportFigure], list[st
     for term in design.blocks[0].z.columns[:2]:
         jobs.append((f"the caterpillar plot of {term}", lambda t=term: caterpillar(result, roles, t)))
     jobs += [("the posterior predictive check", lambda: predictive_check(result, roles)),
-             ("the rank plots", lambda: rank_plots(result, roles, levels))]
+             ("the rank plots", lambda: rank_plots(result, roles, {roles.group: levels}))]
     return _run_jobs(jobs)
 
 
@@ -409,5 +439,52 @@ def nested_jobs(result: StudyResult, roles: Roles) -> list[tuple[str, Callable[[
         (f"the shrinkage of each {outer}", lambda: nested_outer_shrinkage(result, label)),
         ("shrinkage against group size", lambda: nested_size(result, label)),
         ("the posterior predictive check", lambda: predictive_check(result, as_main)),
-        ("the rank plots", lambda: rank_plots(result, as_main, outer_levels[:4])),
+        ("the rank plots", lambda: rank_plots(result, as_main, {outer: outer_levels[:4]})),
     ]
+
+
+# ----------------------------------------------------------- crossed models
+
+
+def crossed_size(result: StudyResult, roles: Roles, group: str) -> ReportFigure:
+    """Shrinkage of each level of one crossed factor against its size, with the closed-form factor."""
+    table = result.comparisons[roles.crossed].shrinkage
+    fid = f"fig-shrinkage-size-{group_slug(group)}"
+    fig = plots.shrinkage_vs_size(table, group=group, unit=group)
+    others = ", ".join(g for g in roles.crossed_groups if g != group)
+    caption = (plots.CAPTIONS["shrinkage_vs_size"] + f" Here: each {group} of the {roles.crossed} model, "
+               f"whose {group} effects are crossed with its {others} effects. The closed-form pooling factor "
+               f"of a {group} with n rows is σ²/(σ² + n·τ²), τ the SD of the {group} effects and σ the "
+               "residual SD: the share of the way a level's own estimate is pulled to the population value.")
+    return ReportFigure(fid, f"Shrinkage of each {group} against its number of rows", caption, _svg(fig, fid))
+
+
+def crossed_jobs(result: StudyResult, roles: Roles) -> list[tuple[str, Callable[[], ReportFigure]]]:
+    """The figures of a study whose grouped model has crossed factors: the model-level figures (forest,
+    predictive check, rank plots with the smallest and largest level of each factor) and, per factor,
+    its caterpillar(s) and its shrinkage against size."""
+    import dataclasses
+
+    label = roles.crossed
+    design = result.fits[label][0].design
+    as_main = dataclasses.replace(roles, hierarchical=label, group=roles.crossed_groups[0])
+    extremes = {g: sized_levels(design.group_sizes(g), median=False) for g in roles.crossed_groups}
+    jobs: list[tuple[str, Callable[[], ReportFigure]]] = [
+        ("the population-level forest plot", lambda: forest(result, as_main)),
+        ("the posterior predictive check", lambda: predictive_check(result, as_main)),
+        ("the rank plots", lambda: rank_plots(result, as_main, extremes)),
+    ]
+    for group in roles.crossed_groups:
+        slug = group_slug(group)
+        others = ", ".join(g for g in roles.crossed_groups if g != group)
+        about = (f"Here: the {group} effects of the {label} model ({len(design.group_sizes(group)):,} "
+                 f"levels), crossed with its {others} effects.")
+        terms = list(dict.fromkeys(c for b in design.blocks if b.group == group for c in b.z.columns))
+        slopes = [t for t in terms if t != "(Intercept)"]
+        for term in [t for t in terms if t == "(Intercept)"] + slopes[:1]:
+            fid = f"fig-caterpillar-{slug}" + ("" if term == "(Intercept)" else "-slope")
+            jobs.append((f"the caterpillar plot of {group} ({term})",
+                         lambda g=group, t=term, f=fid, a=about: caterpillar(
+                             result, dataclasses.replace(as_main, group=g), t, f, a)))
+        jobs.append((f"shrinkage of each {group} against its size", lambda g=group: crossed_size(result, roles, g)))
+    return jobs

@@ -17,8 +17,8 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, StepPatch
+from matplotlib.text import Text
 
-import compare_kit as ck
 from compare_kit.report import plots
 from compare_kit.results import make_estimates
 
@@ -395,3 +395,101 @@ def test_rank_plot_caps_panels_and_checks_names():
     assert named.axes[0].get_title() == "population mean"
     with pytest.raises(ValueError, match="sigma"):
         plots.rank_plot(tree, ["sigma"])
+
+
+# ----------------------------------------------------------------------------- many levels
+
+MANY = 4000  # InstEval's scale: thousands of students
+BUDGET = 250_000  # bytes per figure: a page of a dozen figures stays under 5 MB at thousands of levels
+
+
+def _many_estimates(n: int = MANY) -> pd.DataFrame:
+    rng = np.random.default_rng(9)
+    value = rng.normal(0, 0.5, n)
+    se = rng.uniform(0.1, 0.6, n)
+    rows = [dict(engine=engine, model="m", effect="ran_vals", group="s", level=f"S{i:04d}", term="(Intercept)",
+                 estimate=value[i] * shrink, std_error=se[i], conf_low=value[i] * shrink - 1.96 * se[i],
+                 conf_high=value[i] * shrink + 1.96 * se[i], conf_level=0.95, note="")
+            for engine, shrink in (("statsmodels", 1.0), ("pymc", 0.98)) for i in range(n)]
+    return make_estimates(rows)
+
+
+def _many_shrinkage(n: int = MANY) -> pd.DataFrame:
+    rng = np.random.default_rng(10)
+    size = rng.integers(1, 60, n)
+    share = 1.0 / (1.0 + size * 0.3)
+    rows = []
+    for term, pooled in (("(Intercept)", 1.0), ("x", -0.5)):
+        own = pooled + rng.normal(0, 1, n)
+        own[:7] = np.nan if term == "x" else own[:7]  # seven groups without an own slope: hollow markers
+        partial = np.where(np.isfinite(own), pooled + (1 - share) * (own - pooled), pooled)
+        rows.append(pd.DataFrame({"group": "s", "level": [f"S{i:04d}" for i in range(n)], "n": size,
+                                  "term": term, "no_pooling": own, "complete_pooling": pooled,
+                                  "partial_freq": partial, "partial_bayes": partial + 0.01,
+                                  "shrinkage_freq": np.where(np.isfinite(own), share, np.nan),
+                                  "shrinkage_bayes": np.where(np.isfinite(own), share, np.nan),
+                                  "pooling_factor": share}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_caterpillar_of_thousands_is_ranked_small_and_names_only_the_extremes():
+    table = _many_estimates()
+    fig = plots.caterpillar(table, "s", "(Intercept)")
+    assert len(fig.axes) == 2  # one panel per engine, levels ranked along x
+    ax = fig.axes[0]
+    assert not [t for a in fig.axes for t in a.get_yticklabels() + a.get_xticklabels()
+                if t.get_text().startswith("S")]
+    freq = table[table["engine"] == "statsmodels"].sort_values("estimate")["level"].tolist()
+    named = [t.get_text() for t in ax.texts]
+    assert sorted(named) == sorted(freq[:3] + freq[-3:])
+    fig.canvas.draw()  # the six labels do not overlap one another
+    boxes = [Text.get_window_extent(t) for t in ax.texts]  # the words alone, not their connector lines
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    svg = _svg(fig)
+    assert len(svg.encode()) < BUDGET and "<image" in svg  # the lines are one embedded PNG
+    assert svg == _svg(plots.caterpillar(table, "s", "(Intercept)"))
+
+
+def test_caterpillar_stays_a_labelled_row_per_level_up_to_many_levels():
+    fig = plots.caterpillar(_many_estimates(plots.MANY_LEVELS), "s", "(Intercept)")
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
+    assert len(labels) == plots.MANY_LEVELS and "<image" not in _svg(fig)
+
+
+def test_shrinkage_arrows_of_thousands_draw_a_seeded_sample_and_the_longest():
+    table = _many_shrinkage()
+    fig = plots.shrinkage_arrows(table, seed=4)
+    wanted = plots.ARROW_SAMPLE + plots.ARROW_LONGEST
+    for ax in fig.axes:
+        arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+        hollow = sum(len(c.get_offsets()) for c in ax.collections
+                     if len(c.get_offsets()) and np.all(c.get_facecolors()[:, 3] == 0))
+        # the longest 20 are the arrows of the groups farthest from their partial estimate: all with a slope
+        assert len(arrows) + hollow == wanted and len(arrows) >= plots.ARROW_LONGEST
+    assert fig.get_suptitle() == plots.arrow_sample_note(MANY, 4)
+    assert "100 groups picked at random (seed 4)" in fig.get_suptitle()
+    svg = _svg(fig)
+    assert len(svg.encode()) < BUDGET
+    assert svg == _svg(plots.shrinkage_arrows(table, seed=4))
+    assert svg != _svg(plots.shrinkage_arrows(table, seed=5))
+    assert plots.arrow_sample_note(wanted, 4) == ""  # 120 groups: every one drawn, nothing to say
+
+
+def test_shrinkage_arrows_sample_keeps_the_longest_arrows():
+    table = _many_shrinkage().copy()
+    far = (table["level"] == "S3999") & (table["term"] == "(Intercept)")
+    table.loc[far, "no_pooling"] = 40.0  # by far the longest arrow; its own estimate lies beyond the view
+    fig = plots.shrinkage_arrows(table, seed=4)
+    for ax in fig.axes:
+        starts = [p._posA_posB[0][0] for p in ax.patches if isinstance(p, FancyArrowPatch)]
+        assert 40.0 in starts
+
+
+def test_shrinkage_vs_size_of_thousands_is_one_image():
+    table = _many_shrinkage()
+    svg = _svg(plots.shrinkage_vs_size(table))
+    assert len(svg.encode()) < BUDGET and "<image" in svg
+    assert svg == _svg(plots.shrinkage_vs_size(table))
+    fig = plots.shrinkage_vs_size(table)
+    curve = [ln for ln in fig.axes[0].get_lines() if ln.get_color() == "black"][0]
+    assert len(curve.get_xdata()) == table.loc[table["term"] == "(Intercept)", "n"].nunique()

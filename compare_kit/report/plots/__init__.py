@@ -29,6 +29,9 @@ from compare_kit.report.plots.captions import CAPTIONS
 from compare_kit.report.plots.checks import posterior_predictive, rank_plot
 from compare_kit.report.plots.estimates import caterpillar, fixed_effects_forest
 from compare_kit.report.plots.groups import (
+    ARROW_LONGEST,
+    ARROW_SAMPLE,
+    arrow_sample_note,
     county_panels,
     level_shrinkage,
     nested_shrinkage,
@@ -40,7 +43,9 @@ from compare_kit.report.plots.style import (
     COMPLETE_POOLING_COLOR,
     DATA_COLOR,
     FREQ_COLOR,
+    MANY_LEVELS,
     NO_POOLING_COLOR,
+    RASTER_DPI,
     Source,
     engine_color,
     engine_label,
@@ -52,7 +57,7 @@ from compare_kit.report.plots.style import (
 )
 
 __all__ = [
-    "BAYES_COLOR", "CAPTIONS", "COMPLETE_POOLING_COLOR", "DATA_COLOR", "FREQ_COLOR",
+    "ARROW_LONGEST", "ARROW_SAMPLE", "MANY_LEVELS", "RASTER_DPI", "arrow_sample_note", "BAYES_COLOR", "CAPTIONS", "COMPLETE_POOLING_COLOR", "DATA_COLOR", "FREQ_COLOR",
     "NO_POOLING_COLOR", "caterpillar", "county_panels", "engine_color", "engine_label",
     "figure_to_png_base64", "figure_to_svg", "fixed_effects_forest", "level_shrinkage", "nested_shrinkage",
     "new_figure", "posterior_predictive", "rank_plot", "shrinkage_arrows", "shrinkage_vs_size",

@@ -34,6 +34,15 @@ CAPTIONS: dict[str, str] = {
         "agree closely; Bayesian intervals are usually a little wider because they also carry the "
         "uncertainty in the variance components."
     ),
+    "caterpillar_ranked": (
+        "Too many groups to give each a row. One panel per engine: each group is a dot, its estimated "
+        "deviation from the population value, on a thin vertical line, its 95% interval (frequentist: BLUP "
+        "± Wald interval; Bayesian: posterior mean and equal-tailed interval). Groups are placed by their "
+        "rank, sorted by the frequentist estimate, the same order in every panel; the blue line in the "
+        "Bayesian panel repeats the frequentist estimates. Only the three lowest and three highest groups "
+        "are named. The engines agree when the vermillion dots lie on the blue line; Bayesian intervals "
+        "are usually a little wider."
+    ),
     "fixed_effects_forest": (
         "Population-level estimates of both engines side by side, with 95% intervals: fixed effects "
         "on the left, standard deviations and correlations of the random effects on the right. "

@@ -97,7 +97,8 @@ def posterior_predictive(observed: Sequence[float] | np.ndarray | pd.Series, rep
     lo = min(obs.min(), np.quantile(finite, 0.001) if finite.size else obs.min()) - 3 * bandwidth
     hi = max(obs.max(), np.quantile(finite, 0.999) if finite.size else obs.max()) + 3 * bandwidth
 
-    sources = (list(dict.fromkeys(replicated["source"].astype(str))) if "source" in replicated
+    # pd.unique keeps the order of appearance, as dict.fromkeys does, without a Python loop over the rows
+    sources = (list(pd.unique(replicated["source"].astype(str))) if "source" in replicated
                else ["replicated"])
     # replicated data come from a posterior: Bayesian unless a kind column says otherwise
     colors = source_colors(sources, {s: Source.BAYESIAN for s in sources} | source_kinds(replicated))

@@ -9,13 +9,16 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import matplotlib.colors as mcolors
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from compare_kit.display import term_label
+from compare_kit.results import EngineName
 from compare_kit.report.plots.style import (
+    MANY_LEVELS,
     engine_color,
     engine_label,
     new_figure,
@@ -29,8 +32,12 @@ from compare_kit.report.plots.style import (
 # --------------------------------------------------------------------------- 4. caterpillar
 
 def _engine_order(engines: Iterable[str]) -> list[str]:
-    rank = {"statsmodels": 0, "bambi": 1, "pymc": 2}
-    return sorted(dict.fromkeys(engines), key=lambda e: (rank.get(e, 9), e))
+    """Frequentist engines first (statsmodels, then compare_kit's own), then Bayesian, then unknown names."""
+    def rank(engine: str) -> tuple[int, str]:
+        known = EngineName(engine) if engine in EngineName._value2member_map_ else None
+        return (9 if known is None else 0 if known.frequentist else 1, engine)
+
+    return sorted(dict.fromkeys(engines), key=rank)
 
 
 def _intervals(ax: Any, y: np.ndarray, frame: pd.DataFrame, color: str, size: float = 14) -> None:
@@ -46,12 +53,14 @@ def _intervals(ax: Any, y: np.ndarray, frame: pd.DataFrame, color: str, size: fl
 
 @styled
 def caterpillar(estimates: pd.DataFrame, group: str, term: str, *, model: str | None = None,
-                effect: str = "ran_vals", rows_per_column: int = 45) -> Figure:
+                effect: str = "ran_vals", rows_per_column: int = 45, named: int = 3) -> Figure:
     """Group-level estimates with intervals, frequentist against Bayesian, sorted.
 
     One row per level (``effect`` rows of ``group`` and ``term``); each engine is a
     coloured point with its interval, slightly offset. Many levels are split over
-    side-by-side columns of at most ``rows_per_column`` rows.
+    side-by-side columns of at most ``rows_per_column`` rows. Above ``MANY_LEVELS`` levels
+    no level can be named legibly: the levels are ranked along the x axis instead
+    (:func:`_ranked_caterpillar`), and only the ``named`` lowest and highest are labelled.
     Hand-written matplotlib: seaborn's pointplot cannot draw given intervals, only its own.
     """
     require_columns(estimates, ["engine", "model", "effect", "group", "level", "term", "estimate",
@@ -67,6 +76,8 @@ def caterpillar(estimates: pd.DataFrame, group: str, term: str, *, model: str | 
                                 dropna=False)
     key = by_level[engines[0]] if engines[0] in by_level else by_level.mean(axis=1)
     order = list(key.fillna(by_level.mean(axis=1)).sort_values(kind="stable", na_position="first").index)
+    if len(order) > MANY_LEVELS:
+        return _ranked_caterpillar(rows, engines, order, group, term, effect, named)
 
     ncol = max(1, math.ceil(len(order) / rows_per_column))
     per_col = math.ceil(len(order) / ncol)
@@ -93,6 +104,67 @@ def caterpillar(estimates: pd.DataFrame, group: str, term: str, *, model: str | 
     handles = [Line2D([], [], color=engine_color(e), marker="o", linewidth=1.3,
                       label=f"{engine_label(e)}, 95% interval") for e in engines]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+    return fig
+
+
+def _light(color: str, share: float = 0.35) -> tuple[float, float, float]:
+    """``color`` mixed with white: opaque, so thousands of overlapping lines make one flat colour (a PNG
+    of flat colour is small; transparent lines piling up make noise, which is not)."""
+    rgb = np.array(mcolors.to_rgb(color))
+    return tuple(1.0 - share * (1.0 - rgb))
+
+
+def _ranked_caterpillar(rows: pd.DataFrame, engines: list[str], order: list[str], group: str, term: str,
+                        effect: str, named: int) -> Figure:
+    """The caterpillar of many levels: one panel per engine, x = each level's rank (by the first engine's
+    estimate, the same in every panel), y = its estimate (dots) and interval (one thin vertical line).
+    Dots and lines are one embedded image (``rasterized``): thousands of them as vectors weigh
+    megabytes. Panels after the first also draw the first engine's estimates as a line, for comparison.
+    The ``named`` lowest and highest levels are labelled in the first panel, stacked 12 pt apart."""
+    rank = {lv: i + 1 for i, lv in enumerate(order)}
+    fig = new_figure(height=1.6 + 2.4 * len(engines))
+    axes = fig.subplots(len(engines), 1, sharex=True, sharey=True, squeeze=False).ravel()
+    width = 0.5 if len(order) > 1000 else 0.8
+    first = rows[rows["engine"] == engines[0]].set_index("level")["estimate"]
+    reference = np.array([first.get(lv, np.nan) for lv in order], dtype=float)
+    what = "deviation from the population value" if effect == "ran_vals" else "group coefficient"
+    for ax, engine in zip(axes, engines, strict=True):
+        sub = rows[rows["engine"] == engine]
+        x = sub["level"].map(rank).to_numpy(dtype=float)
+        est, low, high = (sub[c].to_numpy(dtype=float) for c in ("estimate", "conf_low", "conf_high"))
+        bar = np.isfinite(low) & np.isfinite(high)
+        color = engine_color(engine)
+        ax.vlines(x[bar], low[bar], high[bar], color=_light(color), linewidth=width, rasterized=True)
+        ax.scatter(x, est, s=2, color=color, linewidths=0, zorder=3, rasterized=True)
+        if engine != engines[0]:
+            ax.plot(np.arange(1, len(order) + 1), reference, color=engine_color(engines[0]), linewidth=1.0,
+                    zorder=4, rasterized=True)
+        if effect == "ran_vals":
+            ax.axhline(0.0, color="#888888", linewidth=0.8, zorder=1)
+        ax.set_title(f"{engine_label(engine)}: estimate and 95% interval", fontsize=10, color=color)
+        ax.grid(False, axis="x")
+        ax.set_ylabel(term_label(term))
+    labelled = [(lv, k, 1) for k, lv in enumerate(order[:named])]
+    labelled += [(lv, k, -1) for k, lv in enumerate(reversed(order[-named:]))]
+    for level, k, side in labelled:  # lowest: labels above-right, highest: below-left
+        if np.isfinite(first.get(level, np.nan)):
+            axes[0].annotate(short_text(level, 24), xy=(rank[level], float(first[level])),
+                             xytext=(18 * side, 12 * (k + 1) * side), textcoords="offset points", fontsize=8,
+                             ha="left" if side > 0 else "right", va="center",
+                             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+                             arrowprops={"arrowstyle": "-", "color": "#555555", "linewidth": 0.6}, zorder=5)
+    axes[0].set_xlim(0, len(order) + 1)
+    axes[-1].set_xlabel(f"each {short_text(group)}, ranked by its {engine_label(engines[0])} estimate "
+                        "(1 = lowest)")
+    fig.suptitle(f"{term_label(term)} by {short_text(group)}, {what}: {len(order):,} groups, "
+                 f"the {named} lowest and {named} highest named")
+    handles = [Line2D([], [], color=engine_color(e), marker="o", markersize=3, linewidth=2,
+                      markeredgewidth=0, label=f"{engine_label(e)}: estimate (dot) and 95% interval (line)")
+               for e in engines]
+    if len(engines) > 1:
+        handles.append(Line2D([], [], color=engine_color(engines[0]), linewidth=1.0,
+                              label=f"{engine_label(engines[0])} estimate, for comparison"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 2))
     return fig
 
 

@@ -17,6 +17,7 @@ from matplotlib.patches import FancyArrowPatch
 
 from compare_kit.display import term_label
 from compare_kit.report.plots.style import (
+    MANY_LEVELS,
     BAYES_COLOR,
     COMPLETE_POOLING_COLOR,
     DATA_COLOR,
@@ -182,9 +183,36 @@ def _robust_limits(core: np.ndarray, extra: np.ndarray) -> tuple[float, float]:
     return float(lo - margin), float(hi + margin)
 
 
+ARROW_SAMPLE = 100  # groups drawn at random when there are too many arrows to see ...
+ARROW_LONGEST = 20  # ... plus the longest arrows, which the eye looks for first
+
+
+def arrow_sample_note(total: int, seed: int) -> str:
+    """What the shrinkage arrows show of ``total`` groups (empty when every group is drawn)."""
+    if total <= ARROW_SAMPLE + ARROW_LONGEST:
+        return ""
+    return (f"{total:,} groups are too many arrows to see: drawn are {ARROW_SAMPLE} groups picked at random "
+            f"(seed {seed}) and the {ARROW_LONGEST} with the longest arrows.")
+
+
+def _arrow_sample(lengths: np.ndarray, seed: int) -> np.ndarray:
+    """Which groups to draw: all if few, else the longest arrows and a seeded random sample of the rest.
+    ``lengths`` is NaN for a group with nothing to draw."""
+    drawable = np.flatnonzero(np.isfinite(lengths))
+    shown = np.zeros(lengths.size, dtype=bool)
+    if drawable.size <= ARROW_SAMPLE + ARROW_LONGEST:
+        shown[drawable] = True
+        return shown
+    by_length = drawable[np.argsort(-lengths[drawable], kind="stable")]
+    shown[by_length[:ARROW_LONGEST]] = True
+    rest = by_length[ARROW_LONGEST:]
+    shown[np.random.default_rng(seed).choice(np.sort(rest), ARROW_SAMPLE, replace=False)] = True
+    return shown
+
+
 @styled
 def shrinkage_arrows(shrinkage: pd.DataFrame, intercept_term: str = "(Intercept)",
-                     slope_term: str | None = None, *, group: str | None = None) -> Figure:
+                     slope_term: str | None = None, *, group: str | None = None, seed: int = 0) -> Figure:
     """Arrows from each group's own (intercept, slope) to its partial-pooling estimate.
 
     One panel per engine with partial-pooling values (``partial_freq``,
@@ -193,6 +221,10 @@ def shrinkage_arrows(shrinkage: pd.DataFrame, intercept_term: str = "(Intercept)
     at all are counted in the panel, not silently dropped. Own estimates far outside
     the bulk are left outside the view (their arrows enter from the edge) and counted.
     ``slope_term`` may be left out when the table holds one term besides the intercept.
+    More than ``ARROW_SAMPLE + ARROW_LONGEST`` groups are too many arrows to see: the
+    longest ``ARROW_LONGEST`` (in view units, either panel) and ``ARROW_SAMPLE`` others
+    picked at random with ``seed`` are drawn, the same groups in both panels, and the
+    heading says so (``arrow_sample_note``).
     Hand-written matplotlib: seaborn has no arrows (the tutorial's figure is one arrow per group).
     """
     if slope_term is None:
@@ -217,8 +249,15 @@ def shrinkage_arrows(shrinkage: pd.DataFrame, intercept_term: str = "(Intercept)
 
     fig = new_figure(height=5.3)
     axes = fig.subplots(1, len(panels), sharex=True, sharey=True, squeeze=False).ravel()
-    both = np.isfinite(a0) & np.isfinite(b0)
-    no_slope = np.isfinite(a0) & ~np.isfinite(b0)
+    lengths = np.full(a0.size, np.nan)
+    for col, _, _ in panels:  # in view units; a hollow group's arrow is horizontal, at the partial slope
+        ap, bp = (wide[(col, t)].to_numpy(dtype=float) for t in (intercept_term, slope_term))
+        dx = (ap - a0) / (x_lim[1] - x_lim[0])
+        dy = (bp - np.where(np.isfinite(b0), b0, bp)) / (y_lim[1] - y_lim[0])
+        lengths = np.fmax(lengths, np.hypot(dx, dy))
+    shown = _arrow_sample(lengths, seed)
+    both = np.isfinite(a0) & np.isfinite(b0) & shown
+    no_slope = np.isfinite(a0) & ~np.isfinite(b0) & shown
     for ax, (col, title, color) in zip(axes, panels, strict=True):
         ap = wide[(col, intercept_term)].to_numpy(dtype=float)
         bp = wide[(col, slope_term)].to_numpy(dtype=float)
@@ -236,8 +275,8 @@ def shrinkage_arrows(shrinkage: pd.DataFrame, intercept_term: str = "(Intercept)
                     linestyle=":", zorder=1)
         ax.scatter(a0[hollow], bp[hollow], s=22, facecolors="none", edgecolors=NO_POOLING_COLOR,
                    linewidths=1.0, zorder=3)
-        ax.scatter(ap[has_partial], bp[has_partial], s=18, color=color, alpha=0.9, linewidths=0,
-                   zorder=4)
+        drawn = has_partial & shown
+        ax.scatter(ap[drawn], bp[drawn], s=18, color=color, alpha=0.9, linewidths=0, zorder=4)
         ax.scatter([ac], [bc], s=90, marker="X", color=COMPLETE_POOLING_COLOR, edgecolors="white",
                    linewidths=0.8, zorder=5)
         outside = int(np.sum(arrows & ((a0 < x_lim[0]) | (a0 > x_lim[1]) |
@@ -266,6 +305,9 @@ def shrinkage_arrows(shrinkage: pd.DataFrame, intercept_term: str = "(Intercept)
                label="complete pooling"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=3)
+    note = arrow_sample_note(int(np.isfinite(lengths).sum()), seed)
+    if note:
+        fig.suptitle(note, fontsize=9, color="#555555")
     return fig
 
 
@@ -288,7 +330,8 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
     from the variance components; ``compare.shrinkage_table`` fills it for a random
     intercept alone), its finite values are drawn as a line. Values outside
     ``ylim`` are drawn as open triangles on the edge, not dropped (matplotlib: seaborn
-    fills the markers it colours by hue).
+    fills the markers it colours by hue). Above ``MANY_LEVELS`` groups the points are
+    smaller and become one embedded image (``rasterized``), which keeps the SVG small.
     """
     import seaborn as sns
 
@@ -310,12 +353,13 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
     for ax, term in zip(axes, terms, strict=True):
         rows = table[table["term"] == term]
         n = rows["n"].to_numpy(dtype=float)
+        many = len(rows) > MANY_LEVELS
         if has_curve:
-            order = np.argsort(n, kind="stable")
-            pf = pd.to_numeric(rows["pooling_factor"], errors="coerce").to_numpy(dtype=float)[order]
+            pf = pd.to_numeric(rows["pooling_factor"], errors="coerce").to_numpy(dtype=float)
             ok = np.isfinite(pf)
-            if ok.any():
-                ax.plot(n[order][ok], pf[ok], color="black", linewidth=1.4, zorder=2)
+            if ok.any():  # one vertex per distinct (size, factor): thousands of groups share a few sizes
+                curve = np.unique(np.column_stack([n[ok], pf[ok]]), axis=0)
+                ax.plot(curve[:, 0], curve[:, 1], color="black", linewidth=1.4, zorder=2)
         # one long table: a row per group and engine with a finite share (frequentist rows first)
         points = pd.concat([pd.DataFrame({"row": np.arange(len(rows)), "engine": label, "n": n * dodge,
                                           "share": rows[col].to_numpy(dtype=float)})
@@ -324,13 +368,14 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
         inside = points[points["share"].between(lo, hi)]
         if not inside.empty:
             sns.scatterplot(data=inside, x="n", y="share", hue="engine", style="engine", hue_order=engines,
-                            style_order=engines, palette=palette, markers=markers, s=20, alpha=0.7,
-                            linewidth=0, legend=False, ax=ax, zorder=3)
+                            style_order=engines, palette=palette, markers=markers, s=8 if many else 20,
+                            alpha=0.5 if many else 0.7, linewidth=0, legend=False, ax=ax, zorder=3,
+                            rasterized=many)
         for beyond, edge, tri in ((points["share"] < lo, lo, "v"), (points["share"] > hi, hi, "^")):
             out = points[beyond]
             ax.scatter(out["n"], np.full(len(out), edge), s=28, marker=tri, facecolors="none",
                        edgecolors=out["engine"].map(palette).tolist(), linewidths=1.0, zorder=3,
-                       clip_on=False)
+                       clip_on=False, rasterized=many)
         for level_y in (0.0, 1.0):
             ax.axhline(level_y, color="#888888", linewidth=0.8, linestyle="--", zorder=1)
         ax.set_xscale("log")

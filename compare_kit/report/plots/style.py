@@ -33,6 +33,11 @@ BAND_COLOR = "#BBBBBB"
 EXTRA_COLORS = ("#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
 
 FIGURE_WIDTH = 9.0  # inches; 900 px at the default 100 dpi
+# Above this many levels a figure stops drawing (or naming) every level: the caterpillar becomes a ranked
+# band with a few extremes named, the shrinkage arrows a sample, the dense scatters one embedded image.
+# Radon's 85 counties stay below it (every county named).
+MANY_LEVELS = 100
+RASTER_DPI = 150  # resolution of the parts of an SVG drawn as an embedded PNG (``rasterized=True``)
 
 # What the package style changes in seaborn's "ticks" theme and "paper" context: today's font sizes,
 # the one font that ships with matplotlib (seaborn asks for Arial first, which would make the SVG paths
@@ -190,12 +195,13 @@ def figure_to_svg(fig: Figure, *, salt: str = "compare_kit", close: bool = True)
     Text is drawn as paths (no fonts needed), element ids are hashed with a fixed
     ``salt`` instead of a random one, and the dated/creator metadata block is left out,
     so the same figure always gives the same string. The only URLs left are the SVG
-    and XLink namespace declarations. The figure is closed afterwards unless
-    ``close=False``.
+    and XLink namespace declarations. Artists drawn with ``rasterized=True`` become one
+    inline PNG at ``RASTER_DPI`` (the vector parts do not depend on the dpi). The figure
+    is closed afterwards unless ``close=False``.
     """
     buffer = io.StringIO()
     with mpl.rc_context({"svg.hashsalt": salt, "svg.fonttype": "path", "svg.image_inline": True}):
-        fig.savefig(buffer, format="svg", metadata=_SVG_METADATA)
+        fig.savefig(buffer, format="svg", metadata=_SVG_METADATA, dpi=RASTER_DPI)
     if close:
         _close(fig)
     text = buffer.getvalue()

@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--no-mixedlm", action="store_true",
                      help="fit with compare_kit's own engine alone, without statsmodels MixedLM beside it "
                           "(the same optimum, faster)")
+    fit.add_argument("--profile", action="store_true",
+                     help="give the SDs profile-likelihood intervals, as lme4's confint(method = \"profile\") "
+                          "(about ten refits per SD)")
     fit.add_argument("--priors", default="default", help="Bayesian prior preset: default, tutorial, vague")
     fit.add_argument("--sampler", default="nutpie", help="Bayesian sampler: nutpie, pymc, numpyro")
     fit.add_argument("--csv-out", type=Path, metavar="FILE", help="also write the tidy table as CSV")
@@ -265,7 +268,7 @@ def _fit_one(args: argparse.Namespace, spec: object, data: pd.DataFrame, engine:
 
     if engine == "frequentist":
         return ck.fit_frequentist(spec, data, method=args.method, mixedlm=not args.no_mixedlm,
-                                  progress=_say(args))
+                                  progress=_say(args), profile=args.profile)
     return ck.fit_bayesian(spec, data, draws=args.draws, tune=args.tune, chains=args.chains,
                            seed=args.seed, priors=args.priors, sampler=args.sampler,
                            progress=not args.quiet)

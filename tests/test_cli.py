@@ -111,3 +111,13 @@ def test_a_formula_study_title_names_every_grouping_factor(tmp_path):
     table.to_csv(tmp_path / "t.csv", index=False)
     study = _study_from_formula("y ~ 1 + (1 | a) + (1 | b)", csv_path=tmp_path / "t.csv")
     assert study.title.startswith("y by a and b:")
+
+
+def test_fit_profile_gives_the_sds_intervals(tmp_path):
+    out = tmp_path / "est.csv"
+    assert main(["fit", "--engine", "frequentist", "--formula", "log_radon ~ floor + (1 | county)", "--profile",
+                 "--quiet", "--csv-out", str(out)]) == 0
+    table = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    sds = table[table["term"].str.startswith("sd__")]
+    assert len(sds) == 2 and sds["conf_low"].notna().all() and (sds["conf_low"] < sds["estimate"]).all()
+    assert sds["note"].str.contains("profile likelihood").all()

@@ -48,6 +48,7 @@ from compare_kit.results import (
     effect_labels,
     make_estimates,
     sd_term,
+    validate_estimates,
     wald_interval,
 )
 from compare_kit.spec import ModelSpec
@@ -63,7 +64,7 @@ def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML"
                     conf_level: float = 0.95,
                     optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS,
                     information_criteria: bool = True, mixedlm: bool = True,
-                    progress: Callable[[str], None] | None = None) -> FrequentistFit:
+                    progress: Callable[[str], None] | None = None, profile: bool = False) -> FrequentistFit:
     """Fit ``spec`` to ``data``: OLS without random terms, else a mixed model by REML or ML.
 
     Parameters
@@ -78,6 +79,11 @@ def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML"
         its estimates; False reports compare_kit's engine alone (faster; the same optimum).
     progress : callable, optional
         Called with a line of text every few seconds while compare_kit's engine searches (long fits).
+    profile : bool
+        Give every SD row of a mixed model (random-effect SDs, residual SD) a profile-likelihood interval,
+        lme4's ``confint(method = "profile")``, in ``conf_low``/``conf_high``, with the method in
+        ``note``. Off by default: it refits the model about ten times per SD (see
+        ``FrequentistFit.profile_intervals`` for the intervals alone).
     """
     if not isinstance(spec, ModelSpec):
         raise SpecError(f"spec must be a ModelSpec (use ModelSpec.from_formula), got {type(spec).__name__}")
@@ -89,8 +95,9 @@ def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML"
     unknown = [o for o in optimizers if o not in DEFAULT_OPTIMIZERS]
     if unknown or not optimizers:
         raise FitError(f"unknown optimizer(s) {unknown}; choose from {', '.join(DEFAULT_OPTIMIZERS)}")
-    if not isinstance(mixedlm, bool):
-        raise FitError(f"mixedlm must be True or False, got {mixedlm!r}")
+    for name, value in (("mixedlm", mixedlm), ("profile", profile)):
+        if not isinstance(value, bool):
+            raise FitError(f"{name} must be True or False, got {value!r}")
     design = build_design(spec, data)
     if design.x_estimable.shape[1] == 0 and not design.blocks:
         raise SpecError("the model has no estimable coefficient")
@@ -99,8 +106,23 @@ def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML"
                         "and a residual variance; more rows are needed")
     if not design.blocks:
         return _fit_ols(design, conf_level)
-    return _fit_mixed(design, method_text, conf_level, optimizers,  # type: ignore[arg-type]
-                      information_criteria, mixedlm, progress)
+    fit = _fit_mixed(design, method_text, conf_level, optimizers,  # type: ignore[arg-type]
+                     information_criteria, mixedlm, progress)
+    return _with_profile_intervals(fit, conf_level) if profile else fit
+
+
+def _with_profile_intervals(fit: FrequentistFit, conf_level: float) -> FrequentistFit:
+    """``fit`` with its SD rows' intervals from the profile likelihood (the method named in ``note``)."""
+    import dataclasses
+
+    profiled = sd_profile_intervals(fit.design, conf_level).set_index(["group", "term"])
+    estimates = fit.estimates.copy()
+    for i, row in estimates[estimates["effect"] == str(Effect.RAN_PARS)].iterrows():
+        key = (row["group"], row["term"])
+        if key in profiled.index:
+            estimates.loc[i, ["conf_low", "conf_high"]] = profiled.loc[key, ["conf_low", "conf_high"]].to_numpy()
+            estimates.loc[i, "note"] = "; ".join(filter(None, [row["note"], profiled.loc[key, "method"]]))
+    return dataclasses.replace(fit, estimates=validate_estimates(estimates))
 
 
 # --------------------------------------------------------------------- OLS

@@ -94,3 +94,27 @@ def test_profile_intervals_need_a_mixed_model(radon):
         fit.profile_intervals(1.5)
     narrow, wide = fit.profile_intervals(0.5), fit.profile_intervals(0.99)
     assert (narrow.conf_low > wide.conf_low).all() and (narrow.conf_high < wide.conf_high).all()
+
+
+@pytest.mark.parametrize("model", ["varying_intercept", "plates"])
+def test_profile_option_puts_the_intervals_in_the_tidy_table(model, radon, reference):
+    _, formula = MODELS[model]
+    data = _design(model, radon).data
+    fit = ck.fit_frequentist(ck.ModelSpec.from_formula(formula), data, profile=True)
+    sds = fit.estimates[fit.estimates["term"].str.startswith("sd__")]
+    assert len(sds) == sum(b.z.shape[1] for b in fit.design.blocks) + 1
+    ref = reference[(reference.model == model) & (reference.method == "REML")].set_index("parameter")
+    for row in sds.itertuples():
+        name = _lme4_name(row.group, row.term)
+        assert row.conf_low == pytest.approx(ref.loc[name, "low"], abs=1e-3)
+        assert row.conf_high == pytest.approx(ref.loc[name, "high"], abs=1e-3)
+        assert "profile likelihood" in row.note
+    plain = ck.fit_frequentist(ck.ModelSpec.from_formula(formula), data)
+    assert plain.estimates[plain.estimates["term"].str.startswith("sd__")]["conf_low"].isna().all()
+    others = fit.estimates[~fit.estimates["term"].str.startswith("sd__")]
+    pd.testing.assert_frame_equal(others, plain.estimates[~plain.estimates["term"].str.startswith("sd__")])
+
+
+def test_profile_option_must_be_a_bool(radon):
+    with pytest.raises(ck.FitError, match="profile must be True or False"):
+        ck.fit_frequentist(ck.ModelSpec.from_formula("log_radon ~ floor + (1 | county)"), radon, profile="yes")

@@ -378,11 +378,19 @@ def _demo_table(frame: pd.DataFrame, key: str, seed: int) -> tb.DisplayTable:
     largest |z|, the smallest and largest groups and a seeded random sample."""
     if len(frame) <= tb.MAX_LEVELS_LISTED:
         return tb.generic(frame, f"tbl-demo-{key}", "The full table", DEMO_LABELS, fold=len(frame) > 12)
-    chosen = tb.pick_rows(frame, DEMO_PICKS, seed)
+    chosen = tb.pick_rows(tb.by_level(frame) if "level" in frame.columns else frame, DEMO_PICKS, seed)
     shown = tb.generic(chosen, f"tbl-demo-{key}", f"Chosen rows of {len(frame):,}",
                        {**DEMO_LABELS, "shown": "shown because"}, fold=False)
     return replace(shown, note=f"Only chosen rows of the {len(frame):,} are shown. Every row is in "
                                f"{DEMO_FILE.format(key)}, written by compare-kit report --tables-dir DIR.")
+
+
+def _demos_model(result: StudyResult) -> str:
+    """The random-intercept model the demonstrations ran on, when they ran."""
+    from compare_kit.study import teaching_spec
+
+    spec = teaching_spec(result.study) if result.demos.ran() else None
+    return str(spec) if spec is not None else ""
 
 
 def _demos_skipped(result: StudyResult) -> str:
@@ -419,9 +427,9 @@ def _nested_section(result: StudyResult, roles: figs.Roles) -> list[dict[str, An
         for group in sorted(depth, key=lambda g: (depth[g], g)):
             rows = table[table["group"] == group]
             toward = "the population" if depth[group] == 0 else f"their {rows['toward_group'].iloc[0]}"
-            tables.append(tb.nested_shrinkage(rows, f"tbl-shrinkage-{label}-{group.replace(':', '-')}",
-                                              f"{label}: every {group} level pulled toward {toward}",
-                                              fold=len(rows) > 12))
+            tables += tb.nested_shrinkage(rows, f"tbl-shrinkage-{label}-{group.replace(':', '-')}",
+                                          f"{label}: every {group} level pulled toward {toward}",
+                                          fold=len(rows) > 12, seed=result.study.settings.seed)
         out.append({"label": label, "tables": tables})
     return out
 
@@ -487,6 +495,7 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
         "roles": roles,
         "n_models": len(result.fits),
         "model_labels": list(result.fits),
+        "model_formulas": [str(m.spec) for m in result.study.models],
         "data": _data_section(result, described, crossed=described == roles.crossed),
         "models": _models_section(result, roles),
         "results": _results_section(result, roles),
@@ -498,6 +507,7 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
         "loo": tb.information_criteria(pred.loo, "tbl-loo", "Information criteria and PSIS-LOO"),
         "demos": _connection_section(result),
         "demos_skipped": _demos_skipped(result),
+        "demos_model": _demos_model(result),
         "nested": _nested_section(result, roles),
         "health_freq": tb.frequentist_health([f for f, _ in result.fits.values()], "tbl-health-freq",
                                              f"Frequentist fits ({frequentist_engines(result)})"),

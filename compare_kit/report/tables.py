@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -54,6 +54,126 @@ def stylesheet(name: str = "report.css") -> str:
     from importlib import resources
 
     return (resources.files("compare_kit.report") / name).read_text(encoding="utf-8")
+
+
+# ------------------------------------------------- many levels: summaries
+
+
+MAX_LEVELS_LISTED = 100  # a factor with more levels is summarised in every per-level table (radon: 85 counties)
+SAMPLE_ROWS = 10  # levels drawn at random (seeded) beside the chosen ones
+VERDICTS = ("agree", "differ slightly", "differ", "prior-dominated", "only frequentist", "only Bayesian")
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A rule choosing rows of a summarised table: the ``count`` rows with the largest (or smallest)
+    values of ``column``, compared by absolute value when ``absolute``."""
+
+    reason: str
+    column: str
+    count: int
+    largest: bool = True
+    absolute: bool = False
+
+
+SIZE_PICKS = (Pick("smallest group", "n", 3, largest=False), Pick("largest group", "n", 3))
+SHRINKAGE_PICKS = (Pick("most shrunk", "shrinkage_freq", 5),
+                   Pick("least shrunk", "shrinkage_freq", 5, largest=False), *SIZE_PICKS)
+
+
+def natural_key(level: object) -> tuple[tuple[int, int, str], ...]:
+    """Sort key of a group level: runs of digits compare as numbers ("2" < "10" < "100", "S2" < "S10")."""
+    return tuple((0, int(part), "") if part[0] in "0123456789" else (1, 0, part)
+                 for part in re.split(r"([0-9]+)", str(level)) if part)
+
+
+def by_level(frame: pd.DataFrame, term_first: bool = False) -> pd.DataFrame:
+    """Rows by factor (column ``group``, if any, in order of appearance), then level in natural order and
+    term (or term first)."""
+    group_of = frame["group"] if "group" in frame.columns else pd.Series("", index=frame.index)
+    factors = {g: i for i, g in enumerate(dict.fromkeys(group_of))}
+    terms = ({t: i for i, t in enumerate(dict.fromkeys(frame["term"]))} if "term" in frame.columns
+             else {})
+    term_of = frame["term"] if "term" in frame.columns else pd.Series("", index=frame.index)
+    keys = [(factors[g], terms.get(t, 0), natural_key(lv)) if term_first else
+            (factors[g], natural_key(lv), terms.get(t, 0))
+            for g, lv, t in zip(group_of, frame["level"], term_of, strict=True)]
+    return frame.iloc[sorted(range(len(frame)), key=keys.__getitem__)].reset_index(drop=True)
+
+
+def with_sizes(frame: pd.DataFrame, sizes: Mapping[str, pd.Series]) -> pd.DataFrame:
+    """The frame with ``n``, each row's level size in its factor (``sizes``: per factor, rows per level)."""
+    empty = pd.Series(dtype=float)
+    n = [sizes.get(g, empty).get(lv, np.nan) for g, lv in zip(frame["group"], frame["level"], strict=True)]
+    return frame.assign(n=n)
+
+
+def split_by_size(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of factors listed in full, and those of factors with more than ``MAX_LEVELS_LISTED`` levels."""
+    levels = frame.groupby("group", sort=False)["level"].transform("nunique")
+    return frame[levels <= MAX_LEVELS_LISTED], frame[levels > MAX_LEVELS_LISTED]
+
+
+def pick_rows(frame: pd.DataFrame, picks: Sequence[Pick], seed: int, sample: int = SAMPLE_ROWS) -> pd.DataFrame:
+    """The rows each pick chooses, then a seeded random sample of the others, with column ``shown`` saying
+    why each is there; a row chosen twice is shown once (both reasons). Ties go to the earlier row."""
+    frame = frame.reset_index(drop=True)
+    reasons: dict[int, list[str]] = {}
+    for pick in picks:
+        if pick.column not in frame.columns:
+            continue
+        values = pd.to_numeric(frame[pick.column], errors="coerce")
+        values = (values.abs() if pick.absolute else values).dropna()
+        chosen = values.nlargest(pick.count) if pick.largest else values.nsmallest(pick.count)
+        for i in chosen.index:
+            reasons.setdefault(int(i), []).append(pick.reason)
+    rest = [i for i in range(len(frame)) if i not in reasons]
+    drawn = np.random.default_rng(seed).choice(len(rest), size=min(sample, len(rest)), replace=False)
+    for k in sorted(drawn):
+        reasons[rest[k]] = ["random sample"]
+    return frame.iloc[list(reasons)].assign(shown=["; ".join(r) for r in reasons.values()])
+
+
+def chosen_rows(frame: pd.DataFrame, picks: Sequence[Pick], seed: int) -> pd.DataFrame:
+    """``pick_rows`` within each factor, factors in order of appearance."""
+    return pd.concat([pick_rows(part, picks, seed) for _, part in frame.groupby("group", sort=False)],
+                     ignore_index=True)
+
+
+def listed_caption(caption: str, listed: pd.DataFrame, large: pd.DataFrame) -> str:
+    """A complete table's caption, naming its factors when others are summarised apart."""
+    return f"{caption}: {', '.join(dict.fromkeys(listed['group']))}" if len(large) else caption
+
+
+def chosen_table(large: pd.DataFrame, picks: Sequence[Pick], seed: int, columns: Sequence[Column],
+                 lines: Callable[[pd.DataFrame], list], id: str, caption: str, csv: str,
+                 header: Sequence[tuple[str, int]] = ()) -> DisplayTable:
+    """The chosen levels of factors too large to list (``chosen_rows``): ``lines`` of them under
+    ``columns``, each with why it is shown, and where every level is (``csv``)."""
+    chosen = chosen_rows(large, picks, seed)
+    rows = [[*line, Cell(why, "why")] for line, why in zip(lines(chosen), chosen["shown"], strict=True)]
+    columns = [*columns, Column("shown because")]
+    if not header:  # columns with nothing to show (notes no chosen row has) are left out
+        keep = [i for i in range(len(columns)) if any(row[i].text for row in rows)]
+        columns, rows = [columns[i] for i in keep], [[row[i] for i in keep] for row in rows]
+    return table(f"{id}-chosen", columns, rows, f"{caption}: chosen levels",
+                 note=csv_pointer(large, csv), fold=False, group_header=(*header, ("", 1)) if header else ())
+
+
+def csv_pointer(frame: pd.DataFrame, csv: str) -> str:
+    """The sentence under a summarised table: which factors are summarised and where every row is."""
+    counts = frame.groupby("group", sort=False)["level"].nunique()
+    which = ", ".join(f"{g} ({fmt_int(n)} levels)" for g, n in counts.items())
+    return (f"Only chosen levels are shown for factors with more than {MAX_LEVELS_LISTED} levels: {which}. "
+            f"Every level is in {csv}, written by compare-kit report --tables-dir DIR "
+            "(or compare_kit.write_report(..., tables_dir=DIR)).")
+
+
+def _correlation(a: pd.Series, b: pd.Series) -> float:
+    both = pd.concat([a, b], axis=1).dropna()
+    if len(both) < 3 or both.iloc[:, 0].std() == 0 or both.iloc[:, 1].std() == 0:
+        return float("nan")
+    return float(np.corrcoef(both.iloc[:, 0], both.iloc[:, 1])[0, 1])
 
 
 # --------------------------------------------------------- table builders
@@ -140,13 +260,8 @@ def group_effects(estimates: pd.DataFrame, model: str, sizes: Mapping[str, pd.Se
                                       Column("correlation", "num", "BLUPs with posterior means")],
                      summary, f"{caption}: summary per factor", fold=False))
     first = f"estimate_f_{terms[0]}"
-    picks = (Pick("lowest BLUP", first, 5, largest=False), Pick("highest BLUP", first, 5),
-             Pick("smallest group", "n", 3, largest=False), Pick("largest group", "n", 3))
-    chosen = chosen_rows(large, picks, seed)
-    out.append(table(f"{id}-chosen", [*columns, Column("shown because")],
-                     [[*line, Cell(why, "why")] for line, why in zip(lines(chosen), chosen["shown"], strict=True)],
-                     f"{caption}: chosen levels", note=csv_pointer(large, "estimates.csv"), fold=False,
-                     group_header=(*header, ("", 1))))
+    picks = (Pick("lowest BLUP", first, 5, largest=False), Pick("highest BLUP", first, 5), *SIZE_PICKS)
+    out.append(chosen_table(large, picks, seed, columns, lines, id, caption, "estimates.csv", header))
     return out
 
 
@@ -167,8 +282,15 @@ def shrinkage(frame: pd.DataFrame, id: str, caption: str = "", seed: int = 0) ->
 
     listed, large = split_by_size(frame)
     out = [table(id, columns, lines(listed), listed_caption(caption, listed, large))] if len(listed) else []
+    return out + _summarised_shrinkage(large, columns, lines, id, caption, seed)
+
+
+def _summarised_shrinkage(large: pd.DataFrame, columns: list[Column], lines: Callable[[pd.DataFrame], list],
+                          id: str, caption: str, seed: int) -> list[DisplayTable]:
+    """Shrinkage rows of factors with too many levels to list: a summary per factor and term, and
+    chosen levels (``lines`` of them under ``columns``, a factor column in front)."""
     if not len(large):
-        return out
+        return []
     large = by_level(large)
     summary = []
     for (group, term), part in large.groupby(["group", "term"], sort=False):
@@ -176,19 +298,14 @@ def shrinkage(frame: pd.DataFrame, id: str, caption: str = "", seed: int = 0) ->
         summary.append([Cell(group), Cell(term_text(term)), Cell(fmt_int(len(part))), _num(f.median(), 2),
                         _num(f.min(), 2), _num(f.max(), 2), _num(part["shrinkage_bayes"].median(), 2),
                         _num((f - part["pooling_factor"]).abs().max(), 3)])
-    out.append(table(f"{id}-summary", [Column("factor"), Column("term"), Column("levels", "int"),
-                                      Column("median shrinkage, freq.", "num"), Column("least", "num"),
-                                      Column("most", "num"), Column("median shrinkage, Bayes", "num"),
-                                      Column("largest |freq. − pooling factor|", "num")],
-                     summary, f"{caption}: summary", fold=False))
-    picks = (Pick("most shrunk", "shrinkage_freq", 5), Pick("least shrunk", "shrinkage_freq", 5, largest=False),
-             Pick("smallest group", "n", 3, largest=False), Pick("largest group", "n", 3))
-    chosen = chosen_rows(large, picks, seed)
-    out.append(table(f"{id}-chosen", [Column("factor"), *columns, Column("shown because")],
-                     [[Cell(group), *line, Cell(why, "why")] for group, line, why
-                      in zip(chosen["group"], lines(chosen), chosen["shown"], strict=True)],
-                     f"{caption}: chosen levels", note=csv_pointer(large, "shrinkage.csv"), fold=False))
-    return out
+    return [table(f"{id}-summary", [Column("factor"), Column("term"), Column("levels", "int"),
+                                    Column("median shrinkage, freq.", "num"), Column("least", "num"),
+                                    Column("most", "num"), Column("median shrinkage, Bayes", "num"),
+                                    Column("largest |freq. − pooling factor|", "num")],
+                  summary, f"{caption}: summary", fold=False),
+            chosen_table(large, SHRINKAGE_PICKS, seed, [Column("factor"), *columns],
+                         lambda part: [[Cell(g), *line] for g, line in zip(part["group"], lines(part), strict=True)],
+                         id, caption, "shrinkage.csv")]
 
 
 def group_equivalence(frame: pd.DataFrame, sizes: Mapping[str, pd.Series], id: str, caption: str = "",
@@ -224,20 +341,19 @@ def group_equivalence(frame: pd.DataFrame, sizes: Mapping[str, pd.Series], id: s
                             f"{term_text(typical['term'])})", "why")])
     out.append(table(f"{id}-legend", [Column("verdict", "verdict"), Column("group effects", "int"),
                                      Column("why")], legend, f"{caption}: why each verdict", fold=False))
-    picks = (Pick("largest |z|", "z_difference", 10, absolute=True),
-             Pick("smallest group", "n", 3, largest=False), Pick("largest group", "n", 3))
-    chosen = chosen_rows(large, picks, seed)
     columns = [Column("factor"), Column("level"), Column("n", "int"), Column("term"),
                Column("frequentist", "num"), Column("SE", "num"), Column("Bayesian", "num"),
                Column("posterior SD", "num"), Column("difference", "num"),
-               Column("z", "num", "difference / posterior SD"), Column("verdict", "verdict"),
-               Column("shown because")]
-    lines = [[Cell(r["group"]), Cell(r["level"]), Cell(fmt_int(r["n"])), Cell(term_text(r["term"])),
-              _num(r["freq_estimate"]), _num(r["freq_std_error"]), _num(r["bayes_estimate"]),
-              _num(r["bayes_std_error"]), _num(r["difference"]), _num(r["z_difference"], 2),
-              verdict_cell(r["verdict"]), Cell(r["shown"], "why")] for _, r in chosen.iterrows()]
-    out.append(table(f"{id}-chosen", columns, lines, f"{caption}: chosen levels",
-                     note=csv_pointer(large, "equivalence.csv"), fold=False))
+               Column("z", "num", "difference / posterior SD"), Column("verdict", "verdict")]
+
+    def lines(part: pd.DataFrame) -> list[list[Cell]]:
+        return [[Cell(r["group"]), Cell(r["level"]), Cell(fmt_int(r["n"])), Cell(term_text(r["term"])),
+                 _num(r["freq_estimate"]), _num(r["freq_std_error"]), _num(r["bayes_estimate"]),
+                 _num(r["bayes_std_error"]), _num(r["difference"]), _num(r["z_difference"], 2),
+                 verdict_cell(r["verdict"])] for _, r in part.iterrows()]
+
+    picks = (Pick("largest |z|", "z_difference", 10, absolute=True), *SIZE_PICKS)
+    out.append(chosen_table(large, picks, seed, columns, lines, id, caption, "equivalence.csv"))
     return out
 
 
@@ -253,104 +369,6 @@ def group_list(sizes: pd.Series, group: str, id: str, caption: str = "", seed: i
     lines = [[Cell(r["level"]), Cell(fmt_int(r["n"])), Cell(r["shown"], "why")] for _, r in chosen.iterrows()]
     return table(id, [Column(group), Column("rows", "int"), Column("shown because")], lines,
                  f"{caption}: chosen levels", note=csv_pointer(frame, "estimates.csv"), fold=True)
-
-
-# ------------------------------------------------- many levels: summaries
-
-
-MAX_LEVELS_LISTED = 100  # a factor with more levels is summarised in every per-level table (radon: 85 counties)
-SAMPLE_ROWS = 10  # levels drawn at random (seeded) beside the chosen ones
-VERDICTS = ("agree", "differ slightly", "differ", "prior-dominated", "only frequentist", "only Bayesian")
-
-
-@dataclass(frozen=True)
-class Pick:
-    """A rule choosing rows of a summarised table: the ``count`` rows with the largest (or smallest)
-    values of ``column``, compared by absolute value when ``absolute``."""
-
-    reason: str
-    column: str
-    count: int
-    largest: bool = True
-    absolute: bool = False
-
-
-def natural_key(level: object) -> tuple[tuple[int, int, str], ...]:
-    """Sort key of a group level: runs of digits compare as numbers ("2" < "10" < "100", "S2" < "S10")."""
-    return tuple((0, int(part), "") if part[0] in "0123456789" else (1, 0, part)
-                 for part in re.split(r"([0-9]+)", str(level)) if part)
-
-
-def by_level(frame: pd.DataFrame, term_first: bool = False) -> pd.DataFrame:
-    """Rows by factor (in order of appearance), then level in natural order and term (or term first)."""
-    factors = {g: i for i, g in enumerate(dict.fromkeys(frame["group"]))}
-    terms = ({t: i for i, t in enumerate(dict.fromkeys(frame["term"]))} if "term" in frame.columns
-             else {})
-    term_of = frame["term"] if "term" in frame.columns else pd.Series("", index=frame.index)
-    keys = [(factors[g], terms.get(t, 0), natural_key(lv)) if term_first else
-            (factors[g], natural_key(lv), terms.get(t, 0))
-            for g, lv, t in zip(frame["group"], frame["level"], term_of, strict=True)]
-    return frame.iloc[sorted(range(len(frame)), key=keys.__getitem__)].reset_index(drop=True)
-
-
-def with_sizes(frame: pd.DataFrame, sizes: Mapping[str, pd.Series]) -> pd.DataFrame:
-    """The frame with ``n``, each row's level size in its factor (``sizes``: per factor, rows per level)."""
-    empty = pd.Series(dtype=float)
-    n = [sizes.get(g, empty).get(lv, np.nan) for g, lv in zip(frame["group"], frame["level"], strict=True)]
-    return frame.assign(n=n)
-
-
-def split_by_size(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows of factors listed in full, and those of factors with more than ``MAX_LEVELS_LISTED`` levels."""
-    levels = frame.groupby("group", sort=False)["level"].transform("nunique")
-    return frame[levels <= MAX_LEVELS_LISTED], frame[levels > MAX_LEVELS_LISTED]
-
-
-def pick_rows(frame: pd.DataFrame, picks: Sequence[Pick], seed: int, sample: int = SAMPLE_ROWS) -> pd.DataFrame:
-    """The rows each pick chooses, then a seeded random sample of the others, with column ``shown`` saying
-    why each is there; a row chosen twice is shown once (both reasons). Ties go to the earlier row."""
-    frame = frame.reset_index(drop=True)
-    reasons: dict[int, list[str]] = {}
-    for pick in picks:
-        if pick.column not in frame.columns:
-            continue
-        values = pd.to_numeric(frame[pick.column], errors="coerce")
-        values = (values.abs() if pick.absolute else values).dropna()
-        chosen = values.nlargest(pick.count) if pick.largest else values.nsmallest(pick.count)
-        for i in chosen.index:
-            reasons.setdefault(int(i), []).append(pick.reason)
-    rest = [i for i in range(len(frame)) if i not in reasons]
-    drawn = np.random.default_rng(seed).choice(len(rest), size=min(sample, len(rest)), replace=False)
-    for k in sorted(drawn):
-        reasons[rest[k]] = ["random sample"]
-    return frame.iloc[list(reasons)].assign(shown=["; ".join(r) for r in reasons.values()])
-
-
-def chosen_rows(frame: pd.DataFrame, picks: Sequence[Pick], seed: int) -> pd.DataFrame:
-    """``pick_rows`` within each factor, factors in order of appearance."""
-    return pd.concat([pick_rows(part, picks, seed) for _, part in frame.groupby("group", sort=False)],
-                     ignore_index=True)
-
-
-def listed_caption(caption: str, listed: pd.DataFrame, large: pd.DataFrame) -> str:
-    """A complete table's caption, naming its factors when others are summarised apart."""
-    return f"{caption}: {', '.join(dict.fromkeys(listed['group']))}" if len(large) else caption
-
-
-def csv_pointer(frame: pd.DataFrame, csv: str) -> str:
-    """The sentence under a summarised table: which factors are summarised and where every row is."""
-    counts = frame.groupby("group", sort=False)["level"].nunique()
-    which = ", ".join(f"{g} ({fmt_int(n)} levels)" for g, n in counts.items())
-    return (f"Only chosen levels are shown for factors with more than {MAX_LEVELS_LISTED} levels: {which}. "
-            f"Every level is in {csv}, written by compare-kit report --tables-dir DIR "
-            "(or compare_kit.write_report(..., tables_dir=DIR)).")
-
-
-def _correlation(a: pd.Series, b: pd.Series) -> float:
-    both = pd.concat([a, b], axis=1).dropna()
-    if len(both) < 3 or both.iloc[:, 0].std() == 0 or both.iloc[:, 1].std() == 0:
-        return float("nan")
-    return float(np.corrcoef(both.iloc[:, 0], both.iloc[:, 1])[0, 1])
 
 
 def rmsd(frame: pd.DataFrame, id: str, caption: str = "") -> DisplayTable:
@@ -476,8 +494,10 @@ def worst_diagnostics(diagnostics: pd.DataFrame, id: str, caption: str = "", row
 
 
 
-def nested_shrinkage(frame: pd.DataFrame, id: str, caption: str = "", fold: bool | None = None) -> DisplayTable:
-    """Shrinkage rows of a nested model: what each row is pulled toward, and each engine's target."""
+def nested_shrinkage(frame: pd.DataFrame, id: str, caption: str = "", fold: bool | None = None,
+                     seed: int = 0) -> list[DisplayTable]:
+    """Shrinkage rows of a nested model: what each row is pulled toward, and each engine's target; a
+    summary and chosen levels above ``MAX_LEVELS_LISTED`` levels."""
     columns = [Column("level"), Column("n", "int"), Column("pulled toward"), Column("own estimate", "num"),
                Column("target, freq.", "num", "the value pulled toward, frequentist: fixed part (+ enclosing BLUPs)"),
                Column("partial, freq.", "num"),
@@ -486,11 +506,16 @@ def nested_shrinkage(frame: pd.DataFrame, id: str, caption: str = "", fold: bool
                Column("partial, Bayes", "num"), Column("shrinkage, freq.", "num"),
                Column("shrinkage, Bayes", "num"), Column("pooling factor", "num", "closed form"),
                Column("note")]
-    out = [[Cell(r["level"]), Cell(fmt_int(r["n"])), Cell(r["toward"]), _num(r["no_pooling"]),
-            _num(r["complete_pooling"]), _num(r["partial_freq"]), _num(r["complete_pooling_bayes"]),
-            _num(r["partial_bayes"]), _num(r["shrinkage_freq"], 2), _num(r["shrinkage_bayes"], 2),
-            _num(r["pooling_factor"], 2), Cell(r["note"], "why")] for _, r in frame.iterrows()]
-    return table(id, columns, out, caption, fold=fold)
+
+    def lines(part: pd.DataFrame) -> list[list[Cell]]:
+        return [[Cell(r["level"]), Cell(fmt_int(r["n"])), Cell(r["toward"]), _num(r["no_pooling"]),
+                 _num(r["complete_pooling"]), _num(r["partial_freq"]), _num(r["complete_pooling_bayes"]),
+                 _num(r["partial_bayes"]), _num(r["shrinkage_freq"], 2), _num(r["shrinkage_bayes"], 2),
+                 _num(r["pooling_factor"], 2), Cell(r["note"], "why")] for _, r in part.iterrows()]
+
+    listed, large = split_by_size(frame)
+    out = [table(id, columns, lines(listed), listed_caption(caption, listed, large), fold=fold)] if len(listed) else []
+    return out + _summarised_shrinkage(large, columns, lines, id, caption, seed)
 
 
 __all__ = ["DASH", "LONG_TABLE", "Cell", "Column", "DisplayTable", "Kind", "comparison_tables", "engine_label", "engine_text",

@@ -165,6 +165,28 @@ def test_group_effects_of_thousands_of_levels_are_summarised():
     assert [r[1].text for r in chosen.rows[5:10]] == ["3000", "2999", "2998", "2997", "2996"]
 
 
+def shrinkage_rows(count: int) -> pd.DataFrame:
+    """A factor's shrinkage rows (the schema of compare.SHRINKAGE_COLUMNS), share rising with the level."""
+    share = np.linspace(0.05, 0.95, count)
+    return pd.DataFrame({"group": "county", "level": [f"c{k}" for k in range(count)], "n": np.arange(count) % 5 + 1,
+                         "term": "(Intercept)", "no_pooling": 1.0, "complete_pooling": 0.0,
+                         "partial_freq": 1 - share, "partial_bayes": 1 - share, "shrinkage_freq": share,
+                         "shrinkage_bayes": share, "pooling_factor": share, "note": "", "toward": "state s1",
+                         "toward_group": "state", "toward_level": "s1", "complete_pooling_bayes": 0.0})
+
+
+@pytest.mark.parametrize("build", [tb.shrinkage, tb.nested_shrinkage])
+def test_shrinkage_of_hundreds_of_levels_shows_the_most_and_least_shrunk(build):
+    assert [t.id for t in build(shrinkage_rows(tb.MAX_LEVELS_LISTED), "t", "cap")] == ["t"]
+    out = build(shrinkage_rows(400), "t", "cap", seed=2)
+    assert [t.id for t in out] == ["t-summary", "t-chosen"]
+    chosen = out[1]
+    levels = [r[1].text for r in chosen.rows]  # the factor comes first
+    assert levels[:5] == ["c399", "c398", "c397", "c396", "c395"]  # most shrunk
+    assert levels[5:10] == ["c0", "c1", "c2", "c3", "c4"]  # least shrunk
+    assert len(levels) == len(set(levels)) and "shrinkage.csv" in chosen.note
+
+
 def test_group_list_of_thousands_of_levels_shows_the_largest_smallest_and_a_sample():
     sizes = sizes_of({"s": 2_000})["s"]
     small = tb.group_list(sizes.iloc[:50], "s", "t", "cap")

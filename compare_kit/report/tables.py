@@ -87,11 +87,11 @@ def natural_key(level: object) -> tuple[tuple[int, int, str], ...]:
                  for part in re.split(r"([0-9]+)", str(level)) if part)
 
 
-def by_level(frame: pd.DataFrame, term_first: bool = False) -> pd.DataFrame:
-    """Rows by factor (column ``group``, if any, in order of appearance), then level in natural order and
-    term (or term first)."""
+def by_level(frame: pd.DataFrame, term_first: bool = False, factors: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows by factor (column ``group``, if any: ``factors`` first, in that order, then the others in order
+    of appearance), then level in natural order and term (or term first)."""
     group_of = frame["group"] if "group" in frame.columns else pd.Series("", index=frame.index)
-    factors = {g: i for i, g in enumerate(dict.fromkeys(group_of))}
+    factors = {g: i for i, g in enumerate(dict.fromkeys([*factors, *group_of]))}
     terms = ({t: i for i, t in enumerate(dict.fromkeys(frame["term"]))} if "term" in frame.columns
              else {})
     term_of = frame["term"] if "term" in frame.columns else pd.Series("", index=frame.index)
@@ -215,9 +215,10 @@ def estimates_side_by_side(estimates: pd.DataFrame, model: str, effects: Sequenc
 
 def group_effects(estimates: pd.DataFrame, model: str, sizes: Mapping[str, pd.Series], id: str,
                   caption: str = "", seed: int = 0) -> list[DisplayTable]:
-    """Per group level: its factor, rows (``sizes``: per factor, rows per level) and each random
-    coefficient's BLUP ± SE beside the posterior mean ± SD, levels in natural order; factors with more
-    than ``MAX_LEVELS_LISTED`` levels summarised (a summary per factor and term, and chosen levels)."""
+    """Per group level: its factor, rows (``sizes``: per factor, in the formula's order, rows per level)
+    and each random coefficient's BLUP ± SE beside the posterior mean ± SD, levels in natural order;
+    factors with more than ``MAX_LEVELS_LISTED`` levels summarised (a summary per factor and term, and
+    chosen levels)."""
     rows = estimates[(estimates["model"] == model) & (estimates["effect"] == "ran_vals")]
     terms = list(dict.fromkeys(rows["term"]))
     side = rows["engine"].isin(FREQUENTIST_ENGINES).map({True: "f", False: "b"})
@@ -231,7 +232,7 @@ def group_effects(estimates: pd.DataFrame, model: str, sizes: Mapping[str, pd.Se
                 name = f"{value}_{s}_{term}"
                 frame[name] = wide[(value, term, s)].to_numpy() if (value, term, s) in wide.columns else np.nan
                 values.append(name)
-    frame = by_level(frame)
+    frame = by_level(frame, factors=list(sizes))
     columns = [Column("factor"), Column("level"), Column("n", "int")]
     header: list[tuple[str, int]] = [("", 3)]
     for term in terms:
@@ -313,7 +314,7 @@ def group_equivalence(frame: pd.DataFrame, sizes: Mapping[str, pd.Series], id: s
     """The group effects' rows of an equivalence table: every row (as ``equivalence``) for factors of at
     most ``MAX_LEVELS_LISTED`` levels; for larger factors the verdicts counted per factor and term, each
     verdict's reason once (a legend), and chosen levels (the largest |z| first)."""
-    frame = by_level(frame, term_first=True)
+    frame = by_level(frame, term_first=True, factors=list(sizes))
     listed, large = split_by_size(frame)
     out = [equivalence(listed, id, listed_caption(caption, listed, large), fold=True)] if len(listed) else []
     if not len(large):

@@ -150,6 +150,7 @@ def test_group_effects_have_factor_and_n_on_every_row_in_natural_order():
     assert len(out) == 1
     rows = out[0].rows
     assert [c.label for c in out[0].columns][:3] == ["factor", "level", "n"]
+    assert [r[0].text for r in rows] == ["s"] * 12 + ["d"] * 3  # the factors in the order of sizes
     assert [r[1].text for r in rows if r[0].text == "s"] == [str(k) for k in range(1, 13)]
     assert all(r[2].text != tb.DASH for r in rows)
 

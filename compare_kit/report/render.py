@@ -24,16 +24,18 @@ from compare_kit.design import is_factor
 from compare_kit.io import utc_timestamp
 from compare_kit.report import figures as figs
 from compare_kit.report import tables as tb
-from compare_kit.results import BayesianFit
+from compare_kit.results import BayesianFit, EngineName
 from compare_kit.spec import Pooling
 
 if TYPE_CHECKING:
+    from compare_kit.design import Design
     from compare_kit.results import FitResult
     from compare_kit.study import Study, StudyResult
 
 PACKAGES = ("compare_kit", "numpy", "scipy", "pandas", "statsmodels", "pymc", "pytensor", "bambi", "arviz",
             "nutpie", "numba", "xarray", "matplotlib", "seaborn", "jinja2")
 TABLE_FILES = ("estimates.csv", "equivalence.csv", "shrinkage.csv", "fit_stats.csv", "diagnostics.csv")
+DEMO_FILE = "demo_{}.csv"  # written beside TABLE_FILES, one per demonstration that ran
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,14 @@ def pooling_words(fit: FitResult, study_group: str = "") -> str:
             "population value, groups with many rows keep close to their own estimate.")
 
 
+def frequentist_engine_words(engine: str) -> str:
+    """A frequentist engine as the report names it: ``statsmodels`` or ``compare_kit's own engine``."""
+    return "compare_kit's own engine" if engine == EngineName.COMPARE_KIT else tb.engine_text(engine)
+
+
 def statsmodels_words(fit: FitResult) -> str:
-    """What was handed to statsmodels (built as arrays from the parse, never from a formula string)."""
+    """What the engine that reported the fit was given: statsmodels OLS or MixedLM (arrays built from the
+    parse, never from a formula string), or compare_kit's own engine where MixedLM was not used."""
     design = fit.design
     cols = list(design.x_estimable.columns)
     shown = ", ".join(cols) if len(cols) <= 6 else f"{', '.join(cols[:3])}, … ({len(cols)} columns)"
@@ -112,9 +120,30 @@ def statsmodels_words(fit: FitResult) -> str:
         return f"OLS: endog {design.response_label}; exog [{shown}]{extra}"
     blocks = "; ".join(
         f"groups {b.group} with random [{', '.join(b.z.columns)}]"
-        f" ({'correlated' if b.term.correlated or len(b.z.columns) == 1 else 'independent'})"
+        + (f" ({'correlated' if b.term.correlated else 'independent'})" if len(b.z.columns) > 1 else "")
         for b in design.blocks)
+    if fit.engine == EngineName.COMPARE_KIT:
+        return (f"compare_kit's own engine, lme4's profiled {fit.method} criterion (statsmodels MixedLM was not "
+                f"used; the notes at the top say why): response {design.response_label}; fixed [{shown}]{extra}; "
+                f"{blocks}")
     return f"MixedLM by {fit.method}: endog {design.response_label}; exog [{shown}]{extra}; {blocks}"
+
+
+def fitted_by(result: StudyResult) -> str:
+    """Which engines fitted the models, for the masthead: ``each fitted by statsmodels and by Bambi``."""
+    frequentist: dict[str, list[str]] = {}
+    for label, (freq, _) in result.fits.items():
+        frequentist.setdefault(frequentist_engine_words(freq.engine), []).append(label)
+    bayesian = " / ".join(sorted({tb.engine_text(b.engine) for _, b in result.fits.values()}))
+    if len(frequentist) == 1:
+        return f"each fitted by {next(iter(frequentist))} and by {bayesian}"
+    who = " or ".join(f"{name} ({', '.join(labels)})" for name, labels in frequentist.items())
+    return f"fitted by {who}, and each by {bayesian}"
+
+
+def frequentist_engines(result: StudyResult) -> str:
+    """The frequentist engines that reported fits, in words (``statsmodels and compare_kit's own engine``)."""
+    return _join(list(dict.fromkeys(frequentist_engine_words(f.engine) for f, _ in result.fits.values())))
 
 
 def bambi_legend(bayes: FitResult) -> str:
@@ -155,7 +184,9 @@ def collect_problems(result: StudyResult, figure_problems: list[str]) -> tuple[l
 # ------------------------------------------------------------- sections
 
 
-def _data_section(result: StudyResult, roles: figs.Roles) -> dict[str, Any]:
+def _data_section(result: StudyResult, label: str | None, crossed: bool = False) -> dict[str, Any]:
+    """The table, the rows each model uses and, for model ``label``'s grouping factors (``crossed``: as
+    crossed factors), their sizes."""
     study = result.study
     data = result.data
     source = ("the bundled Minnesota survey (data/radon_mn.csv)" if study.data_source == "radon"
@@ -163,39 +194,44 @@ def _data_section(result: StudyResult, roles: figs.Roles) -> dict[str, Any]:
               else _srrs2_source(study, data))
     rows = [("source", source), ("rows in the table", len(data)), ("columns", ", ".join(map(str, data.columns)))]
     per_model = []
-    for label, (freq, _) in result.fits.items():
+    for model, (freq, _) in result.fits.items():
         s = freq.data_summary
         why = ("none" if not s.n_dropped else
                "; ".join(f"missing {c}: {k}" for c, k in s.dropped_by_column.items() if k))
-        per_model.append({"model": label, "rows used": s.n_used, "rows dropped": s.n_dropped,
+        per_model.append({"model": model, "rows used": s.n_used, "rows dropped": s.n_dropped,
                           "why dropped": why, "data hash": s.data_hash})
     tables = [tb.key_values(rows, "tbl-data", "The table"),
               tb.generic(pd.DataFrame(per_model), "tbl-rows", "Rows used by each model")]
-    group_text = ""
-    if roles.hierarchical is not None:
-        design = result.fits[roles.hierarchical][0].design
-        for block in design.blocks:
-            sizes = block.sizes
-            counts = sizes.value_counts().sort_index()
-            tables.append(tb.key_values(
-                [("groups", len(sizes)), ("smallest group", _rows(sizes.min())),
-                 ("median group", _rows(sizes.median())), ("largest group", _rows(sizes.max())),
-                 ("groups with 1 row", int((sizes == 1).sum())),
-                 ("groups with 5 rows or fewer", int((sizes <= 5).sum()))],
-                f"tbl-groups-{block.group}", f"Groups: {block.group}"))
-            dist = pd.DataFrame({"rows per group": counts.index.astype(int), "groups": counts.to_numpy()})
-            tables.append(tb.generic(dist, f"tbl-group-sizes-{block.group}",
-                                     f"How many {block.group} groups have each size", fold=True))
-            by_size = sizes.sort_values(ascending=False, kind="stable")
-            tables.append(tb.generic(pd.DataFrame({block.group: by_size.index, "rows": by_size.to_numpy()}),
-                                     f"tbl-group-list-{block.group}", f"Every {block.group} and its size",
-                                     fold=True))
-            group_text = (f"{len(sizes)} {block.group} groups, from {int(sizes.min())} to {int(sizes.max())} "
-                          f"rows each (median {float(sizes.median()):g}).")
+    factors, words = [], []
+    sizes_of = factor_sizes(result.fits[label][0].design) if label is not None else {}
+    for group, sizes in sizes_of.items():
+        counts = sizes.value_counts().sort_index()
+        slug = figs.group_slug(group)
+        summary = tb.key_values(
+            [("groups", len(sizes)), ("smallest group", _rows(sizes.min())),
+             ("median group", _rows(sizes.median())), ("largest group", _rows(sizes.max())),
+             ("groups with 1 row", int((sizes == 1).sum())),
+             ("groups with 5 rows or fewer", int((sizes <= 5).sum()))],
+            f"tbl-groups-{slug}", f"Groups: {group}")
+        dist = pd.DataFrame({"rows per group": counts.index.astype(int), "groups": counts.to_numpy()})
+        factors.append({"summary": summary, "tables": [
+            tb.generic(dist, f"tbl-group-sizes-{slug}", f"How many {group} groups have each size", fold=True),
+            tb.group_list(sizes, group, f"tbl-group-list-{slug}", f"Every {group} and its size",
+                          study.settings.seed)]})
+        words.append(f"{len(sizes):,} {group} groups, from {int(sizes.min())} to {int(sizes.max())} rows each "
+                     f"(median {float(sizes.median()):g})")
+    if crossed and len(words) > 1:
+        group_text = f"{label} has {len(words)} crossed grouping factors: " + "; ".join(words) + "."
+    else:
+        group_text = _join(words) + "." if words else ""
     spec_cols = list(dict.fromkeys(c for m in study.models for c in m.spec.columns if c in data.columns))
-    head = data[spec_cols].head(6)
-    tables.append(tb.generic(head, "tbl-head", "The first rows of the modelled columns", fold=False))
-    return {"tables": tables, "group_text": group_text}
+    head = tb.generic(data[spec_cols].head(6), "tbl-head", "The first rows of the modelled columns", fold=False)
+    return {"tables": tables, "factors": factors, "head": head, "group_text": group_text}
+
+
+def factor_sizes(design: Design) -> dict[str, pd.Series]:
+    """Rows per level of each of the design's grouping factors, in block order."""
+    return {group: design.group_sizes(group) for group in dict.fromkeys(b.group for b in design.blocks)}
 
 
 def _srrs2_source(study: Study, data: pd.DataFrame) -> str:
@@ -225,7 +261,7 @@ DEMO_LABELS = {
     "conf_high": "97.5%", "reml": "REML", "ml": "ML", "mode_minus_reml": "mode − REML",
     "reml_sd": "REML SD", "boundary_flag": "at boundary", "posterior_mean_sd": "posterior mean SD",
     "posterior_conf_low": "posterior 2.5%", "posterior_conf_high": "posterior 97.5%",
-    "own_mean_deviation": "own mean − grand mean", "level": "group", "n": "n",
+    "own_mean_deviation": "own mean − grand mean", "group": "factor", "level": "level", "n": "n",
 }
 
 
@@ -239,6 +275,7 @@ def _models_section(result: StudyResult, roles: figs.Roles) -> list[dict[str, An
         cards.append({
             "id": f"model-{entry.label}", "label": entry.label, "formula": str(entry.spec),
             "words": pooling_words(freq, roles.group),
+            "freq_engine": frequentist_engine_words(freq.engine),
             "statsmodels": statsmodels_words(freq),
             "bayes_engine": tb.engine_text(bayes.engine),
             "bayes_formula": bayes.engine_formula or (s.formula if s else ""),
@@ -263,11 +300,10 @@ def _results_section(result: StudyResult, roles: figs.Roles) -> dict[str, Any]:
         (long if n_fixed > tb.LONG_TABLE else population).append(t)
     groups = []
     for label, (freq, _) in result.fits.items():
-        design = freq.design
-        if design.blocks:
-            sizes = design.blocks[0].sizes if len(design.blocks) == 1 else None
-            groups.append(tb.group_effects(est, label, sizes, f"tbl-groups-{label}",
-                                           f"{label}: every group's deviation from the population value"))
+        if freq.design.blocks:
+            groups += tb.group_effects(est, label, factor_sizes(freq.design), f"tbl-groups-{label}",
+                                       f"{label}: every group's deviation from the population value",
+                                       result.study.settings.seed)
     return {"population": population, "long": long, "groups": groups}
 
 
@@ -280,15 +316,41 @@ def _equivalence_section(result: StudyResult) -> list[dict[str, Any]]:
         counts = eq["verdict"].value_counts()
         tables = [tb.equivalence(main, f"tbl-eq-{label}", f"{label}: parameter by parameter")]
         if len(vals):
-            tables.append(tb.equivalence(vals, f"tbl-eq-vals-{label}", f"{label}: group effects", fold=True))
+            tables += tb.group_equivalence(vals, factor_sizes(result.fits[label][0].design), f"tbl-eq-vals-{label}",
+                                           f"{label}: group effects", result.study.settings.seed)
         out.append({"label": label, "note": cmp.structure_note,
-                    "counts": [(v, int(counts.get(v, 0)), tb.verdict_cell(v).css) for v in
-                               ("agree", "differ slightly", "differ", "prior-dominated", "only frequentist",
-                                "only Bayesian") if counts.get(v, 0)],
+                    "counts": [(v, int(counts.get(v, 0)), tb.verdict_cell(v).css) for v in tb.VERDICTS
+                               if counts.get(v, 0)],
                     "summary": tb.equivalence_summary(cmp.equivalence_summary, f"tbl-eqsum-{label}",
                                                       f"{label}: agreement by kind of parameter"),
                     "tables": tables})
     return out
+
+
+def _shrinkage_section(result: StudyResult, roles: figs.Roles) -> dict[str, Any]:
+    """The one-factor model's shrinkage tables, and per factor of the crossed model its words and tables."""
+    seed = result.study.settings.seed
+    single: list[tb.DisplayTable] = []
+    hier = roles.hierarchical
+    if hier is not None and len(result.comparisons[hier].shrinkage):
+        single = tb.shrinkage(result.comparisons[hier].shrinkage, "tbl-shrinkage",
+                              f"{hier}: every group's own, pooled and partial-pooling estimates", seed)
+    crossed = []
+    frame = result.comparisons[roles.crossed].shrinkage if roles.crossed else pd.DataFrame()
+    for group in roles.crossed_groups:
+        rows = frame[frame["group"] == group] if len(frame) else frame
+        slug = figs.group_slug(group)
+        summary = ""
+        if len(rows):
+            f, b = rows["shrinkage_freq"], rows["shrinkage_bayes"]
+            summary = (f"{rows['level'].nunique():,} {group} levels: median shrinkage {tb.fmt_num(f.median(), 2)} "
+                       f"(frequentist) and {tb.fmt_num(b.median(), 2)} (Bayesian); the frequentist share runs "
+                       f"from {tb.fmt_num(f.min(), 2)} to {tb.fmt_num(f.max(), 2)}.")
+        crossed.append({"group": group, "slug": slug, "summary": summary,
+                        "tables": tb.shrinkage(rows, f"tbl-shrinkage-{slug}", f"{roles.crossed}: every {group} "
+                                               "level's own, pooled and partial-pooling estimates", seed)
+                        if len(rows) else []})
+    return {"single": single, "crossed": crossed}
 
 
 def _connection_section(result: StudyResult) -> list[dict[str, Any]]:
@@ -301,11 +363,34 @@ def _connection_section(result: StudyResult) -> list[dict[str, Any]]:
         if demo.fixed is not None:
             tables.append(tb.generic(demo.fixed, f"tbl-demo-{key}-fixed", "Fixed effects: GLS vs posterior",
                                      DEMO_LABELS, fold=False))
-        tables.append(tb.generic(demo.table, f"tbl-demo-{key}", "The full table", DEMO_LABELS,
-                                 fold=len(demo.table) > 12))
+        tables.append(_demo_table(demo.table, key, result.study.settings.seed))
         out.append({"id": f"demo-{key}", "title": titles[key], "explanation": demo.explanation,
                     "tables": tables})
     return out
+
+
+DEMO_PICKS = (tb.Pick("largest |z| (MC)", "z_mc", 10, absolute=True),
+              tb.Pick("smallest group", "n", 3, largest=False), tb.Pick("largest group", "n", 3))
+
+
+def _demo_table(frame: pd.DataFrame, key: str, seed: int) -> tb.DisplayTable:
+    """A demonstration's table of group effects: every row, or above ``tb.MAX_LEVELS_LISTED`` rows the
+    largest |z|, the smallest and largest groups and a seeded random sample."""
+    if len(frame) <= tb.MAX_LEVELS_LISTED:
+        return tb.generic(frame, f"tbl-demo-{key}", "The full table", DEMO_LABELS, fold=len(frame) > 12)
+    chosen = tb.pick_rows(tb.by_level(frame) if "level" in frame.columns else frame, DEMO_PICKS, seed)
+    shown = tb.generic(chosen, f"tbl-demo-{key}", f"Chosen rows of {len(frame):,}",
+                       {**DEMO_LABELS, "shown": "shown because"}, fold=False)
+    return replace(shown, note=f"Only chosen rows of the {len(frame):,} are shown. Every row is in "
+                               f"{DEMO_FILE.format(key)}, written by compare-kit report --tables-dir DIR.")
+
+
+def _demos_model(result: StudyResult) -> str:
+    """The random-intercept model the demonstrations ran on, when they ran."""
+    from compare_kit.study import teaching_spec
+
+    spec = teaching_spec(result.study) if result.demos.ran() else None
+    return str(spec) if spec is not None else ""
 
 
 def _demos_skipped(result: StudyResult) -> str:
@@ -342,9 +427,9 @@ def _nested_section(result: StudyResult, roles: figs.Roles) -> list[dict[str, An
         for group in sorted(depth, key=lambda g: (depth[g], g)):
             rows = table[table["group"] == group]
             toward = "the population" if depth[group] == 0 else f"their {rows['toward_group'].iloc[0]}"
-            tables.append(tb.nested_shrinkage(rows, f"tbl-shrinkage-{label}-{group.replace(':', '-')}",
-                                              f"{label}: every {group} level pulled toward {toward}",
-                                              fold=len(rows) > 12))
+            tables += tb.nested_shrinkage(rows, f"tbl-shrinkage-{label}-{group.replace(':', '-')}",
+                                          f"{label}: every {group} level pulled toward {toward}",
+                                          fold=len(rows) > 12, seed=result.study.settings.seed)
         out.append({"label": label, "tables": tables})
     return out
 
@@ -389,14 +474,8 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
     fig_map, fig_problems = figs.build_figures(result)
     roles = figs.model_roles(result)
     problems, notes = collect_problems(result, fig_problems)
-    hier = roles.hierarchical
-    shrink = None
-    if hier is not None and len(result.comparisons[hier].shrinkage):
-        shrink = tb.shrinkage(result.comparisons[hier].shrinkage, "tbl-shrinkage",
-                              f"{hier}: every group's own, pooled and partial-pooling estimates")
-    data_roles = roles if hier is not None or roles.nested is None else replace(roles, hierarchical=roles.nested)
+    described = roles.hierarchical or roles.nested or roles.crossed
     pred = result.predictive
-    engines = sorted({tb.engine_text(b.engine) for _, b in result.fits.values()})
     if timestamp:
         now = utc_timestamp()
         total = result.timings.get("total")
@@ -406,7 +485,8 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
         generated = "Generated at (timestamp left out)"
     context = {
         "title": result.study.title,
-        "engines": engines,
+        "fitted_by": fitted_by(result),
+        "frequentist_engines": frequentist_engines(result),
         "generated": generated,
         "css": Markup(tb.stylesheet("report.css")),  # package data, not user input
         "sections": SECTIONS,
@@ -415,19 +495,22 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
         "roles": roles,
         "n_models": len(result.fits),
         "model_labels": list(result.fits),
-        "data": _data_section(result, data_roles),
+        "model_formulas": [str(m.spec) for m in result.study.models],
+        "data": _data_section(result, described, crossed=described == roles.crossed),
         "models": _models_section(result, roles),
         "results": _results_section(result, roles),
         "equivalence": _equivalence_section(result),
-        "shrinkage": shrink,
+        "shrinkage": _shrinkage_section(result, roles),
+        "crossed_slugs": [figs.group_slug(g) for g in roles.crossed_groups],
         "rmsd": tb.rmsd(pred.rmsd, "tbl-rmsd", "In-sample RMSD (lower: predictions closer to the data)"),
         "cv": tb.cross_validation(pred.cv, "tbl-cv", "Out-of-sample prediction error"),
         "loo": tb.information_criteria(pred.loo, "tbl-loo", "Information criteria and PSIS-LOO"),
         "demos": _connection_section(result),
         "demos_skipped": _demos_skipped(result),
+        "demos_model": _demos_model(result),
         "nested": _nested_section(result, roles),
         "health_freq": tb.frequentist_health([f for f, _ in result.fits.values()], "tbl-health-freq",
-                                             "Frequentist fits (statsmodels)"),
+                                             f"Frequentist fits ({frequentist_engines(result)})"),
         "health_bayes": tb.bayesian_health([b for _, b in result.fits.values()], "tbl-health-bayes",
                                            "Bayesian fits"),
         "worst": (tb.worst_diagnostics(result.diagnostics, "tbl-worst",
@@ -437,20 +520,22 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
                     "svg": Markup(v.svg)}  # matplotlib output: its text is drawn as paths, comments removed
                 for k, v in fig_map.items()},
         "repro": _reproducibility(result, command),
-        "pooled": roles.pooled, "unpooled": roles.unpooled,
+        "pooled": roles.pooled, "unpooled": roles.unpooled, "max_levels": tb.MAX_LEVELS_LISTED,
     }
     return tb.environment().get_template("report.html.j2").render(**context)
 
 
 def write_tables(result: StudyResult, folder: str | Path) -> list[Path]:
-    """The five tidy CSVs of docs/design.md, written atomically (full precision)."""
+    """The five tidy CSVs of docs/design.md and each demonstration's table (``demo_<name>.csv``),
+    written atomically (full precision)."""
     from compare_kit.io import write_csv_atomic
 
     folder = Path(folder)
     frames = {"estimates.csv": result.estimates, "equivalence.csv": result.equivalence,
               "shrinkage.csv": result.shrinkage, "fit_stats.csv": result.fit_stats,
               "diagnostics.csv": result.diagnostics}
-    return [write_csv_atomic(folder / name, frames[name]) for name in TABLE_FILES]
+    frames |= {DEMO_FILE.format(key): demo.table for key, demo in result.demos.ran().items()}
+    return [write_csv_atomic(folder / name, frame) for name, frame in frames.items()]
 
 
 def write_report(result_or_study: StudyResult | Study, path: str | Path, *, timestamp: bool = True,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from compare_kit.display import (
@@ -53,6 +56,126 @@ def stylesheet(name: str = "report.css") -> str:
     return (resources.files("compare_kit.report") / name).read_text(encoding="utf-8")
 
 
+# ------------------------------------------------- many levels: summaries
+
+
+MAX_LEVELS_LISTED = 100  # a factor with more levels is summarised in every per-level table (radon: 85 counties)
+SAMPLE_ROWS = 10  # levels drawn at random (seeded) beside the chosen ones
+VERDICTS = ("agree", "differ slightly", "differ", "prior-dominated", "only frequentist", "only Bayesian")
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A rule choosing rows of a summarised table: the ``count`` rows with the largest (or smallest)
+    values of ``column``, compared by absolute value when ``absolute``."""
+
+    reason: str
+    column: str
+    count: int
+    largest: bool = True
+    absolute: bool = False
+
+
+SIZE_PICKS = (Pick("smallest group", "n", 3, largest=False), Pick("largest group", "n", 3))
+SHRINKAGE_PICKS = (Pick("most shrunk", "shrinkage_freq", 5),
+                   Pick("least shrunk", "shrinkage_freq", 5, largest=False), *SIZE_PICKS)
+
+
+def natural_key(level: object) -> tuple[tuple[int, int, str], ...]:
+    """Sort key of a group level: runs of digits compare as numbers ("2" < "10" < "100", "S2" < "S10")."""
+    return tuple((0, int(part), "") if part[0] in "0123456789" else (1, 0, part)
+                 for part in re.split(r"([0-9]+)", str(level)) if part)
+
+
+def by_level(frame: pd.DataFrame, term_first: bool = False, factors: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows by factor (column ``group``, if any: ``factors`` first, in that order, then the others in order
+    of appearance), then level in natural order and term (or term first)."""
+    group_of = frame["group"] if "group" in frame.columns else pd.Series("", index=frame.index)
+    factors = {g: i for i, g in enumerate(dict.fromkeys([*factors, *group_of]))}
+    terms = ({t: i for i, t in enumerate(dict.fromkeys(frame["term"]))} if "term" in frame.columns
+             else {})
+    term_of = frame["term"] if "term" in frame.columns else pd.Series("", index=frame.index)
+    keys = [(factors[g], terms.get(t, 0), natural_key(lv)) if term_first else
+            (factors[g], natural_key(lv), terms.get(t, 0))
+            for g, lv, t in zip(group_of, frame["level"], term_of, strict=True)]
+    return frame.iloc[sorted(range(len(frame)), key=keys.__getitem__)].reset_index(drop=True)
+
+
+def with_sizes(frame: pd.DataFrame, sizes: Mapping[str, pd.Series]) -> pd.DataFrame:
+    """The frame with ``n``, each row's level size in its factor (``sizes``: per factor, rows per level)."""
+    empty = pd.Series(dtype=float)
+    n = [sizes.get(g, empty).get(lv, np.nan) for g, lv in zip(frame["group"], frame["level"], strict=True)]
+    return frame.assign(n=n)
+
+
+def split_by_size(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of factors listed in full, and those of factors with more than ``MAX_LEVELS_LISTED`` levels."""
+    levels = frame.groupby("group", sort=False)["level"].transform("nunique")
+    return frame[levels <= MAX_LEVELS_LISTED], frame[levels > MAX_LEVELS_LISTED]
+
+
+def pick_rows(frame: pd.DataFrame, picks: Sequence[Pick], seed: int, sample: int = SAMPLE_ROWS) -> pd.DataFrame:
+    """The rows each pick chooses, then a seeded random sample of the others, with column ``shown`` saying
+    why each is there; a row chosen twice is shown once (both reasons). Ties go to the earlier row."""
+    frame = frame.reset_index(drop=True)
+    reasons: dict[int, list[str]] = {}
+    for pick in picks:
+        if pick.column not in frame.columns:
+            continue
+        values = pd.to_numeric(frame[pick.column], errors="coerce")
+        values = (values.abs() if pick.absolute else values).dropna()
+        chosen = values.nlargest(pick.count) if pick.largest else values.nsmallest(pick.count)
+        for i in chosen.index:
+            reasons.setdefault(int(i), []).append(pick.reason)
+    rest = [i for i in range(len(frame)) if i not in reasons]
+    drawn = np.random.default_rng(seed).choice(len(rest), size=min(sample, len(rest)), replace=False)
+    for k in sorted(drawn):
+        reasons[rest[k]] = ["random sample"]
+    return frame.iloc[list(reasons)].assign(shown=["; ".join(r) for r in reasons.values()])
+
+
+def chosen_rows(frame: pd.DataFrame, picks: Sequence[Pick], seed: int) -> pd.DataFrame:
+    """``pick_rows`` within each factor, factors in order of appearance."""
+    return pd.concat([pick_rows(part, picks, seed) for _, part in frame.groupby("group", sort=False)],
+                     ignore_index=True)
+
+
+def listed_caption(caption: str, listed: pd.DataFrame, large: pd.DataFrame) -> str:
+    """A complete table's caption, naming its factors when others are summarised apart."""
+    return f"{caption}: {', '.join(dict.fromkeys(listed['group']))}" if len(large) else caption
+
+
+def chosen_table(large: pd.DataFrame, picks: Sequence[Pick], seed: int, columns: Sequence[Column],
+                 lines: Callable[[pd.DataFrame], list], id: str, caption: str, csv: str,
+                 header: Sequence[tuple[str, int]] = ()) -> DisplayTable:
+    """The chosen levels of factors too large to list (``chosen_rows``): ``lines`` of them under
+    ``columns``, each with why it is shown, and where every level is (``csv``)."""
+    chosen = chosen_rows(large, picks, seed)
+    rows = [[*line, Cell(why, "why")] for line, why in zip(lines(chosen), chosen["shown"], strict=True)]
+    columns = [*columns, Column("shown because")]
+    if not header:  # columns with nothing to show (notes no chosen row has) are left out
+        keep = [i for i in range(len(columns)) if any(row[i].text for row in rows)]
+        columns, rows = [columns[i] for i in keep], [[row[i] for i in keep] for row in rows]
+    return table(f"{id}-chosen", columns, rows, f"{caption}: chosen levels",
+                 note=csv_pointer(large, csv), fold=False, group_header=(*header, ("", 1)) if header else ())
+
+
+def csv_pointer(frame: pd.DataFrame, csv: str) -> str:
+    """The sentence under a summarised table: which factors are summarised and where every row is."""
+    counts = frame.groupby("group", sort=False)["level"].nunique()
+    which = ", ".join(f"{g} ({fmt_int(n)} levels)" for g, n in counts.items())
+    return (f"Only chosen levels are shown for factors with more than {MAX_LEVELS_LISTED} levels: {which}. "
+            f"Every level is in {csv}, written by compare-kit report --tables-dir DIR "
+            "(or compare_kit.write_report(..., tables_dir=DIR)).")
+
+
+def _correlation(a: pd.Series, b: pd.Series) -> float:
+    both = pd.concat([a, b], axis=1).dropna()
+    if len(both) < 3 or both.iloc[:, 0].std() == 0 or both.iloc[:, 1].std() == 0:
+        return float("nan")
+    return float(np.corrcoef(both.iloc[:, 0], both.iloc[:, 1])[0, 1])
+
+
 # --------------------------------------------------------- table builders
 
 
@@ -90,48 +213,163 @@ def estimates_side_by_side(estimates: pd.DataFrame, model: str, effects: Sequenc
     return table(id, columns, out, caption, fold=fold, group_header=header)
 
 
-def group_effects(estimates: pd.DataFrame, model: str, sizes: pd.Series | None, id: str,
-                  caption: str = "") -> DisplayTable:
-    """Per group level: each random coefficient's BLUP ± SE beside the posterior mean ± SD."""
+def group_effects(estimates: pd.DataFrame, model: str, sizes: Mapping[str, pd.Series], id: str,
+                  caption: str = "", seed: int = 0) -> list[DisplayTable]:
+    """Per group level: its factor, rows (``sizes``: per factor, in the formula's order, rows per level)
+    and each random coefficient's BLUP ± SE beside the posterior mean ± SD, levels in natural order;
+    factors with more than ``MAX_LEVELS_LISTED`` levels summarised (a summary per factor and term, and
+    chosen levels)."""
     rows = estimates[(estimates["model"] == model) & (estimates["effect"] == "ran_vals")]
     terms = list(dict.fromkeys(rows["term"]))
-    groups = list(dict.fromkeys(rows["group"]))
-    columns = [Column("group"), Column("level"), Column("n", "int")]
-    header = [("", 3)]
+    side = rows["engine"].isin(FREQUENTIST_ENGINES).map({True: "f", False: "b"})
+    wide = (rows.assign(side=side).set_index(["group", "level", "term", "side"])[["estimate", "std_error"]]
+            .unstack(["term", "side"]))
+    frame = with_sizes(wide.index.to_frame(index=False), sizes)
+    values = []
+    for term in terms:
+        for s in ("f", "b"):
+            for value in ("estimate", "std_error"):
+                name = f"{value}_{s}_{term}"
+                frame[name] = wide[(value, term, s)].to_numpy() if (value, term, s) in wide.columns else np.nan
+                values.append(name)
+    frame = by_level(frame, factors=list(sizes))
+    columns = [Column("factor"), Column("level"), Column("n", "int")]
+    header: list[tuple[str, int]] = [("", 3)]
     for term in terms:
         columns += [Column("BLUP", "num"), Column("SE", "num"), Column("posterior mean", "num"),
                     Column("posterior SD", "num")]
         header.append((f"{term_text(term)} deviation", 4))
-    wide = rows.pivot_table(index=["group", "level"], columns=["engine", "term"],
-                            values=["estimate", "std_error"], aggfunc="first")
-    freq_engine = next((e for e in rows["engine"].unique() if e in FREQUENTIST_ENGINES), "")
-    bayes_engine = next((e for e in rows["engine"].unique() if e not in FREQUENTIST_ENGINES), "")
-    out = []
-    for group in groups:
-        levels = sorted(rows.loc[rows["group"] == group, "level"].unique())
-        for level in levels:
-            n = sizes.get(level) if sizes is not None and len(groups) == 1 else None
-            line = [Cell(group), Cell(level), Cell(fmt_int(n))]
-            for term in terms:
-                for engine in (freq_engine, bayes_engine):
-                    for value in ("estimate", "std_error"):
-                        line.append(_num(wide.get((value, engine, term), pd.Series(dtype=float))
-                                         .get((group, level))))
-            out.append(line)
-    return table(id, columns, out, caption, group_header=header)
+
+    def lines(part: pd.DataFrame) -> list[list[Cell]]:
+        return [[Cell(r["group"]), Cell(r["level"]), Cell(fmt_int(r["n"]))] + [_num(r[v]) for v in values]
+                for _, r in part.iterrows()]
+
+    listed, large = split_by_size(frame)
+    out = [table(id, columns, lines(listed), listed_caption(caption, listed, large), group_header=header)
+           ] if len(listed) else []
+    if not len(large):
+        return out
+    summary = []
+    for group, part in large.groupby("group", sort=False):
+        for term in terms:
+            f, b = part[f"estimate_f_{term}"], part[f"estimate_b_{term}"]
+            summary.append([Cell(group), Cell(term_text(term)), Cell(fmt_int(len(part))), _num(f.min()),
+                            _num(f.max()), _num(f.std()), _num(b.std()), _num(_correlation(f, b))])
+    out.append(table(f"{id}-summary", [Column("factor"), Column("term"), Column("levels", "int"),
+                                      Column("lowest BLUP", "num"), Column("highest BLUP", "num"),
+                                      Column("SD of BLUPs", "num"), Column("SD of posterior means", "num"),
+                                      Column("correlation", "num", "BLUPs with posterior means")],
+                     summary, f"{caption}: summary per factor", fold=False))
+    first = f"estimate_f_{terms[0]}"
+    picks = (Pick("lowest BLUP", first, 5, largest=False), Pick("highest BLUP", first, 5), *SIZE_PICKS)
+    out.append(chosen_table(large, picks, seed, columns, lines, id, caption, "estimates.csv", header))
+    return out
 
 
-def shrinkage(frame: pd.DataFrame, id: str, caption: str = "") -> DisplayTable:
+def shrinkage(frame: pd.DataFrame, id: str, caption: str = "", seed: int = 0) -> list[DisplayTable]:
+    """Every level's own, pooled and partial-pooling estimates and shrinkage; above ``MAX_LEVELS_LISTED``
+    levels of a factor, a summary per factor and term and chosen levels instead."""
     columns = [Column("level"), Column("n", "int"), Column("term"), Column("own estimate", "num"),
                Column("complete pooling", "num"), Column("partial, frequentist", "num"),
                Column("partial, Bayesian", "num"), Column("shrinkage, freq.", "num"),
                Column("shrinkage, Bayes", "num"), Column("pooling factor", "num", "closed form"),
                Column("note")]
-    out = [[Cell(r["level"]), Cell(fmt_int(r["n"])), Cell(term_text(r["term"])), _num(r["no_pooling"]),
-            _num(r["complete_pooling"]), _num(r["partial_freq"]), _num(r["partial_bayes"]),
-            _num(r["shrinkage_freq"], 2), _num(r["shrinkage_bayes"], 2), _num(r["pooling_factor"], 2),
-            Cell(r["note"], "why")] for _, r in frame.iterrows()]
-    return table(id, columns, out, caption)
+
+    def lines(part: pd.DataFrame) -> list[list[Cell]]:
+        return [[Cell(r["level"]), Cell(fmt_int(r["n"])), Cell(term_text(r["term"])), _num(r["no_pooling"]),
+                 _num(r["complete_pooling"]), _num(r["partial_freq"]), _num(r["partial_bayes"]),
+                 _num(r["shrinkage_freq"], 2), _num(r["shrinkage_bayes"], 2), _num(r["pooling_factor"], 2),
+                 Cell(r["note"], "why")] for _, r in part.iterrows()]
+
+    listed, large = split_by_size(frame)
+    out = [table(id, columns, lines(listed), listed_caption(caption, listed, large))] if len(listed) else []
+    return out + _summarised_shrinkage(large, columns, lines, id, caption, seed)
+
+
+def _summarised_shrinkage(large: pd.DataFrame, columns: list[Column], lines: Callable[[pd.DataFrame], list],
+                          id: str, caption: str, seed: int) -> list[DisplayTable]:
+    """Shrinkage rows of factors with too many levels to list: a summary per factor and term, and
+    chosen levels (``lines`` of them under ``columns``, a factor column in front)."""
+    if not len(large):
+        return []
+    large = by_level(large)
+    summary = []
+    for (group, term), part in large.groupby(["group", "term"], sort=False):
+        f = part["shrinkage_freq"]
+        summary.append([Cell(group), Cell(term_text(term)), Cell(fmt_int(len(part))), _num(f.median(), 2),
+                        _num(f.min(), 2), _num(f.max(), 2), _num(part["shrinkage_bayes"].median(), 2),
+                        _num((f - part["pooling_factor"]).abs().max(), 3)])
+    return [table(f"{id}-summary", [Column("factor"), Column("term"), Column("levels", "int"),
+                                    Column("median shrinkage, freq.", "num"), Column("least", "num"),
+                                    Column("most", "num"), Column("median shrinkage, Bayes", "num"),
+                                    Column("largest |freq. − pooling factor|", "num")],
+                  summary, f"{caption}: summary", fold=False),
+            chosen_table(large, SHRINKAGE_PICKS, seed, [Column("factor"), *columns],
+                         lambda part: [[Cell(g), *line] for g, line in zip(part["group"], lines(part), strict=True)],
+                         id, caption, "shrinkage.csv")]
+
+
+def group_equivalence(frame: pd.DataFrame, sizes: Mapping[str, pd.Series], id: str, caption: str = "",
+                      seed: int = 0) -> list[DisplayTable]:
+    """The group effects' rows of an equivalence table: every row (as ``equivalence``) for factors of at
+    most ``MAX_LEVELS_LISTED`` levels; for larger factors the verdicts counted per factor and term, each
+    verdict's reason once (a legend), and chosen levels (the largest |z| first)."""
+    frame = by_level(frame, term_first=True, factors=list(sizes))
+    listed, large = split_by_size(frame)
+    out = [equivalence(listed, id, listed_caption(caption, listed, large), fold=True)] if len(listed) else []
+    if not len(large):
+        return out
+    large = with_sizes(large, sizes)
+    verdicts = [v for v in VERDICTS if (large["verdict"] == v).any()]
+    summary = []
+    for (group, term), part in large.groupby(["group", "term"], sort=False):
+        z = part["z_difference"].abs()
+        summary.append([Cell(group), Cell(term_text(term)), Cell(fmt_int(len(part)))]
+                       + [Cell(fmt_int((part["verdict"] == v).sum())) for v in verdicts]
+                       + [_num(z.median(), 2), _num(z.max(), 2),
+                          _num(_correlation(part["freq_estimate"], part["bayes_estimate"]))])
+    out.append(table(f"{id}-summary", [Column("factor"), Column("term"), Column("levels", "int"),
+                                      *[Column(v, "int") for v in verdicts], Column("median |z|", "num"),
+                                      Column("max |z|", "num"),
+                                      Column("correlation", "num", "frequentist with Bayesian estimates")],
+                     summary, f"{caption}: verdicts per factor", fold=False))
+    legend = []
+    for v in verdicts:
+        part = large[large["verdict"] == v]
+        typical = part.iloc[int(np.argsort(part["z_difference"].abs().to_numpy(), kind="stable")[len(part) // 2])]
+        legend.append([verdict_cell(v), Cell(fmt_int(len(part))),
+                       Cell(f"{typical['why']} (for example {typical['group']} {typical['level']}, "
+                            f"{term_text(typical['term'])})", "why")])
+    out.append(table(f"{id}-legend", [Column("verdict", "verdict"), Column("group effects", "int"),
+                                     Column("why")], legend, f"{caption}: why each verdict", fold=False))
+    columns = [Column("factor"), Column("level"), Column("n", "int"), Column("term"),
+               Column("frequentist", "num"), Column("SE", "num"), Column("Bayesian", "num"),
+               Column("posterior SD", "num"), Column("difference", "num"),
+               Column("z", "num", "difference / posterior SD"), Column("verdict", "verdict")]
+
+    def lines(part: pd.DataFrame) -> list[list[Cell]]:
+        return [[Cell(r["group"]), Cell(r["level"]), Cell(fmt_int(r["n"])), Cell(term_text(r["term"])),
+                 _num(r["freq_estimate"]), _num(r["freq_std_error"]), _num(r["bayes_estimate"]),
+                 _num(r["bayes_std_error"]), _num(r["difference"]), _num(r["z_difference"], 2),
+                 verdict_cell(r["verdict"])] for _, r in part.iterrows()]
+
+    picks = (Pick("largest |z|", "z_difference", 10, absolute=True), *SIZE_PICKS)
+    out.append(chosen_table(large, picks, seed, columns, lines, id, caption, "equivalence.csv"))
+    return out
+
+
+def group_list(sizes: pd.Series, group: str, id: str, caption: str = "", seed: int = 0) -> DisplayTable:
+    """Every level of a factor and its rows, largest first; above ``MAX_LEVELS_LISTED`` levels the
+    largest, the smallest and a random sample."""
+    frame = pd.DataFrame({"group": group, "level": sizes.index.astype(str), "n": sizes.to_numpy()})
+    if len(frame) <= MAX_LEVELS_LISTED:
+        by_size = frame.sort_values("n", ascending=False, kind="stable")
+        return generic(pd.DataFrame({group: by_size["level"], "rows": by_size["n"]}), id, caption, fold=True)
+    chosen = pick_rows(by_level(frame), (Pick("largest group", "n", 10), Pick("smallest group", "n", 10,
+                                                                             largest=False)), seed)
+    lines = [[Cell(r["level"]), Cell(fmt_int(r["n"])), Cell(r["shown"], "why")] for _, r in chosen.iterrows()]
+    return table(id, [Column(group), Column("rows", "int"), Column("shown because")], lines,
+                 f"{caption}: chosen levels", note=csv_pointer(frame, "estimates.csv"), fold=True)
 
 
 def rmsd(frame: pd.DataFrame, id: str, caption: str = "") -> DisplayTable:
@@ -257,8 +495,10 @@ def worst_diagnostics(diagnostics: pd.DataFrame, id: str, caption: str = "", row
 
 
 
-def nested_shrinkage(frame: pd.DataFrame, id: str, caption: str = "", fold: bool | None = None) -> DisplayTable:
-    """Shrinkage rows of a nested model: what each row is pulled toward, and each engine's target."""
+def nested_shrinkage(frame: pd.DataFrame, id: str, caption: str = "", fold: bool | None = None,
+                     seed: int = 0) -> list[DisplayTable]:
+    """Shrinkage rows of a nested model: what each row is pulled toward, and each engine's target; a
+    summary and chosen levels above ``MAX_LEVELS_LISTED`` levels."""
     columns = [Column("level"), Column("n", "int"), Column("pulled toward"), Column("own estimate", "num"),
                Column("target, freq.", "num", "the value pulled toward, frequentist: fixed part (+ enclosing BLUPs)"),
                Column("partial, freq.", "num"),
@@ -267,11 +507,16 @@ def nested_shrinkage(frame: pd.DataFrame, id: str, caption: str = "", fold: bool
                Column("partial, Bayes", "num"), Column("shrinkage, freq.", "num"),
                Column("shrinkage, Bayes", "num"), Column("pooling factor", "num", "closed form"),
                Column("note")]
-    out = [[Cell(r["level"]), Cell(fmt_int(r["n"])), Cell(r["toward"]), _num(r["no_pooling"]),
-            _num(r["complete_pooling"]), _num(r["partial_freq"]), _num(r["complete_pooling_bayes"]),
-            _num(r["partial_bayes"]), _num(r["shrinkage_freq"], 2), _num(r["shrinkage_bayes"], 2),
-            _num(r["pooling_factor"], 2), Cell(r["note"], "why")] for _, r in frame.iterrows()]
-    return table(id, columns, out, caption, fold=fold)
+
+    def lines(part: pd.DataFrame) -> list[list[Cell]]:
+        return [[Cell(r["level"]), Cell(fmt_int(r["n"])), Cell(r["toward"]), _num(r["no_pooling"]),
+                 _num(r["complete_pooling"]), _num(r["partial_freq"]), _num(r["complete_pooling_bayes"]),
+                 _num(r["partial_bayes"]), _num(r["shrinkage_freq"], 2), _num(r["shrinkage_bayes"], 2),
+                 _num(r["pooling_factor"], 2), Cell(r["note"], "why")] for _, r in part.iterrows()]
+
+    listed, large = split_by_size(frame)
+    out = [table(id, columns, lines(listed), listed_caption(caption, listed, large), fold=fold)] if len(listed) else []
+    return out + _summarised_shrinkage(large, columns, lines, id, caption, seed)
 
 
 __all__ = ["DASH", "LONG_TABLE", "Cell", "Column", "DisplayTable", "Kind", "comparison_tables", "engine_label", "engine_text",

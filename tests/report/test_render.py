@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from compare_kit.report import tables as tb
-from compare_kit.report.render import SECTIONS, TABLE_FILES
+from compare_kit.report.render import DEMO_FILE, SECTIONS, TABLE_FILES
 from tests.report.conftest import XSS
 
 SECTION_IDS = [s.id for s in SECTIONS]
@@ -77,6 +77,12 @@ def test_radon_report_has_every_section_figure_and_table(radon_html):
     assert "Figure not drawn" not in html
     for county in ("CASS", "CROWWING", "FREEBORN"):
         assert county in html
+    # 85 counties, under MAX_LEVELS_LISTED: every per-level table lists every county, none is summarised
+    assert tb.MAX_LEVELS_LISTED >= 85 and "chosen levels" not in html and "Only chosen" not in html
+    for tid in ("tbl-groups-partial_pooling", "tbl-eq-vals-partial_pooling", "tbl-shrinkage"):
+        body = html[html.index(f'<table id="{tid}"'):]
+        body = body[body.index("<tbody>"):body.index("</tbody>")]
+        assert body.count("<tr>") == 85 * (1 if tid == "tbl-groups-partial_pooling" else 2), tid  # 2 terms
     for words in ("In-sample RMSD", "cross-validation", "PSIS leave-one-out", "AIC", "conditional equivalence",
                   "Flattening the prior", "boundary case", "R-hat", "divergences", "nutpie",
                   "log_radon ~ floor + (1 + floor || county)", "y ~ 1 + x0 + (1 + z0_1 | g0)",
@@ -117,6 +123,8 @@ def test_write_report_writes_html_and_the_five_tables(radon_result, tmp_path):
         frame = pd.read_csv(tmp_path / name)
         assert len(frame) > 0, name
     assert {"z_difference", "verdict"} <= set(pd.read_csv(tmp_path / "equivalence.csv").columns)
+    demo = pd.read_csv(tmp_path / DEMO_FILE.format("conditional_equivalence"))
+    assert len(demo) == len(radon_result.demos.conditional_equivalence.table)
     assert not list(tmp_path.glob(".*.tmp"))  # atomic: no temporary files left
 
 

@@ -400,7 +400,7 @@ formula = "log_radon ~ basement + (1 | state/county)"
         assert f'id="{fid}"' in html, fid
     assert "Figure not drawn" not in html
     assert 'id="tbl-shrinkage-three_level-state"' in html
-    assert 'id="tbl-shrinkage-three_level-county-state"' in html
+    assert 'id="tbl-shrinkage-three_level-county-state-chosen"' in html  # more than 100 counties: summarised
     assert "state MN" in html and "demos = false" in html
     assert "the group panels" in html.lower() and "nested factors" in html
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"https?:", html)

@@ -26,6 +26,7 @@ from compare_kit.report import figures as figs
 from compare_kit.report import tables as tb
 from compare_kit.results import BayesianFit, EngineName
 from compare_kit.spec import Pooling
+from compare_kit.wording import count, size_range
 
 if TYPE_CHECKING:
     from compare_kit.design import Design
@@ -208,8 +209,8 @@ def _data_section(result: StudyResult, label: str | None, crossed: bool = False)
         counts = sizes.value_counts().sort_index()
         slug = figs.group_slug(group)
         summary = tb.key_values(
-            [("groups", len(sizes)), ("smallest group", _rows(sizes.min())),
-             ("median group", _rows(sizes.median())), ("largest group", _rows(sizes.max())),
+            [("groups", len(sizes)), ("smallest group", count(sizes.min(), "row")),
+             ("median group", count(sizes.median(), "row")), ("largest group", count(sizes.max(), "row")),
              ("groups with 1 row", int((sizes == 1).sum())),
              ("groups with 5 rows or fewer", int((sizes <= 5).sum()))],
             f"tbl-groups-{slug}", f"Groups: {group}")
@@ -218,8 +219,9 @@ def _data_section(result: StudyResult, label: str | None, crossed: bool = False)
             tb.generic(dist, f"tbl-group-sizes-{slug}", f"How many {group} groups have each size", fold=True),
             tb.group_list(sizes, group, f"tbl-group-list-{slug}", f"Every {group} and its size",
                           study.settings.seed)]})
-        words.append(f"{len(sizes):,} {group} groups, from {int(sizes.min())} to {int(sizes.max())} rows each "
-                     f"(median {float(sizes.median()):g})")
+        median = "" if sizes.min() == sizes.max() else f" (median {float(sizes.median()):g})"
+        words.append(f"{len(sizes):,} {group} group{'' if len(sizes) == 1 else 's'}, "
+                     f"{size_range(sizes.min(), sizes.max(), 'row')}{median}")
     if crossed and len(words) > 1:
         group_text = f"{label} has {len(words)} crossed grouping factors: " + "; ".join(words) + "."
     else:
@@ -245,9 +247,6 @@ def _srrs2_source(study: Study, data: pd.DataFrame) -> str:
     where = "bundled with compare_kit" if study.data_path is None else f"in {study.data_path}"
     return f"the EPA radon survey (srrs2.dat and cty.dat {where}){left_out}{dropped}"
 
-
-def _rows(n: float) -> str:
-    return f"{float(n):g} row" + ("" if float(n) == 1 else "s")
 
 
 DEMO_LABELS = {

@@ -29,13 +29,14 @@ from compare_kit.results import Effect, FitResult, FrequentistFit
 PRIOR_SCALES = (0.02, 0.1, 0.5, 2.5, 12.5)
 
 # The conditional-equivalence sampler's work budget: rows x chains x (tuning + kept draws). A gradient
-# costs O(rows); on InstEval's 73,421 rows, 2 chains x (300 + 300) (8.8e7) took 106 s on 2 loaded cores
-# (20,000 rows: 100 s, most of it compiling). Above the budget the demonstration keeps its model, rows
-# and chains and samples fewer draws (``conditional_sampling``), which only widens its Monte Carlo error:
-# z_mc is measured in Monte Carlo SEs, so it stays a standard-normal check.
+# costs O(rows); on InstEval's 73,421 rows, 2 chains x (300 + 300) (8.8e7) took 106 s on 2 loaded cores,
+# 4 chains x (300 + 100) 225 s (4 chains share 2 cores). Above the budget the demonstration keeps its
+# model and rows and samples fewer chains and draws (``conditional_sampling``), which only widens its
+# Monte Carlo error: z_mc is measured in Monte Carlo SEs, so it stays a standard-normal check.
 CONDITIONAL_ROW_DRAWS_BUDGET = 100_000_000
 _REDUCED_TUNE = 300  # nutpie's mass-matrix adaptation settles well within this on a Gaussian posterior
 _MIN_DRAWS = 100  # per chain: an ESS of a few hundred over the chains, enough for MCSEs
+_REDUCED_CHAINS = 2  # one per core of a two-core machine
 
 
 class DemoData(StrEnum):
@@ -111,11 +112,12 @@ class SamplingPlan:
 
 def conditional_sampling(rows: int, draws: int, tune: int, chains: int,
                          budget: int = CONDITIONAL_ROW_DRAWS_BUDGET) -> SamplingPlan:
-    """The requested draws, or fewer when ``rows * chains * (tune + draws)`` exceeds ``budget``: tuning
-    cut to ``_REDUCED_TUNE`` and the kept draws to what the budget leaves (at least ``_MIN_DRAWS``)."""
+    """The requested draws, or fewer when ``rows * chains * (tune + draws)`` exceeds ``budget``: at most
+    ``_REDUCED_CHAINS`` chains, tuning cut to ``_REDUCED_TUNE`` and the kept draws to what the budget
+    leaves (at least ``_MIN_DRAWS``)."""
     if rows * chains * (tune + draws) <= budget:
         return SamplingPlan(draws, tune, chains, reduced=False)
-    tune = min(tune, _REDUCED_TUNE)
+    tune, chains = min(tune, _REDUCED_TUNE), min(chains, _REDUCED_CHAINS)
     return SamplingPlan(min(draws, max(_MIN_DRAWS, budget // (rows * chains) - tune)), tune, chains, reduced=True)
 
 

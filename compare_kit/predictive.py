@@ -22,7 +22,7 @@ import pandas as pd
 from compare_kit.design import Design, build_design
 from compare_kit.errors import CompareKitError
 from compare_kit.new_rows import NewRows, new_rows
-from compare_kit.results import BayesianFit, FitResult, FrequentistFit
+from compare_kit.results import CHUNK_BYTES, BayesianFit, FitResult, FrequentistFit
 from compare_kit.spec import ModelSpec
 
 _NEW_GROUP = "(new group)"  # the level a new row of a group the fit never saw carries
@@ -53,8 +53,9 @@ def in_sample_rmsd(freq: FitResult | None = None, bayes: FitResult | None = None
                      "how": "fitted values (fixed part + BLUPs)"})
     if bayes is not None:
         y = bayes.design.y
-        mu = bayes.mu
-        per_draw = np.sqrt(np.mean((y[None, None, :] - mu) ** 2, axis=-1))
+        step = max(1, CHUNK_BYTES // (8 * len(y)))  # draws at a time: never the full (chain, draw, n) means
+        chunks = [np.arange(start, min(start + step, bayes.n_draws)) for start in range(0, bayes.n_draws, step)]
+        per_draw = np.concatenate([np.sqrt(np.mean((y - bayes.mu_at(draws)) ** 2, axis=1)) for draws in chunks])
         rows.append({"model": bayes.model, "engine": str(bayes.engine), "rmsd": float(per_draw.mean()),
                      "how": "mean over posterior draws of the RMSD of each draw's predictions"})
     return pd.DataFrame(rows)

@@ -367,11 +367,30 @@ class FrequentistFit(FitResult):
                              cond_sd=np.sqrt(np.clip(cond, 0, None)), pev_sd=np.sqrt(np.clip(diag, 0, None)))
 
 
+# The largest (draws x rows) float64 block a Bayesian fit's row-wise work holds at once: PSIS-LOO and the
+# in-sample RMSD run over chunks of rows or of draws this size, never over the full (chain, draw, n) arrays.
+CHUNK_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class Elpd:
+    """PSIS-LOO's totals and pointwise values, as arviz_stats' ``loo`` computes them."""
+
+    elpd: float  # sum of elpd_i
+    se: float  # sqrt(n var(elpd_i))
+    p: float  # effective number of parameters: lppd - elpd
+    elpd_i: np.ndarray  # (n,) each row's leave-one-out log predictive density
+    pareto_k: np.ndarray  # (n,) the Pareto shape of each row's importance weights
+    good_k: float  # min(1 - 1 / log10(S), 0.7): above it a row's estimate is unreliable
+    n_samples: int
+    r_eff: float  # relative efficiency of the draws (mean ESS of sigma / S), as arviz's default
+
+
 @dataclass(frozen=True)
 class Loo:
     """PSIS-LOO of a Bayesian fit and each row's leave-one-out mean prediction."""
 
-    elpd: Any  # arviz_stats' ELPDData
+    elpd: Elpd
     predictions: np.ndarray
     warnings: tuple[str, ...]
 
@@ -411,29 +430,73 @@ class BayesianFit(FitResult):
 
         return normal_log_likelihood(self.design.y, self.mu, self._draws().residual)
 
+    @property
+    def n_draws(self) -> int:
+        """Draws over all chains (the flat draw indices of ``mu_at`` run from 0 to this)."""
+        return int(self._draws().residual.size)
+
+    def mu_at(self, draws: np.ndarray) -> np.ndarray:
+        """The model's mean of every row at the given flat (chain-major) draw indices: (len(draws), n),
+        without building the full ``mu``."""
+        from compare_kit.engines.posterior import mean_of_draws
+
+        return mean_of_draws(self._draws(), self.design, np.asarray(draws, dtype=int), slice(None))
+
     @cached_property
     def loo(self) -> Loo:
-        """PSIS-LOO, computed once, with each row's leave-one-out mean prediction.
+        """PSIS-LOO, computed once, with each row's leave-one-out mean prediction (``psis_loo``)."""
+        return self.psis_loo()
 
-        The means come from the smoothed log weights that ``az.loo`` already returns
-        (``sum_s softmax(lw)_s mu_s``, arviz's own formula for ``loo_expectations(kind="mean")``):
-        running ``loo_expectations`` would smooth every row's weights a second time and fit a
-        Pareto tail to every row's predictions, four times the cost of the LOO itself.
+    def psis_loo(self, chunk_rows: int | None = None) -> Loo:
+        """PSIS-LOO over chunks of rows (default: ``CHUNK_BYTES`` of draws x rows each).
+
+        PSIS smooths each row's importance weights on its own, so chunking the rows is exact: the
+        numbers are arviz_stats' (its ``psislw`` per row, its pointwise elpd and p_loo, its r_eff from
+        sigma's ESS as ``az.loo`` on ``loo_data()`` computes it). The leave-one-out means are
+        ``sum_s softmax(lw)_s mu_s`` from the same smoothed weights (arviz's formula for
+        ``loo_expectations(kind="mean")``, without smoothing every row a second time).
         """
         import warnings
 
-        import arviz as az
-        from scipy.special import logsumexp
+        from arviz_stats.base import array_stats
+        from scipy.special import logsumexp, softmax
 
+        from compare_kit.engines.posterior import mean_of_draws, normal_log_likelihood
+
+        draws, design = self._draws(), self.design
+        sigma = draws.residual  # (chain, draw)
+        n_samples, n = sigma.size, design.n
+        r_eff = (1.0 if sigma.shape[0] == 1 else
+                 float(array_stats.ess(sigma, method="mean", chain_axis=0, draw_axis=1)) / n_samples)
+        step = chunk_rows or max(1, CHUNK_BYTES // (8 * n_samples))
+        elpd_i, p_i, pareto_k, predictions = (np.empty(n) for _ in range(4))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            elpd = az.loo(self.loo_data(), pointwise=True)
-        lw = np.asarray(elpd.log_weights.transpose("chain", "draw", ...).values)
-        pred = (np.exp(lw - logsumexp(lw, axis=(0, 1), keepdims=True)) * self.mu).sum(axis=(0, 1))
-        return Loo(elpd, pred, tuple(dict.fromkeys(str(w.message) for w in caught)))
+            for start in range(0, n, step):
+                rows = slice(start, min(start + step, n))
+                mu = mean_of_draws(draws, design, slice(None), rows)  # (draws, rows)
+                log_lik = np.ascontiguousarray(normal_log_likelihood(design.y[rows], mu[None],
+                                                                     sigma.reshape(1, -1))[0].T)
+                log_weights, pareto_k[rows] = array_stats.psislw(log_lik, r_eff=r_eff, axis=-1)
+                elpd_i[rows] = logsumexp(log_weights + log_lik, axis=1)
+                p_i[rows] = logsumexp(log_lik, axis=1) - np.log(n_samples) - elpd_i[rows]
+                predictions[rows] = (softmax(log_weights, axis=1) * mu.T).sum(axis=1)
+        good_k = min(1 - 1 / np.log10(n_samples), 0.7) if n_samples > 1 else 0.7
+        notes = [str(w.message) for w in caught]
+        bad = int((pareto_k > good_k).sum())
+        if bad:
+            notes.append(f"Pareto k above {good_k:.2f} for {bad} of {n} rows: PSIS-LOO is unreliable for them "
+                         "(leaving one of them out changes the posterior too much for importance sampling)")
+        elpd = Elpd(float(elpd_i.sum()), float(np.sqrt(n * np.var(elpd_i, ddof=1))) if n > 1 else 0.0,
+                    float(p_i.sum()), elpd_i, pareto_k, good_k, n_samples, r_eff)
+        return Loo(elpd, predictions, tuple(dict.fromkeys(notes)))
 
     def loo_data(self) -> Any:
-        """The arviz DataTree that PSIS-LOO reads: residual SD, row means, log-likelihood, outcome."""
+        """The arviz DataTree of ``az.loo``: residual SD, row means, log-likelihood, outcome.
+
+        It holds the full (chain, draw, n) arrays, so it is for small fits and for checking
+        ``psis_loo`` against arviz; ``loo`` itself never builds it.
+        """
         import arviz as az
 
         return az.from_dict({"posterior": {"sigma": self._draws().residual},

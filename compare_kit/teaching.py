@@ -19,6 +19,7 @@ Each function returns tables ready for the report:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -27,14 +28,35 @@ from compare_kit.results import Effect, FitResult, FrequentistFit
 
 PRIOR_SCALES = (0.02, 0.1, 0.5, 2.5, 12.5)
 
+# The conditional-equivalence sampler's work budget: rows x chains x (tuning + kept draws). A gradient
+# costs O(rows); on InstEval's 73,421 rows, 2 chains x (300 + 300) (8.8e7) took 106 s on 2 loaded cores,
+# 4 chains x (300 + 100) 225 s (4 chains share 2 cores). Above the budget the demonstration keeps its
+# model and rows and samples fewer chains and draws (``conditional_sampling``), which only widens its
+# Monte Carlo error: z_mc is measured in Monte Carlo SEs, so it stays a standard-normal check.
+CONDITIONAL_ROW_DRAWS_BUDGET = 100_000_000
+_REDUCED_TUNE = 300  # nutpie's mass-matrix adaptation settles well within this on a Gaussian posterior
+_MIN_DRAWS = 100  # per chain: an ESS of a few hundred over the chains, enough for MCSEs
+_REDUCED_CHAINS = 2  # one per core of a two-core machine
+
+
+class DemoData(StrEnum):
+    """Which rows a demonstration fitted."""
+
+    FIT = "fit"  # the rows of the frequentist fit it was given (in a study: the study's own table)
+    CONSTRUCTED = "constructed"  # a small data set built for the demonstration (``boundary_data``)
+    GIVEN = "given"  # a table the caller passed in
+
 
 @dataclass(frozen=True, eq=False)
 class Demo:
-    """A demonstration's table, its one-line summary and the explanation for a student."""
+    """A demonstration's table, its one-line summary, the explanation for a student, and the model it
+    fitted: ``formula`` (lme4 syntax) on ``data`` (the study's table or a constructed one)."""
 
     table: pd.DataFrame
     summary: pd.DataFrame
     explanation: str
+    formula: str
+    data: DemoData
     fixed: pd.DataFrame | None = None
 
 
@@ -47,49 +69,85 @@ def _sample(model, draws: int, tune: int, chains: int, seed: int, var_names: lis
     return run_sampler(model, Sampler.NUTPIE, settings, var_names).idata
 
 
-def conditional_equivalence(freq: FitResult, draws: int = 1000, tune: int = 500, chains: int = 4,
-                            seed: int = 1) -> Demo:
-    """Posterior at fixed REML variance components vs GLS/BLUPs and three kinds of SD."""
-    import arviz as az
+def _conditional_model(freq: FrequentistFit):
+    """Flat priors on beta; per level b ~ N(0, sigma^2 Lambda Lambda') with Lambda and sigma fixed at the
+    fit's values; y ~ N(X beta + Z b, sigma^2). Non-centred: b = sigma Lambda u, u ~ N(0, I).
+
+    ``Z b`` is gathered: each row takes its own level's k coefficients times its k columns of Z, so no
+    dense n x q matrix is built and memory and gradient cost are O(n k + q). ``b`` is kept as a
+    deterministic, block by block, level-major and coefficient-minor (the order of ``effect_labels``).
+    """
     import pymc as pm
-    from scipy import linalg
+    import pytensor.tensor as pt
 
     from compare_kit.engines.lmm import lower_root
 
-    if not isinstance(freq, FrequentistFit) or freq.mixed is None:
-        raise ValueError("conditional_equivalence needs a frequentist mixed-model fit")
     design = freq.design
-    rel_covs = freq.mixed.relative_covariances
     sigma = float(np.sqrt(freq.mixed.scale))
     x = design.x_estimable.to_numpy()
-    z_blocks, lam_blocks, keys = [], [], []
-    for block, cov in zip(design.blocks, rel_covs, strict=True):
-        lam = lower_root(cov)
-        onehot = np.eye(len(block.levels))[block.codes]
-        z_blocks.append((onehot[:, :, None] * block.z.to_numpy()[:, None, :]).reshape(design.n, -1))
-        lam_blocks += [lam] * len(block.levels)
-        keys += [(block.group, lv, t) for lv in block.levels for t in block.z.columns]
-    z = np.hstack(z_blocks)
-    lam_full = linalg.block_diag(*lam_blocks)
-    zl = z @ lam_full * sigma  # relative covariances: Cov(b) = sigma^2 Lambda Lambda'
     with pm.Model() as model:
         beta = pm.Flat("beta", shape=x.shape[1])
-        u = pm.Normal("u", 0.0, 1.0, shape=zl.shape[1])
-        pm.Deterministic("b", pm.math.dot(lam_full * sigma, u))
-        pm.Normal("y", pm.math.dot(x, beta) + pm.math.dot(zl, u), sigma, observed=design.y)
-    idata = _sample(model, draws, tune, chains, seed, ["beta", "u", "b"])
-    post = idata["posterior"]
+        eta = pt.dot(x, beta)
+        b_blocks = []
+        for i, (block, cov) in enumerate(zip(design.blocks, freq.mixed.relative_covariances, strict=True)):
+            root = lower_root(cov) * sigma  # relative covariances: Cov(b) = sigma^2 Lambda Lambda'
+            u = pm.Normal(f"u_{i}", 0.0, 1.0, shape=(len(block.levels), root.shape[0]))
+            b = pt.dot(u, root.T)  # (levels, k)
+            eta = eta + (b[block.codes] * block.z.to_numpy()).sum(axis=1)
+            b_blocks.append(b.reshape((-1,)))
+        pm.Deterministic("b", pt.concatenate(b_blocks))
+        pm.Normal("y", eta, sigma, observed=design.y)
+    return model
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """Draws, tuning steps and chains a demonstration samples, and whether the work budget cut them."""
+
+    draws: int
+    tune: int
+    chains: int
+    reduced: bool
+
+
+def conditional_sampling(rows: int, draws: int, tune: int, chains: int,
+                         budget: int = CONDITIONAL_ROW_DRAWS_BUDGET) -> SamplingPlan:
+    """The requested draws, or fewer when ``rows * chains * (tune + draws)`` exceeds ``budget``: at most
+    ``_REDUCED_CHAINS`` chains, tuning cut to ``_REDUCED_TUNE`` and the kept draws to what the budget
+    leaves (at least ``_MIN_DRAWS``)."""
+    if rows * chains * (tune + draws) <= budget:
+        return SamplingPlan(draws, tune, chains, reduced=False)
+    tune, chains = min(tune, _REDUCED_TUNE), min(chains, _REDUCED_CHAINS)
+    return SamplingPlan(min(draws, max(_MIN_DRAWS, budget // (rows * chains) - tune)), tune, chains, reduced=True)
+
+
+def _mcse_of_mean(draws: np.ndarray) -> np.ndarray:
+    """Monte Carlo SE of the posterior mean of each quantity of (chain, draw, quantity) draws."""
+    from arviz_stats.base import array_stats
+
+    return np.asarray(array_stats.mcse(draws, method="mean", chain_axis=0, draw_axis=1), dtype=float)
+
+
+def conditional_equivalence(freq: FitResult, draws: int = 1000, tune: int = 500, chains: int = 4,
+                            seed: int = 1) -> Demo:
+    """Posterior at fixed REML variance components vs GLS/BLUPs and three kinds of SD.
+
+    Any structure the fit has (correlated slopes, crossed or nested factors): Henderson's equations
+    give the GLS estimates, BLUPs and prediction-error SDs of all of them, and the sampled model is
+    the same mixed model with its variance components fixed. Above ``CONDITIONAL_ROW_DRAWS_BUDGET``
+    it samples fewer draws (``conditional_sampling``), and its explanation says so.
+    """
+    if not isinstance(freq, FrequentistFit) or freq.mixed is None:
+        raise ValueError("conditional_equivalence needs a frequentist mixed-model fit")
+    plan = conditional_sampling(freq.design.n, draws, tune, chains)
+    post = _sample(_conditional_model(freq), plan.draws, plan.tune, plan.chains, seed, ["beta", "b"])["posterior"]
     b_draws = np.asarray(post["b"])  # chain, draw, q
     beta_draws = np.asarray(post["beta"])
-    pev = freq.pev.set_index(["group", "level", "term"])
-    rows = []
-    for i, key in enumerate(keys):
-        d = b_draws[:, :, i]
-        rows.append({"group": key[0], "level": key[1], "term": key[2], "blup": pev.loc[key, "blup"],
-                     "posterior_mean": d.mean(), "mcse": float(az.mcse(d, method="mean")),
-                     "cond_sd": pev.loc[key, "cond_sd"], "pev_sd": pev.loc[key, "pev_sd"],
-                     "posterior_sd": d.std(ddof=1)})
-    table = pd.DataFrame(rows)
+    pev = freq.pev
+    table = pd.DataFrame({
+        "group": pev["group"], "level": pev["level"], "term": pev["term"], "blup": pev["blup"],
+        "posterior_mean": b_draws.mean(axis=(0, 1)), "mcse": _mcse_of_mean(b_draws),
+        "cond_sd": pev["cond_sd"], "pev_sd": pev["pev_sd"], "posterior_sd": b_draws.std(axis=(0, 1), ddof=1)})
     table["z_mc"] = (table["posterior_mean"] - table["blup"]) / table["mcse"]
     table["sd_ratio_posterior_to_pev"] = table["posterior_sd"] / table["pev_sd"]
     table["sd_ratio_cond_to_pev"] = table["cond_sd"] / table["pev_sd"]
@@ -97,7 +155,7 @@ def conditional_equivalence(freq: FitResult, draws: int = 1000, tune: int = 500,
     fixed_rows = pd.DataFrame({
         "term": fixed["term"], "gls": fixed["estimate"], "gls_se": fixed["std_error"],
         "posterior_mean": beta_draws.mean(axis=(0, 1)), "posterior_sd": beta_draws.std(axis=(0, 1), ddof=1),
-        "mcse": [float(az.mcse(beta_draws[:, :, j], method="mean")) for j in range(beta_draws.shape[2])],
+        "mcse": _mcse_of_mean(beta_draws),
     })
     fixed_rows["z_mc"] = (fixed_rows["posterior_mean"] - fixed_rows["gls"]) / fixed_rows["mcse"]
     summary = pd.DataFrame([{
@@ -108,6 +166,7 @@ def conditional_equivalence(freq: FitResult, draws: int = 1000, tune: int = 500,
         "fixed_max_abs_z_mc": float(fixed_rows["z_mc"].abs().max()),
     }])
     explanation = (
+        f"The model {freq.spec}, fitted to its {freq.design.n} rows. "
         "With the variance components held at their REML values and flat priors on the fixed effects, the "
         "posterior of the fixed effects and group effects is Gaussian, centred exactly on the GLS estimates "
         "and the BLUPs: the posterior means above differ from the BLUPs only by Monte Carlo error (z_mc, in "
@@ -115,7 +174,13 @@ def conditional_equivalence(freq: FitResult, draws: int = 1000, tune: int = 500,
         "equations (pev_sd), which count the uncertainty of the estimated fixed effects. lme4's condVar and "
         "statsmodels' random_effects_cov (cond_sd) hold the fixed effects fixed and are smaller. A full "
         "Bayesian fit goes one step further and also averages over the variance components.")
-    return Demo(table, summary, explanation, fixed_rows)
+    if plan.reduced:
+        explanation += (
+            f" To keep its run time bounded on {freq.design.n} rows, this demonstration sampled {plan.chains} "
+            f"chains x {plan.draws} draws after {plan.tune} tuning steps instead of {chains} x {draws} after "
+            f"{tune} (its budget: {CONDITIONAL_ROW_DRAWS_BUDGET:,} rows x chains x draws): the "
+            "same model and rows, with a larger Monte Carlo error, which z_mc already counts.")
+    return Demo(table, summary, explanation, str(freq.spec), DemoData.FIT, fixed_rows)
 
 
 def _posterior_mode(draws: np.ndarray) -> float:
@@ -175,13 +240,14 @@ def prior_flattening(freq_reml: FitResult, freq_ml: FitResult, scales: tuple[flo
     table["mode_minus_reml"] = table["posterior_mode"] - reml
     summary = table[["prior", "posterior_mode", "posterior_median", "reml", "ml"]].tail(1).reset_index(drop=True)
     explanation = (
+        f"The model {freq_reml.spec}, fitted to its {design.n} rows. "
         f"The SD of the {group} intercepts under ever wider HalfNormal priors. A narrow prior pulls the "
         "posterior toward zero; as the prior widens it stops mattering, and the posterior mode settles at "
         "the REML estimate (REML is the mode of the posterior under flat priors on the fixed effects and "
         "the variance parameters). The posterior median and mean stay above the mode: an SD's posterior is "
         "bounded at zero and has a long right tail, which is why a posterior mean of an SD sits above the "
         "frequentist estimate even when the two analyses agree.")
-    return Demo(table, summary, explanation)
+    return Demo(table, summary, explanation, str(freq_reml.spec), DemoData.FIT)
 
 
 def _sd(fit: FitResult, group: str) -> float:
@@ -208,6 +274,7 @@ def boundary_demo(data: pd.DataFrame | None = None, draws: int = 1000, tune: int
     from compare_kit.engines.frequentist import fit_frequentist
     from compare_kit.spec import ModelSpec
 
+    source = DemoData.CONSTRUCTED if data is None else DemoData.GIVEN
     data = boundary_data() if data is None else data
     spec = ModelSpec.from_formula("y ~ 1 + (1 | group)", label="boundary")
     freq = fit_frequentist(spec, data)
@@ -226,7 +293,10 @@ def boundary_demo(data: pd.DataFrame | None = None, draws: int = 1000, tune: int
                              "posterior_mean_sd": float(post["estimate"]),
                              "posterior_conf_low": float(post["conf_low"]),
                              "posterior_conf_high": float(post["conf_high"])}])
+    where = ("a constructed data set (six groups of five rows, simulated with a small group SD; not the "
+             "study's data)" if source is DemoData.CONSTRUCTED else f"the {len(data)} rows given")
     explanation = (
+        f"The model {spec}, fitted to {where}. "
         "Here REML estimates the group SD at zero: the group means differ no more than chance alone would "
         "make them differ. A variance cannot be negative, so the estimate sits on the boundary and every "
         "BLUP is shrunk all the way to zero — the model says the groups are identical. The posterior does "
@@ -234,4 +304,4 @@ def boundary_demo(data: pd.DataFrame | None = None, draws: int = 1000, tune: int
         "posterior of the SD stays positive and the group effects keep a little of each group's own "
         "deviation. Neither answer is wrong; they summarise the same flat likelihood differently (a mode "
         "at zero versus an average over a right-skewed posterior).")
-    return Demo(table, summary, explanation)
+    return Demo(table, summary, explanation, str(spec), source)

@@ -264,6 +264,8 @@ def test_boundary_demo_posterior_stays_positive():
     demo = teaching.boundary_demo(draws=500, tune=500, chains=2)
     s = demo.summary.iloc[0]
     assert s["boundary_flag"] and s["reml_sd"] < 1e-3  # no draws
+    assert demo.formula == "y ~ (1 | group)" and demo.data is teaching.DemoData.CONSTRUCTED
+    assert "constructed data set" in demo.explanation
     # conf_low > 0 cannot fail (every draw of an SD is positive); posterior_mean_sd: false-failure
     # probability < 1e-12 (0.306 +- 0.017 over seeds 1-15)
     assert s["posterior_conf_low"] > 0 and s["posterior_mean_sd"] > 0.1
@@ -277,3 +279,41 @@ def test_boundary_demo_posterior_stays_positive():
 def test_public_api_compare(pair_vi):
     cmp = ck.compare(*pair_vi)
     assert cmp.model == "varying_intercept" and len(cmp.equivalence) == 89
+
+
+def test_conditional_model_is_the_dense_mixed_model(radon):
+    """The gathered linear predictor (each row's own level's coefficients) is the textbook
+    ``X beta + Z Lambda u`` with a dense Z and a block-diagonal Lambda: the same log density and the same
+    group effects at any point (checked at a random one; correlated slopes, so Lambda is a full 2 x 2)."""
+    from scipy import linalg, stats
+
+    from compare_kit.engines.lmm import lower_root
+
+    freq = ck.fit_frequentist(ck.ModelSpec.from_formula("log_radon ~ floor + (1 + floor | county)"), radon,
+                              mixedlm=False)
+    model = teaching._conditional_model(freq)
+    design, block = freq.design, freq.design.blocks[0]
+    sigma = np.sqrt(freq.mixed.scale)
+    rng = np.random.default_rng(3)
+    point = {"beta": rng.normal(size=2), "u_0": rng.normal(size=(len(block.levels), 2))}
+    onehot = np.eye(len(block.levels))[block.codes]
+    z_dense = (onehot[:, :, None] * block.z.to_numpy()[:, None, :]).reshape(design.n, -1)
+    lam = linalg.block_diag(*[lower_root(freq.mixed.relative_covariances[0]) * sigma] * len(block.levels))
+    b = lam @ point["u_0"].ravel()
+    eta = design.x_estimable.to_numpy() @ point["beta"] + z_dense @ b
+    expected = stats.norm.logpdf(point["u_0"]).sum() + stats.norm.logpdf(design.y, eta, sigma).sum()
+    # float rounding only: two orders of summing ~1,100 terms of size ~1 (relative error ~1e-13)
+    assert model.compile_logp()(point) == pytest.approx(expected, rel=1e-10)
+    b_of_u = model.compile_fn(model["b"], inputs=[model["u_0"]])
+    np.testing.assert_allclose(b_of_u({"u_0": point["u_0"]}), b, rtol=1e-12, atol=1e-12)
+
+
+def test_conditional_sampling_keeps_the_request_within_the_budget():
+    plan = teaching.conditional_sampling(919, draws=2000, tune=500, chains=4)
+    assert (plan.draws, plan.tune, plan.chains, plan.reduced) == (2000, 500, 4, False)
+    # InstEval's 73,421 rows at the command line's defaults: fewer chains and draws, within the budget
+    plan = teaching.conditional_sampling(73421, draws=2000, tune=500, chains=4, budget=10**8)
+    assert plan.reduced and plan.chains == 2 and plan.tune == 300
+    assert 100 <= plan.draws < 2000 and 73421 * 2 * (plan.tune + plan.draws) <= 10**8
+    plan = teaching.conditional_sampling(20000, draws=2000, tune=500, chains=4, budget=10**8)
+    assert plan.reduced and 20000 * plan.chains * (plan.tune + plan.draws) <= 10**8

@@ -89,12 +89,53 @@ def test_new_county_predictions_use_the_fitted_centre(radon):
     assert x["center(floor)"].iloc[0] == pytest.approx(-mean, rel=1e-12)
 
 
+@pytest.fixture(scope="module")
+def bayes_plain(radon):
+    return ck.fit_bayesian(ck.ModelSpec.from_formula(PLAIN), radon, draws=100, tune=100, chains=2, seed=3)
+
+
 @pytest.mark.slow
-def test_bayesian_predictions_are_the_posterior_mean_of_the_mean(radon):
-    spec = ck.ModelSpec.from_formula(PLAIN)
-    bayes = ck.fit_bayesian(spec, radon, draws=100, tune=100, chains=2, seed=3)
+def test_bayesian_predictions_are_the_posterior_mean_of_the_mean(radon, bayes_plain):
+    bayes = bayes_plain
     # on the fitted rows: the mean over draws of each row's mean, the same linear sum (no Monte Carlo)
     np.testing.assert_allclose(bayes.predict(radon), bayes.mu.mean(axis=(0, 1)), rtol=0, atol=1e-10)
     pred = bayes.predict(NEW_HOMES)
     population = bayes.predict(NEW_HOMES, include_group_effects=False)
     assert pred[1] == population[1] and pred[0] != population[0]
+
+
+@pytest.mark.slow
+def test_psis_loo_in_chunks_of_rows_is_arvizs_loo(bayes_plain):
+    """PSIS smooths each row's weights on its own, so chunks of rows change only rounding: the same draws
+    on both sides (no Monte Carlo), arviz's ``az.loo`` on the full (chain, draw, n) arrays against
+    ``psis_loo`` in chunks of 37 rows (919 rows: 25 chunks, the last one short)."""
+    import warnings
+
+    import arviz as az
+    from scipy.special import logsumexp
+
+    bayes = bayes_plain
+    with warnings.catch_warnings():  # 200 draws: some Pareto k above arviz's 0.57, as in psis_loo's notes
+        warnings.simplefilter("ignore", UserWarning)
+        reference = az.loo(bayes.loo_data(), pointwise=True)
+    loo = bayes.psis_loo(chunk_rows=37)
+    # float rounding only: sums of 919 terms of size ~1 in another order (relative error ~1e-14)
+    assert loo.elpd.elpd == pytest.approx(float(reference.elpd), rel=1e-8)
+    assert loo.elpd.se == pytest.approx(float(reference.se), rel=1e-8)
+    assert loo.elpd.p == pytest.approx(float(reference.p), rel=1e-8)
+    np.testing.assert_allclose(loo.elpd.elpd_i, reference.elpd_i.values, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(loo.elpd.pareto_k, reference.pareto_k.values, rtol=1e-8, atol=1e-10)
+    lw = reference.log_weights.transpose("chain", "draw", ...).values
+    expected = (np.exp(lw - logsumexp(lw, axis=(0, 1), keepdims=True)) * bayes.mu).sum(axis=(0, 1))
+    np.testing.assert_allclose(loo.predictions, expected, rtol=1e-10, atol=1e-12)
+    assert bayes.loo.elpd.elpd == pytest.approx(loo.elpd.elpd, rel=1e-12)  # the default: one chunk here
+
+
+@pytest.mark.slow
+def test_means_at_chosen_draws_and_the_rmsd_need_no_full_mu(bayes_plain):
+    bayes = bayes_plain
+    full = bayes.mu.reshape(bayes.n_draws, -1)
+    chosen = np.array([0, 57, 100, 199])  # both chains: flat indices are chain-major
+    np.testing.assert_allclose(bayes.mu_at(chosen), full[chosen], rtol=1e-12, atol=1e-12)
+    rmsd = np.sqrt(np.mean((bayes.design.y - full) ** 2, axis=1)).mean()
+    assert predictive.in_sample_rmsd(bayes=bayes)["rmsd"].iloc[0] == pytest.approx(rmsd, rel=1e-12)

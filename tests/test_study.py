@@ -78,10 +78,19 @@ def test_csv_study_paths_are_relative_to_the_file(tmp_path):
     assert data["subject"].tolist() == ["a", "a", "b", "b", "c", "c"]
 
 
-def test_teaching_spec_is_derived_from_the_first_mixed_model():
-    study = load_study()
-    spec = teaching_spec(study)
-    assert str(spec) == "log_radon ~ floor + (1 | county)"
+def test_teaching_models_are_the_first_mixed_model_and_a_random_intercept_derived_from_it():
+    models = teaching_spec(load_study())
+    assert str(models.conditional) == "log_radon ~ floor + (1 + floor || county)"  # the study's own model
+    assert str(models.random_intercept) == "log_radon ~ floor + (1 | county)"
+    assert models.random_intercept.label == "varying_intercept"
+
+
+def test_a_studys_own_random_intercept_model_serves_prior_flattening(tmp_path):
+    study = load_study(_write(tmp_path, '[models.crossed]\nformula = "log_radon ~ floor + (1 | county) + '
+                                        '(1 | floor)"\n[models.vi]\nformula = "log_radon ~ floor + (1 | county)"\n'))
+    models = teaching_spec(study)
+    assert str(models.conditional) == "log_radon ~ floor + (1 | county) + (1 | floor)"
+    assert models.random_intercept.label == "vi"
 
 
 def test_missing_study_file(tmp_path):

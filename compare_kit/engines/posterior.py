@@ -58,12 +58,21 @@ _LOG_2PI = float(np.log(2 * np.pi))
 
 def posterior_mu(draws: CanonicalDraws, design: Design) -> np.ndarray:
     """Per draw, the model's mean of every row of ``design``: (chain, draw, row)."""
-    x = design.x[list(draws.fixed_names)].to_numpy()
-    mu = np.einsum("cdp,np->cdn", draws.fixed, x)
+    chains, per_chain = draws.residual.shape
+    return mean_of_draws(draws, design, slice(None), slice(None)).reshape(chains, per_chain, design.n)
+
+
+def mean_of_draws(draws: CanonicalDraws, design: Design, draw_index: np.ndarray | slice,
+                  rows: np.ndarray | slice) -> np.ndarray:
+    """The model's mean of the ``rows`` of ``design`` at the draws ``draw_index`` (flat, chain-major):
+    (draws, rows). Only the selected draws and rows are built, so a caller can work in chunks."""
+    x = design.x[list(draws.fixed_names)].to_numpy()[rows]
+    fixed = draws.fixed.reshape(-1, draws.fixed.shape[-1])[draw_index]
+    mu = fixed @ x.T
     for block_draws, block in zip(draws.blocks, design.blocks, strict=True):
-        z = block.z[list(block_draws.coefs)].to_numpy()  # (n, k)
-        vals = block_draws.vals[:, :, block.codes, :]  # (chain, draw, n, k)
-        mu = mu + np.einsum("cdnk,nk->cdn", vals, z)
+        z = block.z[list(block_draws.coefs)].to_numpy()[rows]  # (rows, k)
+        vals = block_draws.vals.reshape(-1, *block_draws.vals.shape[2:])[draw_index]  # (draws, level, k)
+        mu = mu + np.einsum("snk,nk->sn", vals[:, block.codes[rows], :], z)
     return mu
 
 

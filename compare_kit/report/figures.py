@@ -257,14 +257,9 @@ def forest(result: StudyResult, roles: Roles) -> ReportFigure:
 
 
 def replicate_means(bayes: FitResult, keep: np.ndarray) -> np.ndarray:
-    """The model's mean of every row at the flat (chain-major) draws ``keep``: (len(keep), n).
-
-    Builds every draw's means today (chain x draw x n floats). Once ``BayesianFit.mu_at`` exists,
-    the body becomes ``return bayes.mu_at(keep)``, which builds only the draws asked for.
-    """
-    from compare_kit.predictive import posterior_mu
-
-    return posterior_mu(bayes).reshape(-1, bayes.design.n)[keep]
+    """The model's mean of every row at the flat (chain-major) draws ``keep``: (len(keep), n), built
+    for those draws only (``BayesianFit.mu_at``)."""
+    return bayes.mu_at(keep)
 
 
 def predictive_check(result: StudyResult, roles: Roles) -> ReportFigure:

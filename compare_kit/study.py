@@ -403,20 +403,34 @@ def teaching_spec(study: Study) -> TeachingModels | None:
         f"{first.response.to_formula()} ~ {fixed} + (1 | {group})", label="varying_intercept"))
 
 
-def side_work(study: Study, data: pd.DataFrame, demos: bool) -> SideWork:
+def side_work(study: Study, data: pd.DataFrame, demos: bool,
+              say: Callable[[str], None] | None = None) -> SideWork:
     """The part of a study that needs no Bayesian fit of the study's models: the statsmodels K-fold
     refits and the teaching demonstrations. ``run_study`` runs it beside the model fits.
 
     The demonstrations' frequentist fits skip MixedLM (``mixedlm=False``): the same optimum, sooner.
+    ``say`` hears each step as it starts and ends; by default the lines go to the parent process
+    when this runs in a worker (``processes.worker_say``), and nowhere otherwise.
     """
     from compare_kit import predictive, teaching
     from compare_kit.engines.frequentist import fit_frequentist
+    from compare_kit.processes import worker_say
 
+    say = worker_say if say is None else say
     s = study.settings
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    kfold = predictive.kfold_predictions([m.spec for m in study.models], data, folds=s.cv_folds, seed=s.seed)
-    timings["cross-validation refits"] = time.perf_counter() - t0
+
+    def step(what: str, run: Callable[[], Any]) -> Any:
+        say(f"{what} ...")
+        t0 = time.perf_counter()
+        value = run()
+        timings[what] = time.perf_counter() - t0
+        say(f"{what}: {timings[what]:.0f} s")
+        return value
+
+    specs = [m.spec for m in study.models]
+    kfold = step("cross-validation refits",
+                 lambda: predictive.kfold_predictions(specs, data, folds=s.cv_folds, seed=s.seed))
     models = teaching_spec(study)
     ran = Demos()
     if demos and study.settings.demos and models is not None:
@@ -426,11 +440,16 @@ def side_work(study: Study, data: pd.DataFrame, demos: bool) -> SideWork:
                 else fit_frequentist(models.random_intercept, data, mixedlm=False))
         ml = fit_frequentist(models.random_intercept, data, method="ML", mixedlm=False)
         ran = Demos(
-            conditional_equivalence=teaching.conditional_equivalence(
-                conditional, draws=s.draws, tune=min(s.tune, 500), chains=s.chains, seed=s.seed),
-            prior_flattening=teaching.prior_flattening(reml, ml, draws=s.draws, tune=s.tune, chains=2,
-                                                       seed=s.seed),
-            boundary=teaching.boundary_demo(draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed))
+            conditional_equivalence=step(
+                f"demonstration: conditional equivalence on {models.conditional}",
+                lambda: teaching.conditional_equivalence(conditional, draws=s.draws, tune=min(s.tune, 500),
+                                                         chains=s.chains, seed=s.seed)),
+            prior_flattening=step(
+                f"demonstration: prior flattening on {models.random_intercept}",
+                lambda: teaching.prior_flattening(reml, ml, draws=s.draws, tune=s.tune, chains=2, seed=s.seed)),
+            boundary=step("demonstration: the boundary case (a constructed data set)",
+                          lambda: teaching.boundary_demo(draws=s.draws, tune=s.tune, chains=s.chains,
+                                                         seed=s.seed)))
         timings["teaching demonstrations"] = time.perf_counter() - t0
     return SideWork(kfold, ran, timings)
 
@@ -488,7 +507,7 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
         if sidecar is None:
             if demos and teaching_spec(study) is not None:
                 say("teaching demonstrations ...")
-            side = side_work(study, data, demos)
+            side = side_work(study, data, demos, say)
         else:
             t0 = time.perf_counter()
             say("waiting for the second process ...")

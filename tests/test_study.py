@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from compare_kit.study import StudyError, load_study, parse_study, teaching_spec
@@ -109,3 +111,14 @@ def test_the_readme_study_file_example_parses():
     study = parse_study(tomllib.loads(block.group(1)), block.group(1), "README")
     assert study.data_source == "csv" and [m.label for m in study.models] == ["intercepts", "slopes"]
     assert study.settings.demos is False
+
+
+def test_side_work_says_each_step_as_it_starts_and_ends():
+    import compare_kit as ck
+    from compare_kit.study import side_work
+
+    study = load_study().with_settings(seed=1)
+    study = dataclasses.replace(study, models=study.models[:1])
+    said: list[str] = []
+    side_work(study, ck.load_radon(), demos=False, say=said.append)
+    assert said[0] == "cross-validation refits ..." and said[1].startswith("cross-validation refits: ")

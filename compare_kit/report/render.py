@@ -356,6 +356,9 @@ def _connection_section(result: StudyResult) -> list[dict[str, Any]]:
     titles = {"conditional_equivalence": "Same model, same answer: conditional equivalence",
               "prior_flattening": "Flattening the prior: the posterior mode moves to REML",
               "boundary": "The boundary case: an SD estimated at zero"}
+    from compare_kit.teaching import DemoData
+
+    formulas = {str(m.spec) for m in result.study.models}
     out = []
     for key, demo in result.demos.ran().items():
         tables = [tb.generic(demo.summary, f"tbl-demo-{key}-summary", "In one line", DEMO_LABELS, fold=False)]
@@ -363,8 +366,10 @@ def _connection_section(result: StudyResult) -> list[dict[str, Any]]:
             tables.append(tb.generic(demo.fixed, f"tbl-demo-{key}-fixed", "Fixed effects: GLS vs posterior",
                                      DEMO_LABELS, fold=False))
         tables.append(_demo_table(demo.table, key, result.study.settings.seed))
+        derived = demo.data == DemoData.FIT and demo.formula not in formulas
         out.append({"id": f"demo-{key}", "title": titles[key], "explanation": demo.explanation,
-                    "tables": tables})
+                    "tables": tables, "formula": demo.formula, "derived": derived,
+                    "constructed": demo.data == DemoData.CONSTRUCTED})
     return out
 
 
@@ -375,21 +380,13 @@ DEMO_PICKS = (tb.Pick("largest |z| (MC)", "z_mc", 10, absolute=True),
 def _demo_table(frame: pd.DataFrame, key: str, seed: int) -> tb.DisplayTable:
     """A demonstration's table of group effects: every row, or above ``tb.MAX_LEVELS_LISTED`` rows the
     largest |z|, the smallest and largest groups and a seeded random sample."""
-    if len(frame) <= tb.MAX_LEVELS_LISTED:
+    if tb.most_levels(frame) <= tb.MAX_LEVELS_LISTED:
         return tb.generic(frame, f"tbl-demo-{key}", "The full table", DEMO_LABELS, fold=len(frame) > 12)
     chosen = tb.pick_rows(tb.by_level(frame) if "level" in frame.columns else frame, DEMO_PICKS, seed)
     shown = tb.generic(chosen, f"tbl-demo-{key}", f"Chosen rows of {len(frame):,}",
                        {**DEMO_LABELS, "shown": "shown because"}, fold=False)
     return replace(shown, note=f"Only chosen rows of the {len(frame):,} are shown. Every row is in "
                                f"{DEMO_FILE.format(key)}, written by compare-kit report --tables-dir DIR.")
-
-
-def _demos_model(result: StudyResult) -> str:
-    """The random-intercept model the demonstrations ran on, when they ran."""
-    from compare_kit.study import teaching_spec
-
-    spec = teaching_spec(result.study) if result.demos.ran() else None
-    return str(spec) if spec is not None else ""
 
 
 def _demos_skipped(result: StudyResult) -> str:
@@ -494,7 +491,6 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
         "roles": roles,
         "n_models": len(result.fits),
         "model_labels": list(result.fits),
-        "model_formulas": [str(m.spec) for m in result.study.models],
         "data": _data_section(result, described, crossed=described == roles.crossed),
         "models": _models_section(result, roles),
         "results": _results_section(result, roles),
@@ -506,7 +502,6 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
         "loo": tb.information_criteria(pred.loo, "tbl-loo", "Information criteria and PSIS-LOO"),
         "demos": _connection_section(result),
         "demos_skipped": _demos_skipped(result),
-        "demos_model": _demos_model(result),
         "nested": _nested_section(result, roles),
         "health_freq": tb.frequentist_health([f for f, _ in result.fits.values()], "tbl-health-freq",
                                              f"Frequentist fits ({frequentist_engines(result)})"),

@@ -87,6 +87,14 @@ def natural_key(level: object) -> tuple[tuple[int, int, str], ...]:
                  for part in re.split(r"([0-9]+)", str(level)) if part)
 
 
+def most_levels(frame: pd.DataFrame) -> int:
+    """The most levels any one factor has in ``frame`` (columns ``group`` and ``level``; rows without them)."""
+    if "level" not in frame.columns or frame.empty:
+        return len(frame)
+    group_of = frame["group"] if "group" in frame.columns else pd.Series("", index=frame.index)
+    return int(pd.DataFrame({"g": group_of, "l": frame["level"]}).drop_duplicates().groupby("g").size().max())
+
+
 def by_level(frame: pd.DataFrame, term_first: bool = False, factors: Sequence[str] = ()) -> pd.DataFrame:
     """Rows by factor (column ``group``, if any: ``factors`` first, in that order, then the others in order
     of appearance), then level in natural order and term (or term first)."""

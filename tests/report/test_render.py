@@ -56,6 +56,8 @@ def test_cli_report_needs_a_formula_with_csv(tmp_path, capsys):
 def test_cli_builds_pooled_unpooled_and_partial_models_from_one_formula(tmp_path):
     from compare_kit.cli import _study_from_formula
 
+    pd.DataFrame({"subject": [1, 1, 2, 2, 3, 3], "dose": [0, 1, 0, 1, 0, 1],
+                  "reaction_time": [1.0, 2.0, 1.5, 2.5, 0.5, 1.0]}).to_csv(tmp_path / "t.csv", index=False)
     study = _study_from_formula("reaction_time ~ dose + (1 + dose | subject)", csv_path=tmp_path / "t.csv")
     assert [m.label for m in study.models] == ["pooled", "unpooled", "partial_pooling"]
     assert str(study.models[1].spec) == "reaction_time ~ 0 + C(subject) + C(subject):dose"
@@ -92,6 +94,13 @@ def test_radon_report_has_every_section_figure_and_table(radon_html):
     # draws bulk ESS < 400 of 400 is certain (at most 104 seen), and partial_pooling alone had a largest
     # R-hat of 1.026-1.067 over seeds 1-10, P(<= 1.01) ~ 3e-7 lognormal; three more models' R-hats count)
     assert 'class="status status-bad"' in html and "R-hat &gt; 1.01" in html
+    # every demonstration names its model: conditional equivalence the study's own, prior flattening a
+    # derived random intercept, the boundary case a constructed data set
+    models = re.findall(r'<p class="demo-model">Model: <code>(.*?)</code>(.*?)</p>', html)
+    assert [m[0] for m in models] == ["log_radon ~ floor + (1 + floor || county)",
+                                      "log_radon ~ floor + (1 | county)", "y ~ (1 | group)"]
+    assert "as fitted in this study" in models[0][1] and "derived" in models[1][1]
+    assert "constructed data set" in models[2][1]
 
 
 @pytest.mark.slow
@@ -158,7 +167,8 @@ def test_generic_csv_report_is_complete_escaped_and_never_mentions_radon(generic
     for name in TABLE_FILES:
         assert (generic_run["tables"] / name).is_file()
     # progress on stderr: each fit is announced
-    assert "[partial_pooling] Bayesian" in generic_run["stderr"] and "wrote" in generic_run["stderr"]
+    assert "[partial_pooling] frequentist fit" in generic_run["stderr"] and "Bayesian fit (" in generic_run["stderr"]
+    assert "wrote" in generic_run["stderr"]
     # --workers 1: everything in this process, and the exact command is in the reproducibility section
     assert "second process" not in generic_run["stderr"]
     assert "--workers 1" in html

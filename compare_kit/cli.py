@@ -363,7 +363,9 @@ def _study_from_formula(formula: str, csv_path: Path | None = None,
     source = "csv" if csv_path is not None else "radon"
     if len(models) == 3:
         column = term.grouping[0]
-        levels = Study("", source, csv_path, tuple(models), primary=label).load_data()[column].nunique()
+        table = Study("", source, csv_path, tuple(models), primary=label).load_data()
+        # a missing column is left to the study's checks, which name it and the columns there are
+        levels = table[column].nunique() if column in table.columns else 0
         if levels > MAX_UNPOOLED_LEVELS:
             models.pop(1)
             say(f"no-pooling model left out: {column} has {levels} levels, more than {MAX_UNPOOLED_LEVELS}, "

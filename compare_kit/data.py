@@ -99,7 +99,7 @@ def parse_csv_text(raw: str, source: str = "the table", text_columns: Iterable[s
         raise DataError(f"{source} is empty; a CSV needs a header row and at least one data row")
     delimiter = _delimiter(lines[0])
     try:
-        rows = list(csv.reader(io.StringIO(raw, newline=None), delimiter=delimiter))  # \r, \r\n or \n
+        rows = list(csv.reader(io.StringIO(raw, newline=""), delimiter=delimiter))  # \r, \r\n or \n ends a line; kept inside quotes
     except csv.Error as exc:
         raise DataError(f"{source} is not valid CSV: {exc}") from None
     rows = [r for r in rows if any(cell.strip() for cell in r)]

@@ -20,6 +20,7 @@ import pandas as pd
 
 from compare_kit.design import DataSummary, Design
 from compare_kit.spec import ModelSpec
+from compare_kit.wording import count
 
 if TYPE_CHECKING:
     from compare_kit.engines.lmm import LmmSolution
@@ -205,12 +206,12 @@ class SamplingInfo:
                            for k, v in self.timings.items())
         lines = [f"structure: {self.structure}",
                  f"sampler: {self.sampler} ({self.chains} chains x {self.draws} draws after "
-                 f"{self.tune} tuning, seed {self.seed}, {self.cores} core(s), "
+                 f"{self.tune} tuning, seed {self.seed}, {count(self.cores, 'core')}, "
                  f"target_accept {self.target_accept})",
                  f"wall time: {phases}",
                  f"diagnostics: max R-hat {self.max_rhat:.4f}, min bulk ESS {self.min_ess_bulk:.0f}, "
-                 f"min tail ESS {self.min_ess_tail:.0f}, {self.divergences} divergence(s), "
-                 f"{self.tree_depth_saturation} tree-depth saturation(s)",
+                 f"min tail ESS {self.min_ess_tail:.0f}, {count(self.divergences, 'divergence')}, "
+                 f"{count(self.tree_depth_saturation, 'tree-depth saturation')}",
                  f"priors ({self.prior_preset}):"]
         lines += ["  " + line for line in self.describe_priors().splitlines()]
         lines += [f"FLAG: {f}" for f in self.flags] or ["no diagnostic flags"]

@@ -23,6 +23,7 @@ from compare_kit.errors import CompareKitError, SpecError
 from compare_kit.results import FitResult
 from compare_kit.settings import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_SEED, DEFAULT_TUNE, setting_problem
 from compare_kit.spec import ModelSpec
+from compare_kit.wording import count
 
 if TYPE_CHECKING:
     from compare_kit.compare import Comparison
@@ -500,7 +501,7 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
         t0 = time.perf_counter()
         say("predictive checks: in-sample RMSD ...")
         rmsd = pd.concat([predictive.in_sample_rmsd(f, b) for f, b in fits.values()], ignore_index=True)
-        say(f"predictive checks: PSIS-LOO of {len(fits)} Bayesian fit(s) over {len(data)} rows ...")
+        say(f"predictive checks: PSIS-LOO of {count(len(fits), 'Bayesian fit')} over {count(len(data), 'row')} ...")
         loo = predictive.loo_table(list(fits.values()))
         timings["predictive checks"] = time.perf_counter() - t0
         say(f"predictive checks: {timings['predictive checks']:.0f} s")

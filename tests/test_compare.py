@@ -260,6 +260,30 @@ def test_prior_flattening_moves_the_mode_to_reml(radon, freq_vi):
 
 
 @pytest.mark.slow
+def test_prior_sweep_ends_at_reml_on_the_datas_own_scale():
+    """Reaction times in ms (SD ~ 50): the prior ladder is in response SDs, so its widest rung is flat there
+    (the radon ladder's HalfNormal(12.5) left sleepstudy's mode at 32 against REML's 37)."""
+    from tests.report.conftest import repeated_measures
+
+    data = repeated_measures()
+    spec = ck.ModelSpec.from_formula("reaction_time ~ dose + (1 | subject)")
+    reml, ml = ck.fit_frequentist(spec, data), ck.fit_frequentist(spec, data, method="ML")
+    demo = teaching.prior_flattening(reml, ml, scales=(0.02, 12.5), draws=4000, tune=1000, chains=2)
+    table = demo.table
+    response_sd = float(np.std(data["reaction_time"], ddof=1))
+    assert table["prior_scale"].tolist() == pytest.approx([0.02 * response_sd, 12.5 * response_sd])
+    assert table["prior"].iloc[-1] == f"HalfNormal({12.5 * response_sd:.3g})"
+    gap = table["mode_minus_reml"].iloc[-1] / table["reml"].iloc[-1]
+    # false-failure probability: < 1e-6 (seeds 1-20 at 8000 draws: gap -0.56 +- 0.77%, at most 2.3%;
+    # 5% is 7 SDs away). Catches the radon-scaled ladder (which left sleepstudy's mode 14% below REML)
+    # and a mode taken on the SD's own scale at Scott's bandwidth (+4% on sleepstudy at 2000 draws)
+    assert abs(gap) < 0.05, gap
+    # false-failure probability: < 1e-12 (the narrow prior, 1 ms, holds every draw near zero)
+    assert table["posterior_median"].iloc[0] < 0.1 * table["reml"].iloc[0]
+    assert "times the response's SD" in demo.explanation
+
+
+@pytest.mark.slow
 def test_boundary_demo_posterior_stays_positive():
     demo = teaching.boundary_demo(draws=500, tune=500, chains=2)
     s = demo.summary.iloc[0]

@@ -52,6 +52,7 @@ from compare_kit.results import (
     wald_interval,
 )
 from compare_kit.spec import ModelSpec
+from compare_kit.wording import count
 
 Method = Literal["REML", "ML"]
 BOUNDARY_TOLERANCE = 1e-4  # lme4's isSingular tolerance on the relative Cholesky factor
@@ -158,7 +159,7 @@ def _fit_ols(design: Design, conf_level: float) -> FrequentistFit:
     loglik = float(res.llf)
     df = x.shape[1] + 1  # coefficients and the residual variance, as R's logLik(lm)
     n_groups = {c: int(design.data[c].nunique()) for c in sorted(design.categorical)}
-    notes = (f"{len(design.aliased)} coefficient(s) not estimable from the data (reported empty with the "
+    notes = (f"{count(len(design.aliased), 'coefficient')} not estimable from the data (reported empty with the "
              "reason)",) if design.aliased else ()
     stats = FitStats(nobs=design.n, n_groups=n_groups, loglik=loglik, loglik_method="ML",
                      aic=-2 * loglik + 2 * df, bic=-2 * loglik + np.log(design.n) * df, df=df)

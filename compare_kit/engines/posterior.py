@@ -29,6 +29,7 @@ from compare_kit.results import (
     validate_diagnostics,
 )
 from compare_kit.settings import ESS_LIMIT, RHAT_LIMIT
+from compare_kit.wording import count
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,23 +173,23 @@ def health_flags(diagnostics: pd.DataFrame, divergences: int, saturation: int, c
     """Warnings a user must see: R-hat > 1.01, ESS < 400, divergences, tree-depth saturation."""
     flags: list[str] = []
     if divergences:
-        flags.append(f"{divergences} divergent transition(s) after tuning: the posterior may be "
+        flags.append(f"{count(divergences, 'divergent transition')} after tuning: the posterior may be "
                      "biased; raise target_accept or reparameterise")
     if saturation:
-        flags.append(f"{saturation} draw(s) hit the maximum tree depth: sampling was inefficient")
+        flags.append(f"{count(saturation, 'draw')} hit the maximum tree depth: sampling was inefficient")
     if chains < 2:
         flags.append("R-hat needs at least 2 chains; convergence was not checked")
     else:
         bad = diagnostics["rhat"] > RHAT_LIMIT
         if bad.any():
             worst = diagnostics.loc[diagnostics["rhat"].idxmax()]
-            flags.append(f"R-hat > {RHAT_LIMIT} for {int(bad.sum())} quantity(ies) (worst "
+            flags.append(f"R-hat > {RHAT_LIMIT} for {count(int(bad.sum()), 'quantity', 'quantities')} (worst "
                          f"{_name(worst)}: {worst['rhat']:.3f}); run longer chains")
     for col, what in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
         low = diagnostics[col] < ESS_LIMIT
         if low.any():
             worst = diagnostics.loc[diagnostics[col].idxmin()]
-            flags.append(f"{what} ESS < {ESS_LIMIT} for {int(low.sum())} quantity(ies) (lowest "
+            flags.append(f"{what} ESS < {ESS_LIMIT} for {count(int(low.sum()), 'quantity', 'quantities')} (lowest "
                          f"{_name(worst)}: {worst[col]:.0f} of {chains * draws} draws); "
                          "run more draws")
     return tuple(flags)

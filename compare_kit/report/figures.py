@@ -18,6 +18,7 @@ import pandas as pd
 from compare_kit.design import Pooling
 from compare_kit.report import plots
 from compare_kit.report.plots import Source
+from compare_kit.wording import count
 
 if TYPE_CHECKING:
     from compare_kit.results import FitResult
@@ -49,6 +50,9 @@ class Roles:
     nested_models: tuple[str, ...] = ()  # every such model, in study order
     crossed: str | None = None  # the first model with two or more grouping factors, none nested in another
     crossed_groups: tuple[str, ...] = ()  # its grouping factors, in the design's block order
+    single_models: tuple[str, ...] = ()  # every model with one grouping block, ``hierarchical`` first
+    arrows_model: str | None = None  # the first of them with a numeric random slope (the shrinkage arrows)
+    arrows_slope: str | None = None  # that slope's term
 
 
 def model_roles(result: StudyResult) -> Roles:
@@ -71,18 +75,34 @@ def model_roles(result: StudyResult) -> Roles:
         crossed = ("partial_pooling",)
     crossed_groups = (tuple(dict.fromkeys(b.group for b in result.fits[crossed[0]][0].design.blocks))
                       if crossed else ())
-    extra = {"crossed": crossed[0] if crossed else None, "crossed_groups": crossed_groups}
+    single = tuple(label for label, (freq, _) in result.fits.items()
+                   if freq.design.pooling == Pooling.PARTIAL and len(freq.design.blocks) == 1)
+    single = tuple(sorted(single, key=lambda label: label != hierarchical))
+    with_slope = [(label, slopes[0]) for label in single if (slopes := _numeric_slopes(result, label))]
+    extra = {"crossed": crossed[0] if crossed else None, "crossed_groups": crossed_groups,
+             "single_models": single, "arrows_model": with_slope[0][0] if with_slope else None,
+             "arrows_slope": with_slope[0][1] if with_slope else None}
     if hierarchical is None:
         return Roles(None, unpooled, pooled, nested=nested[0] if nested else None, nested_models=nested,
                      **extra)
-    design = result.fits[hierarchical][0].design
-    block = design.blocks[0]
-    numeric = [c for c in design.x.columns if c != "(Intercept)" and ":" not in c
-               and c in design.data.columns and c not in design.categorical]
-    slopes = [c for c in block.z.columns if c in numeric]
+    numeric = _numeric_columns(result, hierarchical)
+    slopes = _numeric_slopes(result, hierarchical)
     predictor = slopes[0] if slopes else (numeric[0] if numeric else None)
-    return Roles(hierarchical, unpooled, pooled, block.group, predictor, predictor,
-                 nested[0] if nested else None, nested, **extra)
+    return Roles(hierarchical, unpooled, pooled, result.fits[hierarchical][0].design.blocks[0].group,
+                 predictor, predictor, nested[0] if nested else None, nested, **extra)
+
+
+def _numeric_columns(result: StudyResult, label: str) -> list[str]:
+    """A model's numeric predictors that are columns of the data (no interactions, no categories)."""
+    design = result.fits[label][0].design
+    return [c for c in design.x.columns if c != "(Intercept)" and ":" not in c
+            and c in design.data.columns and c not in design.categorical]
+
+
+def _numeric_slopes(result: StudyResult, label: str) -> list[str]:
+    """The numeric predictors with a random slope in a one-block model."""
+    numeric = _numeric_columns(result, label)
+    return [c for c in result.fits[label][0].design.blocks[0].z.columns if c in numeric]
 
 
 def nested_models(result: StudyResult) -> tuple[str, ...]:
@@ -208,33 +228,55 @@ def group_panels(result: StudyResult, roles: Roles) -> ReportFigure:
                               pd.DataFrame(lines), pd.concat(draws, ignore_index=True),
                               x_labels=x_labels, seed=result.study.settings.seed, max_draws=MAX_DRAWS)
     title = f"Three {roles.group} groups: data and fitted lines"
-    chosen = ("the study's chosen groups" if result.study.settings.panel_levels
-              else "the smallest, median and largest groups")
-    caption = (plots.CAPTIONS["county_panels"] + " Green: no pooling (posterior mean and draws of the "
-               f"{roles.unpooled or 'no-pooling'} model); vermillion: partial pooling (posterior mean and draws "
+    sizes = design.blocks[0].sizes
+    if result.study.settings.panel_levels:
+        chosen = "the study's chosen groups"
+    elif sizes.nunique() == 1:
+        chosen = f"every group has {count(int(sizes.iloc[0]), 'row')}: the first, middle and last by name"
+    else:
+        chosen = "the smallest, median and largest groups"
+    green = (f"posterior mean and draws of the {roles.unpooled} model" if unpooled is not None else
+             "the group's own least-squares line; no no-pooling model was fitted")
+    caption = (plots.CAPTIONS["county_panels"] + f" Green: no pooling ({green}); "
+               "vermillion: partial pooling (posterior mean and draws "
                f"of the {roles.hierarchical} model); blue: the frequentist partial-pooling line (fixed effects "
                f"plus BLUPs). Shown: {', '.join(levels)} ({chosen}).")
     return ReportFigure("fig-group-panels", title, caption, _svg(fig, "fig-group-panels"), tuple(notes))
 
 
 def shrinkage_arrows(result: StudyResult, roles: Roles) -> ReportFigure:
-    table = result.comparisons[roles.hierarchical].shrinkage
-    if roles.slope_term is None or roles.slope_term not in set(table["term"]):
-        raise ValueError("the hierarchical model has no random slope, so there is no (intercept, slope) "
-                         "plane to draw")
+    """The (intercept, slope) arrows of ``roles.arrows_model``, the first one-factor model with a slope."""
+    if roles.arrows_model is None or roles.arrows_slope is None:
+        raise ValueError("no model with one grouping factor has a random slope, so there is no "
+                         "(intercept, slope) plane to draw")
+    table = result.comparisons[roles.arrows_model].shrinkage
     seed = result.study.settings.seed
-    fig = plots.shrinkage_arrows(table, "(Intercept)", roles.slope_term, seed=seed)
+    fig = plots.shrinkage_arrows(table, "(Intercept)", roles.arrows_slope, seed=seed)
     own = table[table["term"] == "(Intercept)"]
     note = plots.arrow_sample_note(int(own["no_pooling"].notna().sum()), seed)
-    return ReportFigure("fig-shrinkage-arrows", "Shrinkage of intercepts and slopes", plots.CAPTIONS[
-        "shrinkage_arrows"], _svg(fig, "fig-shrinkage-arrows"), (note,) if note else ())
+    caption = plots.CAPTIONS["shrinkage_arrows"]
+    if roles.arrows_model != roles.hierarchical:
+        caption += f" Drawn for the {roles.arrows_model} model, the first with a random slope."
+    return ReportFigure("fig-shrinkage-arrows", "Shrinkage of intercepts and slopes", caption,
+                        _svg(fig, "fig-shrinkage-arrows"), (note,) if note else ())
 
 
 def shrinkage_size(result: StudyResult, roles: Roles) -> ReportFigure:
     table = result.comparisons[roles.hierarchical].shrinkage
     fig = plots.shrinkage_vs_size(table)
     return ReportFigure("fig-shrinkage-size", "Shrinkage against group size",
-                        plots.CAPTIONS["shrinkage_vs_size"], _svg(fig, "fig-shrinkage-size"))
+                        plots.CAPTIONS["shrinkage_vs_size"] + one_size_words(table), _svg(fig, "fig-shrinkage-size"))
+
+
+def one_size_words(table: pd.DataFrame, group: str | None = None) -> str:
+    """The caption's sentence for balanced data, where ``shrinkage_vs_size`` has no size axis ("" else)."""
+    rows = table if group is None else table[table["group"] == group]
+    size = plots.one_group_size(rows)
+    if size is None:
+        return ""
+    return (f" Here every group has {count(size, 'row')}, so there is no size to plot against: the groups are "
+            "spread along the axis from the least to the most shrunk, and the closed-form pooling factor, when "
+            "shown, is one level line, the same for every group.")
 
 
 def caterpillar(result: StudyResult, roles: Roles, term: str, fid: str | None = None,
@@ -252,8 +294,12 @@ def caterpillar(result: StudyResult, roles: Roles, term: str, fid: str | None = 
 
 def forest(result: StudyResult, roles: Roles) -> ReportFigure:
     fig = plots.fixed_effects_forest(result.estimates, model=roles.hierarchical)
-    return ReportFigure("fig-forest", "Population-level estimates", plots.CAPTIONS["fixed_effects_forest"],
-                        _svg(fig, "fig-forest"))
+    own = plots.separate_axes(result.estimates, model=roles.hierarchical)
+    words = {"fixed": "fixed effects", "ran_pars": "SDs and correlations"}
+    caption = plots.CAPTIONS["fixed_effects_forest"] + (
+        f" The {' and the '.join(words[e] for e in own)} are on scales too different to share an axis, so each "
+        "has its own: compare the two engines within a row, not lengths across rows." if own else "")
+    return ReportFigure("fig-forest", "Population-level estimates", caption, _svg(fig, "fig-forest"))
 
 
 def replicate_means(bayes: FitResult, keep: np.ndarray) -> np.ndarray:
@@ -337,7 +383,7 @@ def build_figures(result: StudyResult) -> tuple[dict[str, ReportFigure], list[st
     design = result.fits[roles.hierarchical][0].design
     jobs: list[tuple[str, Callable[[], ReportFigure]]] = [
         ("the group panels", lambda: group_panels(result, roles)),
-        ("the shrinkage arrows", lambda: shrinkage_arrows(result, roles)),
+        *([("the shrinkage arrows", lambda: shrinkage_arrows(result, roles))] if roles.arrows_model else []),
         ("shrinkage against group size", lambda: shrinkage_size(result, roles)),
         ("the population-level forest plot", lambda: forest(result, roles)),
     ]
@@ -409,7 +455,8 @@ def nested_size(result: StudyResult, label: str) -> ReportFigure:
     fig = plots.shrinkage_vs_size(result.comparisons[label].shrinkage, group=inner,
                                   ylabel=f"shrinkage toward the {outer}'s estimate", unit=inner.split(":")[0])
     caption = plots.CAPTIONS["shrinkage_vs_size"].replace(
-        "toward complete pooling", "toward the enclosing group's estimate")
+        "toward complete pooling", "toward the enclosing group's estimate") + one_size_words(
+        result.comparisons[label].shrinkage, inner)
     return ReportFigure("fig-shrinkage-size", f"{label}: shrinkage of each {inner.split(':')[0]} toward its "
                         "enclosing group, against its size",
                         caption + f" Here the share is measured toward each {inner.split(':')[0]}'s {outer}, "
@@ -450,7 +497,8 @@ def crossed_size(result: StudyResult, roles: Roles, group: str) -> ReportFigure:
     caption = (plots.CAPTIONS["shrinkage_vs_size"] + f" Here: each {group} of the {roles.crossed} model, "
                f"whose {group} effects are crossed with its {others} effects. The closed-form pooling factor "
                f"of a {group} with n rows is σ²/(σ² + n·τ²), τ the SD of the {group} effects and σ the "
-               "residual SD: the share of the way a level's own estimate is pulled to the population value.")
+               "residual SD: the share of the way a level's own estimate is pulled to the population value."
+               + one_size_words(table, group))
     return ReportFigure(fid, f"Shrinkage of each {group} against its number of rows", caption, _svg(fig, fid))
 
 

@@ -116,7 +116,7 @@ def statsmodels_words(fit: FitResult) -> str:
     cols = list(design.x_estimable.columns)
     shown = ", ".join(cols) if len(cols) <= 6 else f"{', '.join(cols[:3])}, … ({len(cols)} columns)"
     dropped = len(design.aliased)
-    extra = f"; {dropped} aliased column(s) dropped" if dropped else ""
+    extra = f"; {count(dropped, 'aliased column')} dropped" if dropped else ""
     if not design.blocks:
         return f"OLS: endog {design.response_label}; exog [{shown}]{extra}"
     blocks = "; ".join(
@@ -172,8 +172,8 @@ def collect_problems(result: StudyResult, figure_problems: list[str]) -> tuple[l
     for _, r in result.predictive.loo.iterrows():
         k = int(r["pareto_k_above_0.7"])
         if k:
-            notes.append(f"{r['model']}: {k} row(s) with Pareto k > 0.7, so PSIS-LOO is unreliable for "
-                         "those rows (common when a model has a parameter per small group)")
+            notes.append(f"{r['model']}: {count(k, 'row')} with Pareto k > 0.7, so PSIS-LOO is unreliable for "
+                         f"{'that row' if k == 1 else 'those rows'} (common when a model has a parameter per small group)")
     for label, cmp in result.comparisons.items():
         if cmp.structure_note:
             notes.append(f"{label}: {cmp.structure_note}")
@@ -327,13 +327,17 @@ def _equivalence_section(result: StudyResult) -> list[dict[str, Any]]:
 
 
 def _shrinkage_section(result: StudyResult, roles: figs.Roles) -> dict[str, Any]:
-    """The one-factor model's shrinkage tables, and per factor of the crossed model its words and tables."""
+    """Every one-factor model's shrinkage tables (with a word on shares outside 0 to 1), and per factor of
+    the crossed model its words and tables."""
     seed = result.study.settings.seed
-    single: list[tb.DisplayTable] = []
-    hier = roles.hierarchical
-    if hier is not None and len(result.comparisons[hier].shrinkage):
-        single = tb.shrinkage(result.comparisons[hier].shrinkage, "tbl-shrinkage",
-                              f"{hier}: every group's own, pooled and partial-pooling estimates", seed)
+    single: list[dict[str, Any]] = []
+    for i, label in enumerate(roles.single_models):
+        frame = result.comparisons[label].shrinkage
+        if len(frame):
+            single.append({"label": label, "outside": tb.shares_outside_words(frame),
+                           "tables": tb.shrinkage(frame, "tbl-shrinkage" if i == 0 else f"tbl-shrinkage-{label}",
+                                                  f"{label}: every group's own, pooled and partial-pooling "
+                                                  "estimates", seed)})
     crossed = []
     frame = result.comparisons[roles.crossed].shrinkage if roles.crossed else pd.DataFrame()
     for group in roles.crossed_groups:
@@ -349,7 +353,8 @@ def _shrinkage_section(result: StudyResult, roles: figs.Roles) -> dict[str, Any]
                         "tables": tb.shrinkage(rows, f"tbl-shrinkage-{slug}", f"{roles.crossed}: every {group} "
                                                "level's own, pooled and partial-pooling estimates", seed)
                         if len(rows) else []})
-    return {"single": single, "crossed": crossed}
+    return {"single": single, "crossed": crossed,
+            "no_arrows": bool(roles.single_models) and roles.arrows_model is None}
 
 
 def _connection_section(result: StudyResult) -> list[dict[str, Any]]:

@@ -40,6 +40,7 @@ from compare_kit.display import (
 from compare_kit.display import environment as _environment
 from compare_kit.results import FREQUENTIST_ENGINES, BayesianFit
 from compare_kit.settings import ESS_LIMIT, RHAT_LIMIT
+from compare_kit.wording import count
 
 if TYPE_CHECKING:
     from compare_kit.results import FitResult
@@ -292,6 +293,40 @@ def shrinkage(frame: pd.DataFrame, id: str, caption: str = "", seed: int = 0) ->
     listed, large = split_by_size(frame)
     out = [table(id, columns, lines(listed), listed_caption(caption, listed, large))] if len(listed) else []
     return out + _summarised_shrinkage(large, columns, lines, id, caption, seed)
+
+
+def shares_outside_words(frame: pd.DataFrame) -> str:
+    """Why some shrinkage shares of a model fall outside 0 to 1, in words ("" when none does).
+
+    A share is (own - partial) / (own - pooled). Where a group's own estimate lies near the population
+    value (within a tenth of the SD of the own estimates' distances from it) the denominator is small, and
+    Monte Carlo error or rounding swings the share; with more than one term per group the terms are pulled
+    together, so one can pass the population value or move away from it while the pair moves toward it.
+    """
+    shares = frame[["shrinkage_freq", "shrinkage_bayes"]].apply(pd.to_numeric, errors="coerce")
+    outside = (shares < 0) | (shares > 1)
+    if not outside.to_numpy().any():
+        return ""
+    distance = (pd.to_numeric(frame["no_pooling"], errors="coerce")
+                - pd.to_numeric(frame["complete_pooling"], errors="coerce")).abs()
+    spread = distance.groupby([frame["group"], frame["term"]]).transform("std")
+    near = outside.any(axis=1) & (distance < 0.25 * spread)
+    n_f, n_b = int(outside["shrinkage_freq"].sum()), int(outside["shrinkage_bayes"].sum())
+    words = (f"{count(n_f + n_b, 'share')} in this table {'lies' if n_f + n_b == 1 else 'lie'} outside 0 to 1 "
+             f"({n_f} frequentist, {n_b} Bayesian). A share is (own − partial) / (own − pooled), a ratio of two "
+             "differences.")
+    if near.any():
+        words += (f" For {count(int(near.sum()), 'row')} the group's own estimate lies close to the population "
+                  "value (within a quarter of the usual distance), so the denominator is small and a small "
+                  "difference gives a share below 0 or above 1.")
+    if n_b:
+        words += (" A posterior mean is not the frequentist estimate: it averages over the variance components "
+                  "and carries Monte Carlo error, and either can carry a Bayesian share a little past 0 or 1.")
+    if frame.groupby(["group", "level"])["term"].nunique().max() > 1:
+        words += (" Each group's terms (intercept and slope) are pulled together, toward the population's "
+                  "values in the metric of their covariance, so one term can move past the population value "
+                  "(above 1) or away from it (below 0) while the pair as a whole moves toward it.")
+    return words
 
 
 def _summarised_shrinkage(large: pd.DataFrame, columns: list[Column], lines: Callable[[pd.DataFrame], list],

@@ -175,50 +175,94 @@ def fixed_effects_forest(estimates: pd.DataFrame, *, model: str | None = None) -
     """Fixed effects and random-effect SDs/correlations of both engines, side by side.
 
     Intervals that are NaN are drawn as points only; estimates that are NaN are
-    written in the row as "not estimable" so they are never silently missing.
-    Hand-written matplotlib: seaborn's pointplot cannot draw given intervals, only its own.
+    written in the row as "not estimable" so they are never silently missing. A side
+    whose parameters live on scales too different to share one axis (``separate_axes``:
+    sleepstudy's intercept ~250 ms beside its Days slope ~10 ms) gives each parameter
+    its own row and axis. Hand-written matplotlib: seaborn's pointplot cannot draw given
+    intervals, only its own.
     """
-    require_columns(estimates, ["engine", "model", "effect", "group", "term", "estimate", "conf_low",
-                         "conf_high"], "estimates")
-    rows = estimates[estimates["effect"].isin(["fixed", "ran_pars"])]
-    if rows.empty:
-        raise ValueError("the estimates table has no fixed or ran_pars rows")
-    rows = pick_one(rows, "model", model, "estimates")
+    rows = _forest_rows(estimates, model)
     engines = _engine_order(rows["engine"])
     sections = [(effect, title) for effect, title in
                 (("fixed", "Fixed effects"), ("ran_pars", "Random-effect SDs and correlations"))
                 if (rows["effect"] == effect).any()]
-    counts = [rows.loc[rows["effect"] == effect, ["group", "term"]].drop_duplicates().shape[0]
-              for effect, _ in sections]
-    fig = new_figure(height=max(2.8, 0.42 * max(counts) + 1.6))
-    axes = fig.subplots(1, len(sections), squeeze=False).ravel()
+    keys_of = {effect: list(dict.fromkeys(zip(rows.loc[rows["effect"] == effect, "group"],
+                                              rows.loc[rows["effect"] == effect, "term"], strict=True)))
+               for effect, _ in sections}
+    own_axes = {effect: _scales_differ(rows[rows["effect"] == effect], effect == "fixed") for effect, _ in sections}
+    fig = new_figure(height=max(2.8, 0.42 * max(len(k) for k in keys_of.values()) + 1.6
+                                + 0.35 * max((len(keys_of[e]) for e, _ in sections if own_axes[e]), default=0)))
+    columns = fig.subfigures(1, len(sections), squeeze=False).ravel()
     offsets = np.linspace(-0.17, 0.17, len(engines)) if len(engines) > 1 else np.zeros(1)
-    for ax, (effect, title) in zip(axes, sections, strict=True):
+    for column, (effect, title) in zip(columns, sections, strict=True):
         sub = rows[rows["effect"] == effect]
-        keys = list(dict.fromkeys(zip(sub["group"], sub["term"], strict=True)))
-        position = {k: len(keys) - 1 - i for i, k in enumerate(keys)}
-        for engine, offset in zip(engines, offsets, strict=True):
-            part = sub[sub["engine"] == engine]
-            y = np.array([position[k] for k in zip(part["group"], part["term"], strict=True)],
-                         dtype=float) + offset
-            _intervals(ax, y, part, engine_color(engine), size=30)
-            for yy, est in zip(y, part["estimate"].to_numpy(dtype=float), strict=True):
-                if not np.isfinite(est):
-                    ax.text(0.02, yy, f"{engine_label(engine)}: not estimable", fontsize=7,
-                            color=engine_color(engine), va="center", transform=ax.get_yaxis_transform())
-        if effect == "fixed":
-            ax.axvline(0.0, color="#888888", linewidth=0.8, zorder=1)
-        ax.set_yticks(range(len(keys)))
-        ax.set_yticklabels([short_text(term_label(t, "" if g in ("", "Residual") else g), 48)
-                            for g, t in reversed(keys)])
-        ax.set_ylim(-0.6, len(keys) - 0.4)
-        ax.grid(False, axis="y")
-        ax.tick_params(axis="y", length=0)
-        ax.set_title(title)
-        ax.set_xlabel("estimate (95% interval)")
+        keys = keys_of[effect]
+        panels = [[k] for k in keys] if own_axes[effect] else [keys]
+        axes = column.subplots(len(panels), 1, squeeze=False).ravel()
+        for ax, panel in zip(axes, panels, strict=True):
+            _forest_panel(ax, sub, panel, engines, offsets, zero_line=effect == "fixed" and not own_axes[effect])
+        axes[0].set_title(title + (" (each on its own axis)" if own_axes[effect] else ""))
+        axes[-1].set_xlabel("estimate (95% interval)")
     handles = [Line2D([], [], color=engine_color(e), marker="o", linewidth=1.3, label=engine_label(e))
                for e in engines]
     handles.append(Line2D([], [], color="#666666", marker="o", linestyle="",
                           label="point without bar: no interval available"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
     return fig
+
+
+# A side of the forest plot gets one axis per parameter when its narrowest interval would be drawn shorter
+# than this share of the shared axis' span (sleepstudy: Days' 3.2 ms on a 0-270 ms axis, 1.2%).
+SEPARATE_AXES_BELOW = 0.03
+
+
+def _forest_rows(estimates: pd.DataFrame, model: str | None) -> pd.DataFrame:
+    require_columns(estimates, ["engine", "model", "effect", "group", "term", "estimate", "conf_low",
+                         "conf_high"], "estimates")
+    rows = estimates[estimates["effect"].isin(["fixed", "ran_pars"])]
+    if rows.empty:
+        raise ValueError("the estimates table has no fixed or ran_pars rows")
+    return pick_one(rows, "model", model, "estimates")
+
+
+def _scales_differ(sub: pd.DataFrame, with_zero: bool) -> bool:
+    """Would the narrowest finite interval be drawn shorter than ``SEPARATE_AXES_BELOW`` of the axis (which
+    reaches 0 when ``with_zero``: the fixed effects' side has a line at 0)?"""
+    values = sub[["estimate", "conf_low", "conf_high"]].to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    widths = (sub["conf_high"] - sub["conf_low"]).to_numpy(dtype=float)
+    widths = widths[np.isfinite(widths) & (widths > 0)]
+    if len(sub[["group", "term"]].drop_duplicates()) < 2 or not len(widths) or not len(finite):
+        return False
+    span = (max(finite.max(), 0.0) - min(finite.min(), 0.0)) if with_zero else finite.max() - finite.min()
+    return bool(widths.min() < SEPARATE_AXES_BELOW * span)
+
+
+def separate_axes(estimates: pd.DataFrame, model: str | None = None) -> tuple[str, ...]:
+    """The sides of ``fixed_effects_forest`` ("fixed", "ran_pars") drawn with one axis per parameter."""
+    rows = _forest_rows(estimates, model)
+    return tuple(e for e in ("fixed", "ran_pars") if (rows["effect"] == e).any()
+                 and _scales_differ(rows[rows["effect"] == e], e == "fixed"))
+
+
+def _forest_panel(ax: Any, sub: pd.DataFrame, keys: list[tuple[str, str]], engines: list[str],
+                  offsets: np.ndarray, zero_line: bool) -> None:
+    """The rows ``keys`` of one side of the forest plot, every engine's point and interval."""
+    position = {k: len(keys) - 1 - i for i, k in enumerate(keys)}
+    sub = sub[[k in position for k in zip(sub["group"], sub["term"], strict=True)]]
+    for engine, offset in zip(engines, offsets, strict=True):
+        part = sub[sub["engine"] == engine]
+        y = np.array([position[k] for k in zip(part["group"], part["term"], strict=True)], dtype=float) + offset
+        _intervals(ax, y, part, engine_color(engine), size=30)
+        for yy, est in zip(y, part["estimate"].to_numpy(dtype=float), strict=True):
+            if not np.isfinite(est):
+                ax.text(0.02, yy, f"{engine_label(engine)}: not estimable", fontsize=7,
+                        color=engine_color(engine), va="center", transform=ax.get_yaxis_transform())
+    if zero_line:
+        ax.axvline(0.0, color="#888888", linewidth=0.8, zorder=1)
+    ax.set_yticks(range(len(keys)))
+    ax.set_yticklabels([short_text(term_label(t, "" if g in ("", "Residual") else g), 48)
+                        for g, t in reversed(keys)])
+    ax.set_ylim(-0.6, len(keys) - 0.4)
+    ax.grid(False, axis="y")
+    ax.tick_params(axis="y", length=0)

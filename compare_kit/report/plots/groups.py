@@ -14,6 +14,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
+from matplotlib.ticker import MaxNLocator
 
 from compare_kit.display import term_label
 from compare_kit.report.plots.style import (
@@ -331,7 +332,9 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
     intercept alone), its finite values are drawn as a line. Values outside
     ``ylim`` are drawn as open triangles on the edge, not dropped (matplotlib: seaborn
     fills the markers it colours by hue). Above ``MANY_LEVELS`` groups the points are
-    smaller and become one embedded image (``rasterized``), which keeps the SVG small.
+    smaller and become one embedded image (``rasterized``), which keeps the SVG small. When every group
+    has the same size (balanced data) there is no size axis to draw against: the groups are spread along
+    a linear axis in order of their frequentist share instead (``one_size``), and the axis says so.
     """
     import seaborn as sns
 
@@ -350,18 +353,27 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
     engines = [label for _, label, _, _, _ in series]
     palette = {label: color for _, label, color, _, _ in series}
     markers = {label: marker for _, label, _, marker, _ in series}
+    one_size = one_group_size(table)
     for ax, term in zip(axes, terms, strict=True):
         rows = table[table["term"] == term]
         n = rows["n"].to_numpy(dtype=float)
+        if one_size is not None:  # balanced: x is the group's rank by frequentist share (1 = least shrunk)
+            rows = rows.sort_values("shrinkage_freq", kind="stable")
+            n = np.arange(1.0, len(rows) + 1)
         many = len(rows) > MANY_LEVELS
         if has_curve:
             pf = pd.to_numeric(rows["pooling_factor"], errors="coerce").to_numpy(dtype=float)
             ok = np.isfinite(pf)
-            if ok.any():  # one vertex per distinct (size, factor): thousands of groups share a few sizes
+            if ok.any() and one_size is not None:  # one size, one pooling factor: a level line
+                ax.axhline(float(np.median(pf[ok])), color="black", linewidth=1.4, zorder=2)
+            elif ok.any():  # one vertex per distinct (size, factor): thousands of groups share a few sizes
                 curve = np.unique(np.column_stack([n[ok], pf[ok]]), axis=0)
                 ax.plot(curve[:, 0], curve[:, 1], color="black", linewidth=1.4, zorder=2)
         # one long table: a row per group and engine with a finite share (frequentist rows first)
-        points = pd.concat([pd.DataFrame({"row": np.arange(len(rows)), "engine": label, "n": n * dodge,
+        def dodged(dodge: float) -> np.ndarray:  # sideways: x 0.94 / 1.06 on a log axis, +-0.15 of a rank
+            return n + (dodge - 1.0) * 2.5 if one_size is not None else n * dodge
+
+        points = pd.concat([pd.DataFrame({"row": np.arange(len(rows)), "engine": label, "n": dodged(dodge),
                                           "share": rows[col].to_numpy(dtype=float)})
                             for col, label, _, _, dodge in series], ignore_index=True)
         points = points[np.isfinite(points["share"]) & np.isfinite(points["n"]) & (points["n"] > 0)]
@@ -378,7 +390,10 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
                        clip_on=False, rasterized=many)
         for level_y in (0.0, 1.0):
             ax.axhline(level_y, color="#888888", linewidth=0.8, linestyle="--", zorder=1)
-        ax.set_xscale("log")
+        if one_size is None:
+            ax.set_xscale("log")
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(lo - 0.03, hi + 0.03)
         title = term_label(str(term))
         # groups that have no share to draw at all (usually: no own estimate)
@@ -387,7 +402,8 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
             title += f"\n({count_text(missing, 'group')} without an own estimate, not shown)"
         ax.set_title(title)
         per = short_text(unit) if unit else short_text(rows["group"].iloc[0]) if len(rows) else "group"
-        ax.set_xlabel(f"observations per {per} (log scale)")
+        ax.set_xlabel(f"observations per {per} (log scale)" if one_size is None else
+                      f"each {per} ({count_text(one_size, 'row')} each), least to most shrunk")
         ax.set_ylabel("")
     for level_y, words in ((0.0, "none"), (1.0, "complete\npooling")):
         axes[-1].text(1.02, level_y, words, transform=axes[-1].get_yaxis_transform(), ha="left",
@@ -398,6 +414,12 @@ def shrinkage_vs_size(shrinkage: pd.DataFrame, *, group: str | None = None,
         handles.append(Line2D([], [], color="black", linewidth=1.4, label="closed-form pooling factor"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
     return fig
+
+
+def one_group_size(shrinkage: pd.DataFrame) -> int | None:
+    """The one size every group of a shrinkage table has (balanced data), else None."""
+    sizes = pd.to_numeric(shrinkage["n"], errors="coerce").dropna().unique()
+    return int(sizes[0]) if len(sizes) == 1 and len(shrinkage) > 1 else None
 
 
 # --------------------------------------------------------------------------- 8. nested shrinkage

@@ -519,9 +519,16 @@ def effect_labels(design: Design) -> pd.DataFrame:
             else pd.DataFrame(columns=["group", "level", "term"]))
 
 
-def wald_interval(estimate: np.ndarray, std_error: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric normal interval ``estimate ± z * se``."""
-    from scipy.stats import norm
+def ols_residual_df(design: Design) -> int:
+    """An OLS fit's residual degrees of freedom: rows less estimable coefficients (its t intervals')."""
+    return design.n - design.x_estimable.shape[1]
 
-    z = norm.ppf(0.5 + level / 2)
-    return estimate - z * std_error, estimate + z * std_error
+
+def wald_interval(estimate: np.ndarray, std_error: np.ndarray, level: float,
+                  df: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric interval ``estimate ± q * se``: q the normal quantile, or Student's t with ``df``
+    degrees of freedom when given (OLS)."""
+    from scipy.stats import norm, t
+
+    q = norm.ppf(0.5 + level / 2) if df is None else t.ppf(0.5 + level / 2, df)
+    return estimate - q * std_error, estimate + q * std_error

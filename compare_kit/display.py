@@ -107,6 +107,11 @@ def fmt_interval(low: Any, high: Any, digits: int = 3) -> str:
     return f"[{fmt_num(low, digits)}, {fmt_num(high, digits)}]"
 
 
+def fmt_level(level: float) -> str:
+    """An interval's level as a percentage: ``0.95`` -> ``95%``, ``0.975`` -> ``97.5%``."""
+    return f"{100 * float(level):g}%"
+
+
 def fmt_bool(value: Any, good: bool = True) -> Cell:
     """Yes/no with a badge: green when the value is the good one."""
     if _missing(value):
@@ -231,7 +236,7 @@ def fit_result_tables(fit: FitResult, prefix: str = "fit") -> list[DisplayTable]
     rows = fit.estimates[fit.estimates["effect"].isin(["fixed", "ran_pars"])]
     columns = [Column("parameter"), Column("estimate", "num"),
                Column("SE" if fit.engine.frequentist else "posterior SD", "num"),
-               Column("95% interval", "num"), Column("note")]
+               Column(f"{fmt_level(fit.estimates['conf_level'].iloc[0])} interval", "num"), Column("note")]
     out = []
     for _, r in rows.iterrows():
         out.append([Cell(term_text(r["term"], r["group"]), "", r["term"]), _num(r["estimate"]),
@@ -246,6 +251,8 @@ def fit_result_tables(fit: FitResult, prefix: str = "fit") -> list[DisplayTable]
     if s is None:
         health += [("converged", fit.health.converged), ("at boundary", fit.health.boundary),
                    ("optimizer", fit.health.optimizer)]
+        if fit.stats.loglik_method:
+            health.append((f"log-likelihood ({fit.stats.loglik_method})", Cell(fmt_num(fit.stats.loglik))))
     else:
         health += [("sampler", f"{s.sampler}: {s.chains} chains × {s.draws} draws, seed {s.seed}"),
                    ("divergences", s.divergences), ("max R-hat", Cell(fmt_num(s.max_rhat))),
@@ -269,5 +276,5 @@ def comparison_tables(comparison: Comparison, prefix: str = "cmp") -> list[Displ
 
 
 __all__ = ["Cell", "Column", "DisplayTable", "comparison_tables", "engine_label", "engine_text",
-           "environment", "fit_result_tables", "fmt_int", "fmt_interval", "fmt_num", "parameter_label",
+           "environment", "fit_result_tables", "fmt_int", "fmt_interval", "fmt_level", "fmt_num", "parameter_label",
            "table", "table_html", "term_label", "term_text"]

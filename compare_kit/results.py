@@ -25,6 +25,7 @@ from compare_kit.wording import count
 if TYPE_CHECKING:
     from compare_kit.engines.lmm import LmmSolution
     from compare_kit.engines.posterior import CanonicalDraws
+    from compare_kit.fit_summary import FitSummary
 
 
 class Effect(StrEnum):
@@ -218,7 +219,7 @@ class SamplingInfo:
         return "\n".join(lines)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class FitResult:
     """One fitted model from one engine: estimates, statistics, health, and the design it was fitted on."""
 
@@ -256,20 +257,49 @@ class FitResult:
         """One row for ``fit_stats.csv``: likelihood, size and health."""
         return pd.DataFrame([self._fit_stats_row()])
 
-    def summary(self) -> str:
-        est = self.estimates[self.estimates["effect"].isin([Effect.FIXED, Effect.RAN_PARS])]
-        cols = ["effect", "group", "term", "estimate", "std_error", "conf_low", "conf_high"]
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            body = est[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}")
-        return f"{self.engine} {self.method} fit of {self.model}: {self.spec}\n{body}"
+    # statsmodels' names (compare_kit.fit_summary computes them): fixed effects only, as lme4's fixef();
+    # the SDs and correlations are in ``table("ran_pars")``, not in ``params``
+
+    @property
+    def params(self) -> pd.Series:
+        """The fixed effects by term: estimates (Bayesian: posterior means); NaN where not estimable."""
+        from compare_kit.fit_summary import params
+
+        return params(self)
+
+    @property
+    def bse(self) -> pd.Series:
+        """The fixed effects' standard errors by term; for a Bayesian fit, their posterior SDs."""
+        from compare_kit.fit_summary import bse
+
+        return bse(self)
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Intervals of the fixed effects at level ``1 - alpha``, columns 0 and 1 as in statsmodels.
+
+        Mixed fits: Wald; OLS: Student's t; Bayesian fits: equal-tailed posterior intervals from
+        the draws (``compare_kit.fit_summary.conf_int``).
+        """
+        from compare_kit.fit_summary import conf_int
+
+        return conf_int(self, alpha)
+
+    def summary(self) -> FitSummary:
+        """The fit's header and population-level table: prints as text, renders as HTML in a notebook."""
+        from compare_kit.fit_summary import fit_summary
+
+        return fit_summary(self)
 
     def __str__(self) -> str:
-        return self.summary()
+        return str(self.summary())
+
+    def __repr__(self) -> str:
+        from compare_kit.fit_summary import fit_repr
+
+        return fit_repr(self)
 
     def _repr_html_(self) -> str:
-        from compare_kit.display import fit_result_tables, table_html
-
-        return table_html(*fit_result_tables(self))
+        return self.summary()._repr_html_()
 
     def predict(self, data: pd.DataFrame, include_group_effects: bool = True) -> pd.Series:
         """Predicted means of the rows of ``data``, on the scale of the response as modelled.
@@ -329,7 +359,7 @@ class MixedState:
     engine_seconds: Mapping[str, float] = field(default_factory=dict)  # per engine that ran
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)  # repr=False: FitResult's one-line repr, not a field dump
 class FrequentistFit(FitResult):
     """An OLS fit (``mixed`` is None) or a mixed fit by REML or ML."""
 
@@ -396,7 +426,7 @@ class Loo:
     warnings: tuple[str, ...]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)  # repr=False: FitResult's one-line repr
 class BayesianFit(FitResult):
     """A fit by MCMC: draws under canonical names, their summaries and the sampler's account."""
 
@@ -520,9 +550,16 @@ def effect_labels(design: Design) -> pd.DataFrame:
             else pd.DataFrame(columns=["group", "level", "term"]))
 
 
-def wald_interval(estimate: np.ndarray, std_error: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric normal interval ``estimate ± z * se``."""
-    from scipy.stats import norm
+def ols_residual_df(design: Design) -> int:
+    """An OLS fit's residual degrees of freedom: rows less estimable coefficients (its t intervals')."""
+    return design.n - design.x_estimable.shape[1]
 
-    z = norm.ppf(0.5 + level / 2)
-    return estimate - z * std_error, estimate + z * std_error
+
+def wald_interval(estimate: np.ndarray, std_error: np.ndarray, level: float,
+                  df: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric interval ``estimate ± q * se``: q the normal quantile, or Student's t with ``df``
+    degrees of freedom when given (OLS)."""
+    from scipy.stats import norm, t
+
+    q = norm.ppf(0.5 + level / 2) if df is None else t.ppf(0.5 + level / 2, df)
+    return estimate - q * std_error, estimate + q * std_error

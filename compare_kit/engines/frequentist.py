@@ -47,6 +47,7 @@ from compare_kit.results import (
     cor_term,
     effect_labels,
     make_estimates,
+    ols_residual_df,
     sd_term,
     validate_estimates,
     wald_interval,
@@ -139,17 +140,13 @@ def _fit_ols(design: Design, conf_level: float) -> FrequentistFit:
     res = sm.OLS(design.y, x.to_numpy(dtype=float) / norms).fit()
     beta = np.asarray(res.params) / norms
     se = np.asarray(res.bse) / norms
-    df_resid = design.n - x.shape[1]
-    from scipy.stats import t as t_dist
-
-    q = t_dist.ppf(0.5 + conf_level / 2, df_resid)
-    fixed = dict(zip(x.columns, zip(beta, se, strict=True), strict=True))
+    df_resid = ols_residual_df(design)
+    low, high = wald_interval(beta, se, conf_level, df_resid)
+    fixed = dict(zip(x.columns, zip(beta, se, low, high, strict=True), strict=True))
     rows = []
     for name in design.x.columns:
         if name in fixed:
-            b, s = fixed[name]
-            rows.append(_row(Effect.FIXED, "", "", name, b, s, b - q * s, b + q * s, conf_level,
-                             design.spec.label))
+            rows.append(_row(Effect.FIXED, "", "", name, *fixed[name], conf_level, design.spec.label))
         else:
             rows.append(_row(Effect.FIXED, "", "", name, np.nan, np.nan, np.nan, np.nan, conf_level,
                              design.spec.label, note=design.aliased[name]))

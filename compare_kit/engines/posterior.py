@@ -129,13 +129,19 @@ def _ran_coefs(draws: CanonicalDraws) -> dict[tuple[str, str, str], np.ndarray]:
     return out
 
 
+def equal_tailed(flat: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The equal-tailed posterior interval at ``level`` of each column of ``flat`` (draws, quantity)."""
+    tail = (1 - level) / 2
+    low, high = np.quantile(flat, [tail, 1 - tail], axis=0)
+    return low, high
+
+
 def summarise(keys: list[dict[str, str]], values: np.ndarray, *, engine: str, model: str,
               notes: Mapping[tuple[str, str], str], conf_level: float = 0.95
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Estimates (mean, SD, equal-tailed interval) of every quantity; diagnostics of the parameters."""
     flat = values.reshape(-1, values.shape[-1])
-    tail = (1 - conf_level) / 2
-    low, high = np.quantile(flat, [tail, 1 - tail], axis=0)
+    low, high = equal_tailed(flat, conf_level)
     mean = flat.mean(axis=0)
     sd = flat.std(axis=0, ddof=1) if flat.shape[0] > 1 else np.zeros(flat.shape[1])
     rows: list[dict[str, Any]] = []

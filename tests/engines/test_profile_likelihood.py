@@ -21,6 +21,7 @@ MODELS = {
     "uncorrelated_intercept_slope": (None, "log_radon ~ floor + (1 + floor || county)"),
     "plates": ("plates.csv", "diameter ~ 1 + (1 | plate) + (1 | sample)"),
     "crossed_correlated": ("crossed_correlated.csv", "y ~ x + (1 + x | subject) + (1 + x | item)"),
+    "nested_intercepts": ("nested.csv", "y ~ x + (1 | school/class)"),
 }
 # lme4 interpolates its profile with splines; near a correlation of 1 its lower end for subject's
 # slope SD lies inside the interval: at lme4's end, compare_kit exhibits parameters whose ML deviance
@@ -96,7 +97,7 @@ def test_profile_intervals_need_a_mixed_model(radon):
     assert (narrow.conf_low > wide.conf_low).all() and (narrow.conf_high < wide.conf_high).all()
 
 
-@pytest.mark.parametrize("model", ["varying_intercept", "plates"])
+@pytest.mark.parametrize("model", ["varying_intercept", "plates", "nested_intercepts"])
 def test_profile_option_puts_the_intervals_in_the_tidy_table(model, radon, reference):
     _, formula = MODELS[model]
     data = _design(model, radon).data

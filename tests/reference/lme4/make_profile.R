@@ -4,12 +4,14 @@ suppressMessages(library(lme4))
 radon <- read.csv("../../../data/radon_mn.csv", colClasses = c(county = "character"))
 pl <- read.csv("plates.csv", colClasses = c(plate = "character", sample = "character"))
 cc <- read.csv("crossed_correlated.csv", colClasses = c(subject = "character", item = "character"))
+ns <- read.csv("nested.csv", colClasses = c(school = "character", class = "character"))
 specs <- list(
   varying_intercept = list(f = log_radon ~ floor + (1 | county), d = radon),
   varying_intercept_slope = list(f = log_radon ~ floor + (1 + floor | county), d = radon),
   uncorrelated_intercept_slope = list(f = log_radon ~ floor + (1 + floor || county), d = radon),
   plates = list(f = diameter ~ 1 + (1 | plate) + (1 | sample), d = pl),
-  crossed_correlated = list(f = y ~ x + (1 + x | subject) + (1 + x | item), d = cc)
+  crossed_correlated = list(f = y ~ x + (1 + x | subject) + (1 + x | item), d = cc),
+  nested_intercepts = list(f = y ~ x + (1 | school/class), d = ns)
 )
 out <- list()
 for (n in names(specs)) for (reml in c(TRUE, FALSE)) {

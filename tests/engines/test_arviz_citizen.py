@@ -97,11 +97,23 @@ def test_names_stay_unique_when_the_data_take_them(radon):
     assert names.fixed == ("(Intercept)", "Intercept", "sigma", "chain_")  # in the design's column order
 
 
-def test_two_blocks_of_one_factor_share_its_dim(radon):
-    _, _, tree = _tree("log_radon ~ floor + (1 | county) + (0 + floor | county)", radon)
+@pytest.mark.parametrize("random", ["(1 | county) + (0 + floor | county)", "(1 + floor || county)"])
+def test_uncorrelated_effects_of_one_factor_share_its_dim(radon, random):
+    _, _, tree = _tree(f"log_radon ~ floor + {random}", radon)
     post = tree["posterior"]
     assert post["1|county"].dims == post["floor|county"].dims == ("chain", "draw", "county")
-    assert {"sd__(Intercept)|county", "sd__floor|county"} <= set(post.data_vars)
+    assert list(post.data_vars) == ["Intercept", "floor", "sd__(Intercept)|county", "sd__floor|county", "sigma",
+                                    "1|county", "floor|county"]
+
+
+def test_nested_and_crossed_factors_get_a_dim_each(radon):
+    data = radon.assign(basin=radon["county"].str[0])  # a made-up factor enclosing county (lme4 names the inner one county:basin)
+    design, _, tree = _tree("log_radon ~ floor + (1 | basin/county) + (0 + floor | basin)", data)
+    post = tree["posterior"]
+    assert {"1|basin", "1|county:basin", "floor|basin"} <= set(post.data_vars)
+    assert post["1|county:basin"].dims == ("chain", "draw", "county:basin")
+    assert post["floor|basin"].dims == post["1|basin"].dims == ("chain", "draw", "basin")
+    assert post.sizes["basin"] == len(design.blocks[0].levels) < post.sizes["county:basin"]
 
 
 def test_row_wise_groups_are_the_normal_likelihood_and_seeded_replicates(radon):

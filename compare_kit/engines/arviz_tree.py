@@ -3,16 +3,16 @@
 Built from ``CanonicalDraws``, so the Bambi path and compare_kit's PyMC path give the same
 tree. The names (``posterior_names``):
 
-==============================  ==========================  ==================================
-posterior variable              dims                        tidy table row
-==============================  ==========================  ==================================
-``Intercept``                   chain, draw                 fixed ``(Intercept)``
-``floor``, ``countyAITKIN``     chain, draw                 fixed, the same term
-``sd__(Intercept)|county``      chain, draw                 ran_pars ``sd__(Intercept)``, county
-``cor__(Intercept).floor|cou``  chain, draw                 ran_pars ``cor__(Intercept).floor``
-``sigma``                       chain, draw                 ran_pars ``sd__Observation``
-``1|county``, ``floor|county``  chain, draw, ``county``     ran_vals, one per level
-==============================  ==========================  ==================================
+=================================  =========================  ====================================
+posterior variable                 dims                       tidy table row
+=================================  =========================  ====================================
+``Intercept``                      chain, draw                fixed ``(Intercept)``
+``floor``, ``countyAITKIN``        chain, draw                fixed, the same term
+``sd__(Intercept)|county``         chain, draw                ran_pars ``sd__(Intercept)``, county
+``cor__(Intercept).floor|county``  chain, draw                ran_pars ``cor__(Intercept).floor``
+``sigma``                          chain, draw                ran_pars ``sd__Observation``
+``1|county``, ``floor|county``     chain, draw, ``county``    ran_vals, one per level
+=================================  =========================  ====================================
 
 A random-effect name is Bambi's spelling with the user's names (``1`` for the intercept, else the
 column), ``|`` and the grouping factor; an SD or correlation is the tidy term, ``|`` and the factor

@@ -3,8 +3,9 @@
 The estimates table is long and tidy: one row per (effect, group, level, term). It is
 defined here once, validated here once, and every engine returns it. A reader of this
 module sees everything a fit carries: ``FrequentistFit`` (with its mixed-model state)
-and ``BayesianFit`` (with its draws, and PSIS-LOO as a cached property), both
-``FitResult``. Nothing here imports an engine or the report at run time.
+and ``BayesianFit`` (with its draws, PSIS-LOO as a cached property, and its ArviZ tree
+under canonical names, built on first use by ``engines.arviz_tree``), both ``FitResult``.
+Nothing here imports an engine or the report at module level.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from compare_kit.spec import ModelSpec
 from compare_kit.wording import count
 
 if TYPE_CHECKING:
+    from compare_kit.engines.bayesian import EngineModels
     from compare_kit.engines.lmm import LmmSolution
     from compare_kit.engines.posterior import CanonicalDraws
     from compare_kit.fit_summary import FitSummary
@@ -82,6 +84,11 @@ def sd_term(name: str) -> str:
 def cor_term(first: str, second: str) -> str:
     """``cor__(Intercept).floor``: the canonical name of a correlation."""
     return f"cor__{first}.{second}"
+
+
+def group_key(term: str, group: str) -> str:
+    """``sd__floor|county``: a term of one grouping factor (prior keys, posterior variable names)."""
+    return f"{term}|{group}"
 
 
 def make_estimates(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -428,15 +435,67 @@ class Loo:
 
 @dataclass(frozen=True, eq=False, repr=False)  # repr=False: FitResult's one-line repr
 class BayesianFit(FitResult):
-    """A fit by MCMC: draws under canonical names, their summaries and the sampler's account."""
+    """A fit by MCMC: draws under canonical names, their summaries and the sampler's account.
+
+    ``posterior`` is the ArviZ DataTree of the draws under canonical names (``Intercept``, ``floor``,
+    ``1|county`` with dim ``county``, ``sd__(Intercept)|county``, ``sigma``; the rule is in
+    ``compare_kit.engines.arviz_tree``), with ``log_likelihood``, ``posterior_predictive`` and
+    ``observed_data``, built on first use. ``sampler_posterior`` is the sampler's own tree (generated
+    names, ``engine_names``); ``pymc_model`` and ``bambi_model`` are the models that were sampled.
+    """
 
     diagnostics: pd.DataFrame | None = None
-    posterior: Any = None  # the arviz DataTree of the draws
+    sampler_posterior: Any = None  # the sampler's own arviz DataTree (generated names, see engine_names)
     sampling: SamplingInfo | None = None
     draws: CanonicalDraws | None = field(default=None, repr=False)
     engine_formula: str = ""  # the generated Bambi formula (safe column names)
     engine_names: tuple[tuple[str, str], ...] = ()  # each safe name of that formula, and what it stands for
     compile_cache: str = ""  # "hit", "miss", "off", ...
+    models: EngineModels | None = field(default=None, repr=False)
+
+    @cached_property
+    def posterior(self) -> Any:
+        """The draws as an ArviZ DataTree under canonical names, built on first use and kept.
+
+        ``az.loo``, ``az.compare``, ``az.plot_forest``, ``az.plot_trace`` and ``az.plot_ppc_dist`` take it
+        as it is. Its ``log_likelihood`` and ``posterior_predictive`` are (chain, draw, row) arrays: above
+        ``compare_kit.engines.arviz_tree.ROW_WISE_BYTES`` they are left out, with a warning and the
+        reason in ``posterior_note`` (``loo`` computes PSIS-LOO in chunks of rows instead).
+        """
+        import warnings
+
+        tree = self.to_arviz()
+        if tree.attrs["row_wise_note"]:
+            warnings.warn(tree.attrs["row_wise_note"], UserWarning, stacklevel=2)
+        return tree
+
+    @property
+    def posterior_note(self) -> str:
+        """Why ``posterior`` lacks ``log_likelihood`` and ``posterior_predictive``; empty when it has them."""
+        from compare_kit.engines.arviz_tree import row_wise_note
+
+        return row_wise_note(self._draws(), self.design)
+
+    def to_arviz(self, row_wise: bool | None = None) -> Any:
+        """A new canonical DataTree (``posterior`` is this, kept). ``row_wise``: True includes
+        ``log_likelihood`` and ``posterior_predictive`` whatever their size, False leaves them out,
+        None includes them within ``ROW_WISE_BYTES``."""
+        from compare_kit.engines.arviz_tree import canonical_tree
+
+        seed = self.sampling.seed if self.sampling is not None else 0
+        return canonical_tree(self._draws(), self.design, sampler_tree=self.sampler_posterior, seed=seed,
+                              row_wise=row_wise)
+
+    @property
+    def pymc_model(self) -> Any:
+        """The ``pymc.Model`` that was sampled (on the Bambi path Bambi's, with its generated names)."""
+        return None if self.models is None else self.models.pymc
+
+    @property
+    def bambi_model(self) -> Any:
+        """The ``bambi.Model`` that was sampled (generated names, ``engine_formula``); None on compare_kit's
+        PyMC path (correlated or centred blocks), which Bambi cannot express."""
+        return None if self.models is None else self.models.bambi
 
     @property
     def fit_stats(self) -> pd.DataFrame:
@@ -486,28 +545,25 @@ class BayesianFit(FitResult):
         sigma's ESS as ``az.loo`` on ``loo_data()`` computes it). The leave-one-out means are
         ``sum_s softmax(lw)_s mu_s`` from the same smoothed weights (arviz's formula for
         ``loo_expectations(kind="mean")``, without smoothing every row a second time).
+        ``az.loo(bayes.posterior, reff=bayes.loo.elpd.r_eff)`` gives the same numbers from the full tree.
         """
         import warnings
 
         from arviz_stats.base import array_stats
         from scipy.special import logsumexp, softmax
 
-        from compare_kit.engines.posterior import mean_of_draws, normal_log_likelihood
+        from compare_kit.engines.posterior import pointwise_chunks
 
-        draws, design = self._draws(), self.design
+        draws, n = self._draws(), self.design.n
         sigma = draws.residual  # (chain, draw)
-        n_samples, n = sigma.size, design.n
+        n_samples = sigma.size
         r_eff = (1.0 if sigma.shape[0] == 1 else
                  float(array_stats.ess(sigma, method="mean", chain_axis=0, draw_axis=1)) / n_samples)
-        step = chunk_rows or max(1, CHUNK_BYTES // (8 * n_samples))
         elpd_i, p_i, pareto_k, predictions = (np.empty(n) for _ in range(4))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            for start in range(0, n, step):
-                rows = slice(start, min(start + step, n))
-                mu = mean_of_draws(draws, design, slice(None), rows)  # (draws, rows)
-                log_lik = np.ascontiguousarray(normal_log_likelihood(design.y[rows], mu[None],
-                                                                     sigma.reshape(1, -1))[0].T)
+            for rows, mu, log_lik in pointwise_chunks(draws, self.design, chunk_rows):
+                log_lik = np.ascontiguousarray(log_lik.T)  # (rows, draws)
                 log_weights, pareto_k[rows] = array_stats.psislw(log_lik, r_eff=r_eff, axis=-1)
                 elpd_i[rows] = logsumexp(log_weights + log_lik, axis=1)
                 p_i[rows] = logsumexp(log_lik, axis=1) - np.log(n_samples) - elpd_i[rows]

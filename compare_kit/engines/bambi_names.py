@@ -32,7 +32,7 @@ import pandas as pd
 
 from compare_kit.design import INTERCEPT, Design, is_factor, level_labels
 from compare_kit.errors import FitError
-from compare_kit.results import sd_term
+from compare_kit.results import group_key, sd_term
 from compare_kit.spec import Term, Variable
 
 BAMBI_INTERCEPT = "Intercept"
@@ -73,7 +73,7 @@ class BlockNames:
 
     def sd_key(self, j: int) -> str:
         """Canonical prior key of coefficient ``j``'s SD, e.g. ``sd__floor|county``."""
-        return f"{sd_term(self.coefs[j])}|{self.group}"
+        return group_key(sd_term(self.coefs[j]), self.group)
 
     @property
     def cor_key(self) -> str:

@@ -6,7 +6,9 @@ resolves the priors (``priors``), and samples with nutpie by default
 (``sampling``). Specs with correlated group effects, which Bambi cannot express,
 get the PyMC model of ``pymc_models`` with the same priors plus an LKJ prior on
 the correlations. Draws are translated to canonical names and summarised
-(``posterior``) into the tidy schema of ``compare_kit.results``.
+(``posterior``) into the tidy schema of ``compare_kit.results``; the fit keeps the models it
+sampled (``BayesianFit.pymc_model``, ``bambi_model``) and builds its ArviZ tree from the canonical
+draws on first use (``arviz_tree``).
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class _Built:
     prior_record: dict[str, str]
     bambi_terms: dict[str, list[str]]  # Bambi common term -> canonical columns
     structure: str
+    bambi_model: Any = None  # the bambi.Model sampled (the Bambi path only)
 
 
 def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = DEFAULT_DRAWS, tune: int = DEFAULT_TUNE,
@@ -144,6 +147,32 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = DEFAULT_DR
                    canonical, timings)
 
 
+class EngineModels:
+    """The models a fit sampled: the PyMC model and, on the Bambi path, the Bambi model it was built
+    from (None on compare_kit's own PyMC path). Held as built; PyMC models do not pickle, so a pickled
+    fit keeps only the design and priors and builds the same models again on first use."""
+
+    def __init__(self, design: Design, priors: Priors, built: tuple[Any, Any] | None = None) -> None:
+        self.design, self.priors, self._built = design, priors, built
+
+    def _get(self) -> tuple[Any, Any]:
+        if self._built is None:
+            built = _build(self.design, build_naming(self.design), self.priors)
+            self._built = (built.model, built.bambi_model)
+        return self._built
+
+    @property
+    def pymc(self) -> Any:
+        return self._get()[0]
+
+    @property
+    def bambi(self) -> Any:
+        return self._get()[1]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_built": None}
+
+
 def _extreme(values: pd.Series, how: str) -> float:
     finite = values.dropna()
     return float(getattr(finite, how)()) if len(finite) else float("nan")
@@ -174,9 +203,10 @@ def _result(spec: ModelSpec, design: Design, naming: BambiNaming, built: _Built,
         data_summary=design.summary, design=design, seconds=float(sum(timings[k] for k in
                                                                       ("build", "compile", "sample",
                                                                        "post_process"))),
-        diagnostics=diagnostics, posterior=run.idata, sampling=info, draws=canonical,
+        diagnostics=diagnostics, sampler_posterior=run.idata, sampling=info, draws=canonical,
         engine_formula=naming.formula, engine_names=naming.legend(design.response_label),
         compile_cache=str(run.compile_cache),
+        models=EngineModels(design, priors, (built.model, built.bambi_model)),
     )
 
 
@@ -434,7 +464,8 @@ def _build(design: Design, naming: BambiNaming, priors: Priors) -> _Built:
     else:
         pm_model = build_pymc_model(design, naming, model_priors, centred)
         var_names = [v.name for v in pm_model.free_RVs] + [v.name for v in pm_model.deterministics]
-    return _Built(engine, pm_model, var_names, model_priors, record, layout, structure)
+    return _Built(engine, pm_model, var_names, model_priors, record, layout, structure,
+                  model if engine == EngineName.BAMBI else None)
 
 
 # ------------------------------------------------------------- read draws

@@ -9,7 +9,7 @@ and tail ESS come from the same draws.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ import pandas as pd
 from compare_kit.design import Design
 from compare_kit.labels import parameter_label
 from compare_kit.results import (
+    CHUNK_BYTES,
     RESIDUAL_GROUP,
     RESIDUAL_TERM,
     Effect,
@@ -81,6 +82,20 @@ def normal_log_likelihood(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> n
     """Pointwise Normal log-likelihood of ``y`` per draw: (chain, draw, row); ``sigma`` is (chain, draw)."""
     sigma = sigma[:, :, None]
     return -0.5 * _LOG_2PI - np.log(sigma) - 0.5 * ((y[None, None, :] - mu) / sigma) ** 2
+
+
+def pointwise_chunks(draws: CanonicalDraws, design: Design, chunk_rows: int | None = None
+                     ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """The rows of ``design`` in chunks: ``(rows, mu, log_lik)``, both (draws, rows), draws flat
+    (chain-major). A chunk holds ``chunk_rows`` rows (default: ``CHUNK_BYTES`` of draws x rows), so
+    row-wise work (PSIS-LOO, the arviz tree's log-likelihood) never needs the full ``mu``."""
+    sigma = draws.residual.reshape(1, -1)
+    n, n_samples = design.n, draws.residual.size
+    step = chunk_rows or max(1, CHUNK_BYTES // (8 * n_samples))
+    for start in range(0, n, step):
+        rows = slice(start, min(start + step, n))
+        mu = mean_of_draws(draws, design, slice(None), rows)
+        yield rows, mu, normal_log_likelihood(design.y[rows], mu[None], sigma)[0]
 
 
 def _key(effect: Effect, term: str, group: str = "", level: str = "") -> dict[str, str]:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from compare_kit.design import DataSummary, Design
+from compare_kit.loo import Elpd, Loo  # noqa: F401 - Elpd re-exported: the typed parts of a Loo
 from compare_kit.spec import ModelSpec
 from compare_kit.wording import count
 
@@ -410,29 +411,6 @@ class FrequentistFit(FitResult):
 CHUNK_BYTES = 64 * 2**20
 
 
-@dataclass(frozen=True)
-class Elpd:
-    """PSIS-LOO's totals and pointwise values, as arviz_stats' ``loo`` computes them."""
-
-    elpd: float  # sum of elpd_i
-    se: float  # sqrt(n var(elpd_i))
-    p: float  # effective number of parameters: lppd - elpd
-    elpd_i: np.ndarray  # (n,) each row's leave-one-out log predictive density
-    pareto_k: np.ndarray  # (n,) the Pareto shape of each row's importance weights
-    good_k: float  # min(1 - 1 / log10(S), 0.7): above it a row's estimate is unreliable
-    n_samples: int
-    r_eff: float  # relative efficiency of the draws (mean ESS of sigma / S), as arviz's default
-
-
-@dataclass(frozen=True)
-class Loo:
-    """PSIS-LOO of a Bayesian fit and each row's leave-one-out mean prediction."""
-
-    elpd: Elpd
-    predictions: np.ndarray
-    warnings: tuple[str, ...]
-
-
 @dataclass(frozen=True, eq=False, repr=False)  # repr=False: FitResult's one-line repr
 class BayesianFit(FitResult):
     """A fit by MCMC: draws under canonical names, their summaries and the sampler's account.
@@ -547,36 +525,9 @@ class BayesianFit(FitResult):
         ``loo_expectations(kind="mean")``, without smoothing every row a second time).
         ``az.loo(bayes.posterior, reff=bayes.loo.elpd.r_eff)`` gives the same numbers from the full tree.
         """
-        import warnings
+        from compare_kit.loo import psis_loo
 
-        from arviz_stats.base import array_stats
-        from scipy.special import logsumexp, softmax
-
-        from compare_kit.engines.posterior import pointwise_chunks
-
-        draws, n = self._draws(), self.design.n
-        sigma = draws.residual  # (chain, draw)
-        n_samples = sigma.size
-        r_eff = (1.0 if sigma.shape[0] == 1 else
-                 float(array_stats.ess(sigma, method="mean", chain_axis=0, draw_axis=1)) / n_samples)
-        elpd_i, p_i, pareto_k, predictions = (np.empty(n) for _ in range(4))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            for rows, mu, log_lik in pointwise_chunks(draws, self.design, chunk_rows):
-                log_lik = np.ascontiguousarray(log_lik.T)  # (rows, draws)
-                log_weights, pareto_k[rows] = array_stats.psislw(log_lik, r_eff=r_eff, axis=-1)
-                elpd_i[rows] = logsumexp(log_weights + log_lik, axis=1)
-                p_i[rows] = logsumexp(log_lik, axis=1) - np.log(n_samples) - elpd_i[rows]
-                predictions[rows] = (softmax(log_weights, axis=1) * mu.T).sum(axis=1)
-        good_k = min(1 - 1 / np.log10(n_samples), 0.7) if n_samples > 1 else 0.7
-        notes = [str(w.message) for w in caught]
-        bad = int((pareto_k > good_k).sum())
-        if bad:
-            notes.append(f"Pareto k above {good_k:.2f} for {bad} of {n} rows: PSIS-LOO is unreliable for them "
-                         "(leaving one of them out changes the posterior too much for importance sampling)")
-        elpd = Elpd(float(elpd_i.sum()), float(np.sqrt(n * np.var(elpd_i, ddof=1))) if n > 1 else 0.0,
-                    float(p_i.sum()), elpd_i, pareto_k, good_k, n_samples, r_eff)
-        return Loo(elpd, predictions, tuple(dict.fromkeys(notes)))
+        return psis_loo(self._draws(), self.design, chunk_rows)
 
     def loo_data(self) -> Any:
         """The arviz DataTree of ``az.loo``: residual SD, row means, log-likelihood, outcome.

@@ -256,6 +256,7 @@ DEMO_LABELS = {
     "posterior_mean": "posterior mean", "posterior_sd": "posterior SD", "mcse": "MCSE", "z_mc": "z (MC)",
     "blup": "BLUP", "cond_sd": "cond. SD", "pev_sd": "PEV SD", "sd_ratio_posterior_to_pev": "posterior / PEV SD",
     "sd_ratio_cond_to_pev": "cond. / PEV SD", "prior": "prior on the SD", "prior_scale": "prior scale",
+    "response_sds": "scale / response SD",
     "posterior_mode": "posterior mode", "posterior_median": "posterior median", "conf_low": "2.5%",
     "conf_high": "97.5%", "reml": "REML", "ml": "ML", "mode_minus_reml": "mode − REML",
     "reml_sd": "REML SD", "boundary_flag": "at boundary", "posterior_mean_sd": "posterior mean SD",

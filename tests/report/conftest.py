@@ -10,6 +10,7 @@ import pytest
 
 XSS = "<script>alert(1)</script>"
 SMALL = {"draws": 200, "tune": 200, "chains": 2, "cv_folds": 3}
+STUDENTS, LECTURERS = 120, 25  # students above plots.MANY_LEVELS (a ranked caterpillar), lecturers below
 
 
 def repeated_measures(seed: int = 3) -> pd.DataFrame:
@@ -29,6 +30,21 @@ def repeated_measures(seed: int = 3) -> pd.DataFrame:
         rt = 300 + level + (15 + slope) * dose + rng.normal(0, 20, size)
         rows += [{"subject": name, "dose": int(d), "reaction_time": round(float(r), 2)}
                  for d, r in zip(dose, rt, strict=True)]
+    return pd.DataFrame(rows)
+
+
+def crossed_ratings(seed: int = 11) -> pd.DataFrame:
+    """Ratings y of lecturers d by students s, each student rating about 5 of the 25 lecturers (InstEval's
+    design, small): student and lecturer effects crossed, a fixed service effect."""
+    rng = np.random.default_rng(seed)
+    student_effect = rng.normal(0, 0.5, STUDENTS)
+    lecturer_effect = rng.normal(0, 0.4, LECTURERS)
+    rows = []
+    for s in range(STUDENTS):
+        for d in rng.choice(LECTURERS, size=2 + s % 7, replace=False):
+            service = int(rng.integers(0, 2))
+            y = 3 + 0.3 * service + student_effect[s] + lecturer_effect[d] + rng.normal(0, 0.8)
+            rows.append({"s": f"S{s:03d}", "d": f"D{d:02d}", "service": service, "y": round(y, 3)})
     return pd.DataFrame(rows)
 
 
@@ -65,3 +81,33 @@ def generic_run(tmp_path_factory) -> dict[str, Path]:
                      "--draws", "200", "--tune", "200", "--chains", "2", "--workers", "1", "--out", str(out),
                      "--tables-dir", str(tables)])
     return {"code": code, "html": out, "tables": tables, "stderr": err.getvalue(), "csv": csv}
+
+
+@pytest.fixture(scope="session")
+def crossed_run(tmp_path_factory) -> Path:
+    """The report of a crossed study (``(1 | s) + (1 | d)``) with its demonstrations, at small settings."""
+    from compare_kit.cli import _study_from_formula
+    from compare_kit.report.render import write_report
+    from compare_kit.study import run_study
+
+    folder = tmp_path_factory.mktemp("crossed_report")
+    csv = folder / "ratings.csv"
+    crossed_ratings().to_csv(csv, index=False)
+    study = _study_from_formula("y ~ service + (1 | s) + (1 | d)", csv_path=csv).with_settings(**SMALL, mixedlm=False)
+    return write_report(run_study(study, workers=1), folder / "crossed.html")
+
+
+@pytest.fixture(scope="session")
+def two_model_run(tmp_path_factory) -> Path:
+    """The report of a study file with a random-intercept and a random-slope model (no no-pooling model)."""
+    from compare_kit.report.render import write_report
+    from compare_kit.study import load_study, run_study
+
+    folder = tmp_path_factory.mktemp("two_models")
+    repeated_measures().to_csv(folder / "reaction_times.csv", index=False)
+    (folder / "study.toml").write_text(
+        'title = "Reaction times: intercepts and slopes"\n[data]\ncsv = "reaction_times.csv"\n'
+        '[settings]\ndraws = 200\ntune = 200\nchains = 2\ncv_folds = 3\ndemos = false\n'
+        '[models.intercepts]\nformula = "reaction_time ~ dose + (1 | subject)"\n'
+        '[models.slopes]\nformula = "reaction_time ~ dose + (1 + dose | subject)"\n', encoding="utf-8")
+    return write_report(run_study(load_study(folder / "study.toml"), workers=1), folder / "two.html")

@@ -7,25 +7,10 @@ import pandas as pd
 import pytest
 
 from compare_kit.report import figures, plots
+from tests.report.conftest import LECTURERS, STUDENTS, crossed_ratings
 
-STUDENTS, LECTURERS = 120, 25  # students above plots.MANY_LEVELS (a ranked caterpillar), lecturers below
 CROSSED_IDS = {"fig-forest", "fig-ppc", "fig-rank", "fig-caterpillar-s", "fig-caterpillar-d",
                "fig-shrinkage-size-s", "fig-shrinkage-size-d"}
-
-
-def crossed_ratings(seed: int = 11) -> pd.DataFrame:
-    """Ratings y of lecturers d by students s, each student rating about 5 of the 25 lecturers (InstEval's
-    design, small): student and lecturer effects crossed, a fixed service effect."""
-    rng = np.random.default_rng(seed)
-    student_effect = rng.normal(0, 0.5, STUDENTS)
-    lecturer_effect = rng.normal(0, 0.4, LECTURERS)
-    rows = []
-    for s in range(STUDENTS):
-        for d in rng.choice(LECTURERS, size=2 + s % 7, replace=False):
-            service = int(rng.integers(0, 2))
-            y = 3 + 0.3 * service + student_effect[s] + lecturer_effect[d] + rng.normal(0, 0.8)
-            rows.append({"s": f"S{s:03d}", "d": f"D{d:02d}", "service": service, "y": round(y, 3)})
-    return pd.DataFrame(rows)
 
 
 @pytest.fixture(scope="module")

@@ -493,3 +493,45 @@ def test_shrinkage_vs_size_of_thousands_is_one_image():
     fig = plots.shrinkage_vs_size(table)
     curve = [ln for ln in fig.axes[0].get_lines() if ln.get_color() == "black"][0]
     assert len(curve.get_xdata()) == table.loc[table["term"] == "(Intercept)", "n"].nunique()
+
+
+def test_shrinkage_vs_size_of_balanced_groups_ranks_them_on_a_linear_axis(shrinkage):
+    balanced = shrinkage.assign(n=10, pooling_factor=1 / 3)
+    assert plots.one_group_size(balanced) == 10 and plots.one_group_size(shrinkage) is None
+    fig = plots.shrinkage_vs_size(balanced)
+    for ax in fig.axes:
+        assert ax.get_xscale() == "linear"  # a log axis of one size is a single point
+        assert "10 rows each" in ax.get_xlabel()
+        level = [ln for ln in ax.get_lines() if ln.get_color() == "black"]
+        assert len(level) == 1 and set(level[0].get_ydata()) == {1 / 3}  # one pooling factor for all
+    # the groups are ranked by their frequentist share: x runs 1, 2, 3 over the groups with a share
+    freq = _points_by_color(fig.axes[0].collections, plots.FREQ_COLOR, filled=True)
+    xs = [x for x, _ in freq]
+    assert np.allclose(sorted(xs), np.arange(1, len(xs) + 1) - 0.15)
+    assert [y for _, y in sorted(freq)] == sorted(y for _, y in freq)
+
+
+def _fixed_rows(values: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    rows = []
+    for engine in ("statsmodels", "bambi"):
+        for term, (estimate, half) in values.items():
+            rows.append(dict(engine=engine, model="m", effect="fixed", term=term, estimate=estimate,
+                             std_error=half / 2, conf_low=estimate - half, conf_high=estimate + half,
+                             conf_level=0.95))
+        rows.append(dict(engine=engine, model="m", effect="ran_pars", group="Subject", term="sd__(Intercept)",
+                         estimate=37.0, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, conf_level=0.95))
+    return make_estimates(rows)
+
+
+def test_forest_gives_each_fixed_effect_its_own_axis_when_scales_differ():
+    sleep = _fixed_rows({"(Intercept)": (251.4, 19.1), "Days": (10.5, 1.6)})  # sleepstudy's scales
+    assert plots.separate_axes(sleep) == ("fixed",)
+    fig = plots.fixed_effects_forest(sleep)
+    assert len(fig.axes) == 3  # intercept and Days each on an axis, the SD beside them
+    days = next(ax for ax in fig.axes if [t.get_text() for t in ax.get_yticklabels()] == ["Days"])
+    low, high = days.get_xlim()
+    assert high - low < 10  # Days' interval (8.9 to 12.1) fills its axis instead of 1% of 0-270
+    assert "own axis" in fig.axes[0].get_title()
+    radon = _fixed_rows({"(Intercept)": (1.46, 0.1), "floor": (-0.69, 0.13)})
+    assert plots.separate_axes(radon) == ()
+    assert len(plots.fixed_effects_forest(radon).axes) == 2

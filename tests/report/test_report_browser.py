@@ -1,6 +1,6 @@
 """The report in headless Chromium: no console errors, every figure drawn, every section there, no script.
 
-Set CK_SCREENSHOT_DIR to keep the full-page screenshots (radon.png, generic.png).
+Set CK_SCREENSHOT_DIR to keep the full-page screenshots (radon.png, generic.png, crossed.png, two_models.png).
 """
 
 from __future__ import annotations
@@ -62,10 +62,37 @@ def test_radon_report_in_chromium(radon_html, tmp_path):
     path = tmp_path / "radon.html"
     path.write_text(radon_html, encoding="utf-8")
     result = _check(path, "radon.png", tmp_path)
+    _no_error_in_the_box(result)
     assert "CASS" in result["text"] and "Do the engines agree?" in result["text"]
 
 
 def test_generic_report_shows_an_injected_name_as_text(generic_run, tmp_path):
     result = _check(generic_run["html"], "generic.png", tmp_path)
+    _no_error_in_the_box(result)
     assert XSS in result["text"]  # shown as text, and the DOM gained no script element
     assert "radon" not in result["text"].lower()
+
+
+def _no_error_in_the_box(result: dict) -> None:
+    """No figure failed, so the status box shows no error (a figure that does not apply is left out with a
+    line saying why, not reported as a failure)."""
+    assert "Figure not drawn" not in result["text"]
+
+
+def test_crossed_report_in_chromium(crossed_run, tmp_path):
+    result = _check(crossed_run, "crossed.png", tmp_path)
+    _no_error_in_the_box(result)
+    text = result["text"]
+    assert "Shrinkage of the s levels" in text and "Shrinkage of the d levels" in text
+    # the demonstrations say which model and which data each fitted
+    assert "Model: y ~ service + (1 | s) + (1 | d), as fitted in this study" in text
+    assert "Model: y ~ service + (1 | s)" in text and "constructed data set" in text
+
+
+def test_two_model_report_in_chromium(two_model_run, tmp_path):
+    result = _check(two_model_run, "two_models.png", tmp_path)
+    _no_error_in_the_box(result)
+    text = result["text"]
+    assert "Drawn for the slopes model, the first with a random slope." in text  # the arrows
+    assert "slopes: every group's own, pooled and partial-pooling estimates" in text  # its shrinkage table
+    assert "no no-pooling model was fitted" in text  # the group panels say where their green line comes from

@@ -313,3 +313,20 @@ def test_page_of_thousands_of_levels_stays_small(crossed_html):
     tables = re.findall(r"<table id=.*?</table>", crossed_html, re.S)
     assert max(len(t) for t in tables) < 40_000
     assert crossed_html.count("<tr>") < 600
+
+
+def test_shares_outside_0_to_1_are_explained_by_their_cause():
+    inside = shrinkage_rows(20)
+    assert tb.shares_outside_words(inside) == ""
+    own = np.linspace(-2, 2, 20)  # one level's own estimate (index 10: 0.105) lies near the population's 0
+    near = inside.assign(no_pooling=own, partial_freq=0.9 * own, partial_bayes=0.9 * own,
+                         shrinkage_freq=0.1, shrinkage_bayes=0.1)
+    near.loc[10, ["partial_bayes", "shrinkage_bayes"]] = [0.14, -0.33]  # Monte Carlo error over a small distance
+    words = tb.shares_outside_words(near)
+    assert words.startswith("1 share in this table lies outside 0 to 1 (0 frequentist, 1 Bayesian)")
+    assert "For 1 row the group's own estimate lies close to the population value" in words
+    assert "Monte Carlo error" in words and "pulled together" not in words
+    slopes = pd.concat([inside, inside.assign(term="Days", shrinkage_freq=1.31)], ignore_index=True)
+    words = tb.shares_outside_words(slopes)
+    assert words.startswith("20 shares in this table lie outside 0 to 1 (20 frequentist, 0 Bayesian)")
+    assert "pulled together" in words and "Monte Carlo" not in words

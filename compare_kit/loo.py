@@ -1,0 +1,74 @@
+"""PSIS-LOO of a Bayesian fit over chunks of rows: its typed results (``Elpd``, ``Loo``) and the computation.
+
+``BayesianFit.loo`` and ``BayesianFit.psis_loo`` call ``psis_loo`` here. PSIS smooths each row's importance
+weights on its own, so chunking the rows is exact; the numbers are arviz_stats' (``psislw`` per row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from compare_kit.design import Design
+    from compare_kit.engines.posterior import CanonicalDraws
+
+
+@dataclass(frozen=True)
+class Elpd:
+    """PSIS-LOO's totals and pointwise values, as arviz_stats' ``loo`` computes them."""
+
+    elpd: float  # sum of elpd_i
+    se: float  # sqrt(n var(elpd_i))
+    p: float  # effective number of parameters: lppd - elpd
+    elpd_i: np.ndarray  # (n,) each row's leave-one-out log predictive density
+    pareto_k: np.ndarray  # (n,) the Pareto shape of each row's importance weights
+    good_k: float  # min(1 - 1 / log10(S), 0.7): above it a row's estimate is unreliable
+    n_samples: int
+    r_eff: float  # relative efficiency of the draws (mean ESS of sigma / S), as arviz's default
+
+
+@dataclass(frozen=True)
+class Loo:
+    """PSIS-LOO of a Bayesian fit and each row's leave-one-out mean prediction."""
+
+    elpd: Elpd
+    predictions: np.ndarray
+    warnings: tuple[str, ...]
+
+
+def psis_loo(draws: CanonicalDraws, design: Design, chunk_rows: int | None = None) -> Loo:
+    """PSIS-LOO of the draws' model on the design's rows, ``chunk_rows`` rows at a time (default: the
+    draws x rows block of ``results.CHUNK_BYTES``); see ``BayesianFit.psis_loo``."""
+    import warnings
+
+    from arviz_stats.base import array_stats
+    from scipy.special import logsumexp, softmax
+
+    from compare_kit.engines.posterior import pointwise_chunks
+
+    n = design.n
+    sigma = draws.residual  # (chain, draw)
+    n_samples = sigma.size
+    r_eff = (1.0 if sigma.shape[0] == 1 else
+             float(array_stats.ess(sigma, method="mean", chain_axis=0, draw_axis=1)) / n_samples)
+    elpd_i, p_i, pareto_k, predictions = (np.empty(n) for _ in range(4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for rows, mu, log_lik in pointwise_chunks(draws, design, chunk_rows):
+            log_lik = np.ascontiguousarray(log_lik.T)  # (rows, draws)
+            log_weights, pareto_k[rows] = array_stats.psislw(log_lik, r_eff=r_eff, axis=-1)
+            elpd_i[rows] = logsumexp(log_weights + log_lik, axis=1)
+            p_i[rows] = logsumexp(log_lik, axis=1) - np.log(n_samples) - elpd_i[rows]
+            predictions[rows] = (softmax(log_weights, axis=1) * mu.T).sum(axis=1)
+    good_k = min(1 - 1 / np.log10(n_samples), 0.7) if n_samples > 1 else 0.7
+    notes = [str(w.message) for w in caught]
+    bad = int((pareto_k > good_k).sum())
+    if bad:
+        notes.append(f"Pareto k above {good_k:.2f} for {bad} of {n} rows: PSIS-LOO is unreliable for them "
+                     "(leaving one of them out changes the posterior too much for importance sampling)")
+    elpd = Elpd(float(elpd_i.sum()), float(np.sqrt(n * np.var(elpd_i, ddof=1))) if n > 1 else 0.0,
+                float(p_i.sum()), elpd_i, pareto_k, good_k, n_samples, r_eff)
+    return Loo(elpd, predictions, tuple(dict.fromkeys(notes)))

@@ -15,6 +15,7 @@ import pandas as pd
 
 from compare_kit.errors import CompareKitError
 from compare_kit.settings import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_SEED, DEFAULT_TUNE, setting_problem
+from compare_kit.wording import count
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_FORMULA = "partial_pooling"
@@ -401,7 +402,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     result = run_study(study, say=say, workers=args.workers)
     write_report(result, out, timestamp=not args.no_timestamp, tables_dir=tables_dir, command=command, say=say)
-    say(f"wrote {out}" + (f" and {len(TABLE_FILES)} tables in {tables_dir}" if tables_dir is not None else ""))
+    tables = len(TABLE_FILES) + len(result.demos.ran())  # write_tables: the tidy tables and each demonstration's
+    say(f"wrote {out}" + (f" and {count(tables, 'table')} in {tables_dir}" if tables_dir is not None else ""))
     return EXIT_OK
 
 

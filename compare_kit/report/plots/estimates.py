@@ -201,7 +201,7 @@ def fixed_effects_forest(estimates: pd.DataFrame, *, model: str | None = None) -
         axes = column.subplots(len(panels), 1, squeeze=False).ravel()
         for ax, panel in zip(axes, panels, strict=True):
             _forest_panel(ax, sub, panel, engines, offsets, zero_line=effect == "fixed" and not own_axes[effect])
-        axes[0].set_title(title + (" (each on its own axis)" if own_axes[effect] else ""))
+        axes[0].set_title(title + ("\n(each on its own axis)" if own_axes[effect] else ""))
         axes[-1].set_xlabel("estimate (95% interval)")
     handles = [Line2D([], [], color=engine_color(e), marker="o", linewidth=1.3, label=engine_label(e))
                for e in engines]

@@ -207,10 +207,14 @@ def _base_why(row: pd.Series, verdict: str) -> str:
                 "over the other uncertain parameters pull it down; with a wide posterior (few groups, or a "
                 "weakly identified slope) such a gap is still well inside the posterior")
     if effect == Effect.RAN_PARS and term.startswith("cor__"):
-        return ("correlations are weakly identified with few groups; the LKJ prior pulls the posterior "
-                "toward 0")
+        if abs(row["bayes_estimate"]) < abs(row["freq_estimate"]):
+            return ("correlations are weakly identified with few groups; the LKJ prior pulls the posterior "
+                    "toward 0")
+        return ("correlations are weakly identified with few groups; the posterior mean averages over a wide, "
+                "skewed range of correlations and here lies further from 0 than the REML/ML value (a "
+                "mode-like point estimate): the LKJ prior's pull toward 0 is weaker than that spread")
     if effect == Effect.RAN_PARS:
-        return "the residual SD is well identified by hundreds of rows; the engines agree closely"
+        return "the residual SD is informed by every row, so the engines usually agree closely"
     ratio = row["se_ratio"]
     if np.isfinite(ratio) and ratio < 1:
         return (f"the BLUP's conditional SD is {ratio:.2f} of the posterior SD: it treats the fixed effects and "

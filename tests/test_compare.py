@@ -341,3 +341,13 @@ def test_conditional_sampling_keeps_the_request_within_the_budget():
     assert 100 <= plan.draws < 2000 and 73421 * 2 * (plan.tune + plan.draws) <= 10**8
     plan = teaching.conditional_sampling(20000, draws=2000, tune=500, chains=4, budget=10**8)
     assert plan.reduced and 20000 * plan.chains * (plan.tune + plan.draws) <= 10**8
+
+
+def test_a_correlation_is_said_to_be_pulled_toward_0_only_when_it_is():
+    from compare_kit.compare import _base_why
+
+    row = pd.Series({"term": "cor__(Intercept).floor", "effect": "ran_pars", "group": "county"})
+    toward = _base_why(pd.concat([row, pd.Series({"freq_estimate": -0.8, "bayes_estimate": -0.3})]), "differ")
+    away = _base_why(pd.concat([row, pd.Series({"freq_estimate": 0.07, "bayes_estimate": 0.4})]), "differ")
+    assert "pulls the posterior toward 0" in toward
+    assert "further from 0" in away and "pulls the posterior toward 0" not in away

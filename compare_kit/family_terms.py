@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compare_kit.errors import SpecError
 from compare_kit.expressions import Binary, Column, ExpressionParser
 from compare_kit.expressions import Node as Expression
 from compare_kit.expressions import columns_of as expression_columns
@@ -86,30 +85,18 @@ class Offset:
         return self.label
 
 
-class _Reader:
-    """Reads one call from ``tokens`` at ``i`` (the call's name); ``i`` ends after its ')'."""
-
-    def __init__(self, formula: str, tokens: list[Token], i: int) -> None:
-        self.formula = formula
-        self.tokens = tokens
-        self.i = i
-
-    @property
-    def tok(self) -> Token:
-        return self.tokens[self.i]
-
-    def fail(self, message: str) -> SpecError:
-        found = self.tok.text or "the end of the formula"
-        return formula_error(self.formula, self.tok.pos, f"{message}, found {found!r}")
+class _Reader(ExpressionParser):
+    """Reads one call from ``tokens`` at ``i`` (inside the call's parentheses); ``i`` ends after its ')'.
+    An ``offset()``'s arithmetic is read by the ``ExpressionParser`` this extends."""
 
     def take(self, op: str, message: str) -> None:
         if not self.tok.is_op(op):
-            raise self.fail(message)
+            raise self._fail(message)
         self.i += 1
 
     def name(self, message: str) -> str:
         if self.tok.kind not in (NAME, QNAME) or self.tokens[self.i + 1].is_op("("):
-            raise self.fail(message)
+            raise self._fail(message)
         self.i += 1
         return self.tokens[self.i - 1].text
 
@@ -122,9 +109,9 @@ class _Reader:
             self.i += 1
             minus = self.name(f"expected a column name after '-' in {what}")
             if minus == column:
-                raise self.fail(f"{column} - {column} is 0 in every row; expected {what}")
+                raise self._fail(f"{column} - {column} is 0 in every row; expected {what}")
         if not (self.tok.is_op(",") or self.tok.is_op(")")):
-            raise self.fail(f"expected ',' or ')' after {what}")
+            raise self._fail(f"expected ',' or ')' after {what}")
         return CountColumn(column, minus)
 
 
@@ -141,11 +128,10 @@ def read_cbind(formula: str, tokens: list[Token], i: int) -> tuple[Cbind, int]:
 def read_offset(formula: str, tokens: list[Token], i: int) -> tuple[Offset, int]:
     """``offset(...)`` at ``tokens[i]``: the arithmetic of ``I(...)`` on at least one column."""
     call = tokens[i]
-    parser = ExpressionParser(formula, tokens, i + 2)
-    if parser.tok.is_op(")"):
+    reader = _Reader(formula, tokens, i + 2)
+    if reader.tok.is_op(")"):
         raise formula_error(formula, call.pos, "offset() needs a column, e.g. offset(log(exposure))")
-    expression = parser.parse()
-    reader = _Reader(formula, tokens, parser.i)
+    expression = reader.parse()
     reader.take(")", "an operator (+ - * / ^) or ')' closing offset(...); it takes one expression, "
                 "e.g. offset(log(exposure))")
     if not expression_columns(expression):

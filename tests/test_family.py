@@ -309,6 +309,16 @@ def test_an_offset_that_is_not_a_number_names_its_row():
     message = _error("ticks ~ period + offset(log(exposure))", table, family="poisson")
     assert "offset(log(exposure)) is not a finite number in 1 row" in message
     assert "the first in row 8, where exposure = 0" in message
+    table["exposure"] = table["exposure"].astype(str).where(table.index != 5, "oops")
+    message = _error("ticks ~ period + offset(log(exposure))", table, family="poisson")
+    assert "offset(log(exposure)) reads 'exposure' as numbers, but it holds text: 'oops' (row 6)" in message
+
+
+def test_a_text_trials_column_is_named_with_its_row():
+    table = herds()
+    table["size"] = table["size"].astype(str).where(table.index != 2, "n/a?")
+    message = _error("cbind(incidence, size - incidence) ~ period", table, family="binomial")
+    assert "'size' must be numeric, but it holds text: 'n/a?' (row 3)" in message
 
 
 # ----------------------------------------------------------------------------------- mismatch notes
@@ -347,18 +357,7 @@ def test_the_note_reaches_a_gaussian_fits_notes():
 
 
 # ------------------------------------------------------------------- no engine fits a family yet
-
-
-@pytest.fixture
-def engines_must_not_run(monkeypatch):
-    from compare_kit.engines import bayesian, frequentist
-
-    def forbidden(*_args, **_kwargs):
-        raise AssertionError("an engine ran on a model it cannot fit")
-
-    for module, name in ((frequentist, "_fit_mixed"), (frequentist, "_fit_ols"), (bayesian, "_build"),
-                         (bayesian, "run_sampler")):
-        monkeypatch.setattr(module, name, forbidden)
+# (engines_must_not_run: tests/conftest.py)
 
 
 @pytest.mark.parametrize(("formula", "family", "phrase"), [
@@ -508,3 +507,17 @@ def test_study_family_errors_name_the_key_and_line(model, phrase):
     with pytest.raises(StudyError) as err:
         parse_study(tomllib.loads(text), text)
     assert phrase in str(err.value)
+
+
+def test_the_readmes_family_examples_parse():
+    import ast
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    calls = [line for line in readme.splitlines() if line.startswith("ck.ModelSpec.from_formula(")]
+    assert len(calls) >= 3
+    for line in calls:
+        call = ast.parse(line).body[0].value
+        args = [ast.literal_eval(a) for a in call.args]
+        keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        assert ModelSpec.from_formula(*args, **keywords).family_given

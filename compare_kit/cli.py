@@ -58,8 +58,8 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 def _add_family_options(parser: argparse.ArgumentParser) -> None:
     """--family and --success: the outcome's family and a two-level outcome's success level."""
     parser.add_argument("--family", default=None, metavar="NAME",
-                        help="the outcome's family: gaussian (the default; a measurement), bernoulli (0/1, or two "
-                             "levels with --success), binomial (successes out of trials: the formula's response "
+                        help="the outcome's family: gaussian (the default; a measurement), bernoulli (0/1, "
+                             "or two levels with --success), binomial (successes out of trials: the formula's response "
                              "is cbind(successes, failures), e.g. cbind(y, n - y)), poisson (counts; "
                              "offset(log(exposure)) allowed). Non-Gaussian families are read and checked "
                              "against the table; fitting them is not available yet")
@@ -145,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--csv", type=Path, metavar="PATH", help="a CSV table of your own (needs --formula)")
     source.add_argument("--study", type=Path, metavar="FILE", help="a study file (TOML): [data] csv = \"table.csv\" (relative to the file; "
                              "or source = \"radon\" / \"srrs2\"), [models.NAME] formula = \"...\" "
-                             "(priors = a preset, family = \"poisson\", success = \"Y\") for each model, [settings] seed, draws, tune, chains, sampler, "
+                             "(priors = a preset, family = \"poisson\", success = \"Y\") for each model, "
+                             "[settings] seed, draws, tune, chains, sampler, "
                              "priors, method, cv_folds, demos, mixedlm, panel_levels; "
                              "see compare_kit/studies/radon.toml")
     report.add_argument("--srrs2", type=Path, metavar="FOLDER", nargs="?", default=None, const=BUNDLED_SURVEY,
@@ -426,7 +427,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _argv_of(args: argparse.Namespace) -> list[str]:
     """The report options as a command line (for the report's reproducibility section)."""
     out: list[str] = []
-    for name in ("csv", "study", "srrs2", "formula", "family", "success", "seed", "draws", "tune", "chains", "workers", "out",
+    for name in ("csv", "study", "srrs2", "formula", "family", "success", "seed", "draws", "tune", "chains",
+                 "workers", "out",
                  "tables_dir"):
         value = getattr(args, name, None)
         if value is not None:

@@ -234,7 +234,8 @@ def _drop_missing(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, Da
     keep = ~missing.any(axis=1)
     used = frame.loc[keep].reset_index(drop=True)
     digest = hashlib.sha256(pd.util.hash_pandas_object(used, index=False).values.tobytes()).hexdigest()
-    return used, DataSummary(len(frame), len(used), dropped_by_column, digest[:16]), np.flatnonzero(keep.to_numpy())
+    summary = DataSummary(len(frame), len(used), dropped_by_column, digest[:16])
+    return used, summary, np.flatnonzero(keep.to_numpy())
 
 
 def _categorical_columns(spec: ModelSpec, frame: pd.DataFrame) -> frozenset[str]:
@@ -338,8 +339,8 @@ def _expression_values(var: Variable, frame: pd.DataFrame, role: str, label: str
         row = int(bad[0])
         inputs = ", ".join(f"{c} = {level_text(float(v[row]))}" for c, v in columns.items())
         first = f"the first in row {int(rows[row]) + 1}, where" if rows is not None else "the first where"
-        raise DataError(f"{label or var.label} is not a finite number in {count(bad.size, 'row')} of the rows used "
-                        f"({first} {inputs}): a division by zero, a log or square root of a negative number, "
+        raise DataError(f"{label or var.label} is not a finite number in {count(bad.size, 'row')} of the rows "
+                        f"used ({first} {inputs}): a division by zero, a log or square root of a negative number, "
                         "or an overflow; fix those rows or change the expression")
     return values
 

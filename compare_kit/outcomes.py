@@ -66,11 +66,12 @@ def mismatch_notes(spec: ModelSpec, y: np.ndarray) -> tuple[str, ...]:
                 f"family='bernoulli' with success='{b}' (the value that counts as a success) models it as "
                 "one; this Gaussian model treats it as a measurement",)
     if len(values) >= 3 and values[0] >= 0 and np.all(values == np.round(values)):
+        y_text = response.to_formula()
         return (f"the response {name!r} holds only whole numbers from {level_text(float(values[0]))} to "
                 f"{level_text(float(values[-1]))}: if they are counts of events, family='poisson' (--family "
                 "poisson) models them as counts, and if they are successes out of a known number of trials n, "
-                f"family='binomial' with cbind({spec.response.to_formula()}, n - {spec.response.to_formula()}) ~ ... "
-                "does; this Gaussian model treats them as measurements",)
+                f"family='binomial' with cbind({y_text}, n - {y_text}) ~ ... does; this Gaussian model treats "
+                "them as measurements",)
     return ()
 
 
@@ -82,8 +83,8 @@ def check_fit_available(spec: ModelSpec) -> None:
                         "Gaussian models only for now; non-Gaussian fits are being added")
     if spec.offset is not None:
         raise SpecError(f"{spec.offset.label} is read, but fitting a model with an offset is not available "
-                        "yet: compare_kit's engines fit Gaussian models without offsets for now; leave the offset "
-                        "out, or add it to the response yourself (a column holding y - offset)")
+                        "yet: compare_kit's engines fit Gaussian models without offsets for now; leave the "
+                        "offset out, or add it to the response yourself (a column holding y - offset)")
 
 
 # ------------------------------------------------------------------------------------------- rows
@@ -154,7 +155,7 @@ def _bernoulli(spec: ModelSpec, series: pd.Series, where: _Rows) -> np.ndarray:
                             f"{len(levels)}: {where.first_rows(labels)}; fix or remove the rows with a third "
                             "level, or recode the outcome in two levels")
         y = (labels == spec.success).to_numpy(dtype=float)
-    if len(y) > 1 and np.ptp(y) == 0:
+    if np.ptp(y) == 0:  # the table has rows: an empty one is refused before
         what = "a success" if y[0] == 1 else "a failure"
         raise DataError(f"every row of the response {name!r} is {what}: a bernoulli model needs both "
                         "successes and failures")

@@ -144,7 +144,9 @@ class ModelSpec:
 
     @property
     def variables(self) -> tuple[Variable, ...]:
-        """Every variable the model reads, response first: fixed terms', then random terms'."""
+        """Every variable the model reads, response first (the successes of ``cbind()``): fixed terms',
+        then random terms'. The failures of ``cbind()`` are in ``outcome_variables``; the offset's
+        arithmetic is ``offset.variable``."""
         found = [self.response] + [v for t in self.fixed for v in t.variables]
         found += [v for r in self.random for t in r.terms for v in t.variables]
         return tuple(dict.fromkeys(found))

@@ -91,7 +91,8 @@ def check_text_where_numbers_are_read(spec: ModelSpec, data: pd.DataFrame) -> tu
                           "family='bernoulli' and the level that counts as a success (--family bernoulli "
                           "--success Y; success = \"Y\" in a study file)")
             elif not var.as_is:
-                label = spec.offset.label if spec.offset is not None and var == spec.offset.variable else var.label
+                offset = spec.offset is not None and var == spec.offset.variable
+                label = spec.offset.label if offset else var.label
                 what = f"{label} reads {column!r} as numbers"
                 advice = "fix or remove those rows" if mostly_numbers else f"{label} cannot apply to text"
             else:

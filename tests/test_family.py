@@ -51,9 +51,11 @@ ACCEPTED = [
     ("ticks ~ x + offset(log(exposure)) + (1 | g)", "poisson", None,
      "ticks ~ x + offset(log(exposure)) + (1 | g)", ("ticks", "x", "exposure", "g")),
     ("ticks ~ offset(exposure) + x", "poisson", None, "ticks ~ x + offset(exposure)", ("ticks", "x", "exposure")),
-    ("ticks ~ 1 + offset( log(a) + 2*b )", "poisson", None, "ticks ~ offset(log(a) + 2 * b)", ("ticks", "a", "b")),
+    ("ticks ~ 1 + offset( log(a) + 2*b )", "poisson", None, "ticks ~ offset(log(a) + 2 * b)",
+     ("ticks", "a", "b")),
     ("ticks ~ 0 + x + offset(log(e))", "poisson", None, "ticks ~ 0 + x + offset(log(e))", ("ticks", "x", "e")),
-    ("cbind(s, n - s) ~ x + offset(z)", "binomial", None, "cbind(s, n - s) ~ x + offset(z)", ("s", "n", "x", "z")),
+    ("cbind(s, n - s) ~ x + offset(z)", "binomial", None, "cbind(s, n - s) ~ x + offset(z)",
+     ("s", "n", "x", "z")),
     ("passed ~ x + (1 | g)", "bernoulli", "Y", "passed ~ x + (1 | g)", ("passed", "x", "g")),
     ("won ~ x", "bernoulli", None, "won ~ x", ("won", "x")),
     ("y ~ x + offset(z)", None, None, "y ~ x + offset(z)", ("y", "x", "z")),
@@ -84,7 +86,8 @@ def test_each_family_has_its_canonical_link_and_gaussian_is_the_default():
 
 
 def test_the_family_survives_every_way_a_spec_is_built():
-    spec = ModelSpec.from_formula("cbind(s, n - s) ~ x + offset(log(e)) + (1 | g)", label="mine", family="binomial")
+    spec = ModelSpec.from_formula("cbind(s, n - s) ~ x + offset(log(e)) + (1 | g)", label="mine",
+                                  family="binomial")
     relabelled = spec.with_label("other")
     assert (relabelled.family, relabelled.cbind, relabelled.offset, relabelled.label) == (
         spec.family, spec.cbind, spec.offset, "other")
@@ -296,6 +299,7 @@ def test_bernoulli_errors_name_the_levels_and_their_first_rows():
                                                                            family="bernoulli")
     assert "every row of the response 'won' is a success" in _error("won ~ period", herds().assign(won=1),
                                                                      family="bernoulli")
+    assert "is a failure" in _error("won ~ period", herds().assign(won=0).head(1), family="bernoulli")  # one row
 
 
 def test_a_text_outcome_without_a_family_points_to_bernoulli():

@@ -51,8 +51,22 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
                         help="an lme4-style formula, or a named model: pooled, unpooled, partial_pooling, "
                              "correlated_slopes, varying_intercept, group_predictor "
                              f"(default {DEFAULT_FORMULA} on the radon data; required with --csv)")
+    _add_family_options(parser)
     _add_sampler_options(parser, from_study=False)
     parser.add_argument("--quiet", action="store_true", help="print no progress messages")
+
+
+def _add_family_options(parser: argparse.ArgumentParser) -> None:
+    """--family and --success: the outcome's family and a two-level outcome's success level."""
+    parser.add_argument("--family", default=None, metavar="NAME",
+                        help="the outcome's family: gaussian (the default; a measurement), bernoulli (0/1, "
+                             "or two levels with --success), binomial (successes out of trials: the formula's response "
+                             "is cbind(successes, failures), e.g. cbind(y, n - y)), poisson (counts; "
+                             "offset(log(exposure)) allowed). Non-Gaussian families are read and checked "
+                             "against the table; fitting them is not available yet")
+    parser.add_argument("--success", default=None, metavar="LEVEL",
+                        help="with --family bernoulli: the level of a two-level outcome that counts as a success "
+                             "(coded 1), e.g. --success Y")
 
 
 _SAMPLER_OPTIONS = (("seed", "random seed", DEFAULT_SEED),
@@ -132,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--csv", type=Path, metavar="PATH", help="a CSV table of your own (needs --formula)")
     source.add_argument("--study", type=Path, metavar="FILE", help="a study file (TOML): [data] csv = \"table.csv\" (relative to the file; "
                              "or source = \"radon\" / \"srrs2\"), [models.NAME] formula = \"...\" "
-                             "(priors = a preset) for each model, [settings] seed, draws, tune, chains, sampler, "
+                             "(priors = a preset, family = \"poisson\", success = \"Y\") for each model, "
+                             "[settings] seed, draws, tune, chains, sampler, "
                              "priors, method, cv_folds, demos, mixedlm, panel_levels; "
                              "see compare_kit/studies/radon.toml")
     report.add_argument("--srrs2", type=Path, metavar="FOLDER", nargs="?", default=None, const=BUNDLED_SURVEY,
@@ -142,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--formula", default=None, metavar="F",
                         help="an lme4-style formula or a named model; the report fits it beside complete "
                              "pooling (and no pooling, for one grouping factor) of the same fixed part")
+    _add_family_options(report)
     _add_sampler_options(report, from_study=True)
     report.add_argument("--no-mixedlm", action="store_true",
                         help="frequentist fits by compare_kit's own engine alone, without statsmodels MixedLM "
@@ -293,7 +309,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if args.formula is None and args.csv is not None:
         raise _UsageError("--csv needs --formula: the named models are the radon survey's. Name your table's "
                           "columns, e.g. --formula \"score ~ dose + (1 + dose | subject)\"")
-    spec = ModelSpec.from_text(args.formula or DEFAULT_FORMULA)
+    spec = ModelSpec.from_text(args.formula or DEFAULT_FORMULA, family=args.family, success=args.success)
     if args.csv_out is not None:
         check_writable(args.csv_out)
     data = _load(args, spec)
@@ -313,6 +329,9 @@ def _report_study(args: argparse.Namespace) -> tuple[object, str, bool]:
     from compare_kit.study import load_study, srrs2_study_path
 
     srrs2 = getattr(args, "srrs2", None)
+    if args.formula is None and (args.family is not None or args.success is not None):
+        raise _UsageError("--family and --success go with --formula; in a study file, write family = \"poisson\" "
+                          "(and success = \"Y\") in the model's [models.NAME] table")
     if srrs2 is not None:
         if args.csv is not None or args.data is not None or args.formula is not None:
             raise _UsageError("--srrs2 goes with --study (a study with source = \"srrs2\") or alone (the "
@@ -327,39 +346,39 @@ def _report_study(args: argparse.Namespace) -> tuple[object, str, bool]:
     if args.csv is not None:
         if args.formula is None:
             raise _UsageError("--csv needs --formula, e.g. --formula \"score ~ dose + (1 + dose | subject)\"")
-        return _study_from_formula(args.formula, csv_path=args.csv, say=_say(args)), args.csv.stem, False
+        return (_study_from_formula(args.formula, csv_path=args.csv, say=_say(args), family=args.family,
+                                    success=args.success), args.csv.stem, False)
     if args.formula is not None:
-        study = _study_from_formula(args.formula, say=_say(args))
+        study = _study_from_formula(args.formula, say=_say(args), family=args.family, success=args.success)
         return study, f"radon_{study.models[-1].label}", False
     return load_study(), "radon", True
 
 
 def _study_from_formula(formula: str, csv_path: Path | None = None,
-                        say: Callable[[str], None] = lambda _m: None) -> object:
+                        say: Callable[[str], None] = lambda _m: None, family: str | None = None,
+                        success: str | None = None) -> object:
     """A study for one formula: the model itself, complete pooling of its fixed part and, for one
     grouping factor with a random intercept and at most ``MAX_UNPOOLED_LEVELS`` levels, no pooling
-    (a coefficient per group for each random term)."""
+    (a coefficient per group for each random term); all three share the family and the offset."""
     from compare_kit.spec import CANONICAL_MODELS, ModelSpec, quote_name
     from compare_kit.study import ModelEntry, Study
 
     named = formula.strip() in CANONICAL_MODELS
-    spec = ModelSpec.from_text(formula)
+    spec = ModelSpec.from_text(formula, family=family, success=success)
     label = formula.strip() if named else ("partial_pooling" if spec.random else "model")
     spec = spec.with_label(label)
     models = []
-    response = spec.response.to_formula()
     fixed = " + ".join(t.to_formula() for t in spec.fixed)
     if spec.random:
-        pooled = f"{response} ~ {fixed or '1'}" if spec.intercept else f"{response} ~ 0 + {fixed}"
-        models.append(ModelEntry("pooled", ModelSpec.from_formula(pooled, label="pooled")))
+        models.append(ModelEntry("pooled", spec.sibling((fixed or "1") if spec.intercept else f"0 + {fixed}",
+                                                        "pooled")))
         term = spec.random[0]
         if len(spec.random) == 1 and len(term.grouping) == 1 and term.intercept:
             group = f"C({quote_name(term.grouping[0])})"
             slopes = [t.to_formula() for t in term.terms]
             others = [t.to_formula() for t in spec.fixed if t.to_formula() not in slopes]
             parts = ["0", group, *[f"{group}:{s}" for s in slopes], *others]
-            unpooled = f"{response} ~ {' + '.join(parts)}"
-            models.append(ModelEntry("unpooled", ModelSpec.from_formula(unpooled, label="unpooled")))
+            models.append(ModelEntry("unpooled", spec.sibling(" + ".join(parts), "unpooled")))
     models.append(ModelEntry(label, spec))
     source = "csv" if csv_path is not None else "radon"
     if len(models) == 3:
@@ -410,7 +429,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _argv_of(args: argparse.Namespace) -> list[str]:
     """The report options as a command line (for the report's reproducibility section)."""
     out: list[str] = []
-    for name in ("csv", "study", "srrs2", "formula", "seed", "draws", "tune", "chains", "workers", "out",
+    for name in ("csv", "study", "srrs2", "formula", "family", "success", "seed", "draws", "tune", "chains",
+                 "workers", "out",
                  "tables_dir"):
         value = getattr(args, name, None)
         if value is not None:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from compare_kit.errors import DataError, SpecError
 from compare_kit.expressions import evaluate
+from compare_kit.family import Family
 from compare_kit.spec import ModelSpec, Pooling, RandomTerm, Term, Transform, Variable
 from compare_kit.table_checks import (
     check_cells,
@@ -28,6 +29,8 @@ from compare_kit.table_checks import (
     looks_numeric,
     with_text_labels,
 )
+from compare_kit.levels import level_codes, level_labels, level_text, recoded
+from compare_kit.outcomes import mismatch_notes, read_outcome
 from compare_kit.transforms import PolyBasis, TransformState
 from compare_kit.wording import count
 
@@ -80,7 +83,13 @@ class GroupingBlock:
 
 @dataclass(frozen=True, eq=False)
 class Design:
-    """Everything an engine needs to fit ``spec`` to the cleaned table."""
+    """Everything an engine needs to fit ``spec`` to the cleaned table.
+
+    ``y`` is the response: a measurement (gaussian), 0/1 (bernoulli), a count (poisson) or the
+    successes (binomial, with ``trials`` their totals; None for the other families). ``offset`` is
+    the formula's ``offset(...)`` per row (None without one). ``rows``: each row's position in the
+    table given (0 is the first data row), for messages that name rows.
+    """
 
     spec: ModelSpec
     data: pd.DataFrame  # the rows used, the model's columns only
@@ -92,6 +101,13 @@ class Design:
     notes: tuple[str, ...] = field(default=())  # facts a reader should know (e.g. one-row groups)
     warnings: tuple[str, ...] = field(default=())  # facts that weaken the results (e.g. few groups)
     state: TransformState = field(default_factory=TransformState)  # centre and scale of these rows
+    trials: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    rows: np.ndarray | None = None
+
+    @property
+    def family(self) -> Family:
+        return self.spec.family
 
     @property
     def response_label(self) -> str:
@@ -145,21 +161,29 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, state: TransformState | No
     check_columns(spec, data)
     check_cells(spec, data)
     text_notes = check_text_where_numbers_are_read(spec, data)
-    frame, summary = _drop_missing(spec, data)
+    frame, summary, rows = _drop_missing(spec, data)
     if len(frame) == 0:
         raise DataError("no rows are left after dropping rows with missing values in "
                         f"{', '.join(spec.columns)}")
     categorical = _categorical_columns(spec, frame)
     state = learn_state(spec, frame, categorical) if state is None else state
-    y = _response(spec, frame, state)
+    if spec.family is Family.GAUSSIAN:
+        y, trials = _response(spec, frame, state), None
+        text_notes += mismatch_notes(spec, y)
+    else:
+        outcome = read_outcome(spec, frame, rows, lambda v: _transformed(v, frame, "response", state))
+        y, trials = outcome.y, outcome.trials
+    offset = None if spec.offset is None else _expression_values(spec.offset.variable, frame, "offset",
+                                                                  spec.offset.label, rows)
     x = _fixed_matrix(spec, frame, categorical, state)
     blocks = tuple(_grouping_block(r, frame, categorical, state) for r in spec.random)
     notes = text_notes + _unused_level_notes(spec, data, frame, categorical) + _group_size_notes(blocks)
     design = Design(spec, frame, y, x, blocks, summary, categorical, notes, _few_group_warnings(blocks),
-                    state)
+                    state, trials, offset, rows)
     _check_groups(design)
     _check_column_scales(design)
-    _check_not_an_exact_fit(design)
+    if spec.family is Family.GAUSSIAN:
+        _check_not_an_exact_fit(design)
     return design
 
 
@@ -202,14 +226,16 @@ def _check_not_an_exact_fit(design: Design) -> None:
                         "copy or a combination of the predictors, or whether there are more rows to add")
 
 
-def _drop_missing(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, DataSummary]:
+def _drop_missing(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, DataSummary, np.ndarray]:
+    """The rows with every model column present, what was dropped, and the kept rows' positions."""
     frame = data.loc[:, list(spec.columns)]
     missing = frame.isna()
     dropped_by_column = {c: int(missing[c].sum()) for c in frame.columns if missing[c].any()}
     keep = ~missing.any(axis=1)
     used = frame.loc[keep].reset_index(drop=True)
     digest = hashlib.sha256(pd.util.hash_pandas_object(used, index=False).values.tobytes()).hexdigest()
-    return used, DataSummary(len(frame), len(used), dropped_by_column, digest[:16])
+    summary = DataSummary(len(frame), len(used), dropped_by_column, digest[:16])
+    return used, summary, np.flatnonzero(keep.to_numpy())
 
 
 def _categorical_columns(spec: ModelSpec, frame: pd.DataFrame) -> frozenset[str]:
@@ -300,8 +326,10 @@ def _transformed(var: Variable, frame: pd.DataFrame, role: str, state: Transform
     raise SpecError(f"unknown transform {var.transform}")  # pragma: no cover - enum is closed
 
 
-def _expression_values(var: Variable, frame: pd.DataFrame, role: str) -> np.ndarray:
-    """``I(...)`` evaluated on every row; rows where it is undefined are named with their inputs."""
+def _expression_values(var: Variable, frame: pd.DataFrame, role: str, label: str | None = None,
+                       rows: np.ndarray | None = None) -> np.ndarray:
+    """``I(...)`` (or ``offset(...)``: ``label``) evaluated on every row; rows where it is undefined are
+    named with their inputs (and their row in the table, given the positions ``rows``)."""
     columns = {c: _numeric(frame, c, role) for c in var.columns}
     values = evaluate(var.expression, columns.__getitem__)
     if values.shape != (len(frame),):  # pragma: no cover - every expression reads a column
@@ -310,9 +338,10 @@ def _expression_values(var: Variable, frame: pd.DataFrame, role: str) -> np.ndar
     if bad.size:
         row = int(bad[0])
         inputs = ", ".join(f"{c} = {level_text(float(v[row]))}" for c, v in columns.items())
-        raise DataError(f"{var.label} is not a finite number in {count(bad.size, 'row')} of the rows used (the first "
-                        f"where {inputs}): a division by zero, a log or square root of a negative number, or "
-                        "an overflow; fix those rows or change the expression")
+        first = f"the first in row {int(rows[row]) + 1}, where" if rows is not None else "the first where"
+        raise DataError(f"{label or var.label} is not a finite number in {count(bad.size, 'row')} of the rows "
+                        f"used ({first} {inputs}): a division by zero, a log or square root of a negative number, "
+                        "or an overflow; fix those rows or change the expression")
     return values
 
 
@@ -325,41 +354,6 @@ def _response(spec: ModelSpec, frame: pd.DataFrame, state: TransformState) -> np
 
 
 # ---------------------------------------------------------- fixed effects
-
-
-def level_labels(series: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Codes and sorted text labels of a categorical column (numbers sort as numbers)."""
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        series = series.cat.remove_unused_categories()
-        labels = tuple(level_text(c) for c in series.cat.categories)
-        return series.cat.codes.to_numpy(), labels
-    if is_text(series):
-        text = series.astype(str)
-        uniques = sorted(text.unique())
-        index = {u: i for i, u in enumerate(uniques)}
-        return text.map(index).to_numpy(dtype=int), tuple(uniques)
-    uniques_num = np.unique(series.to_numpy())
-    codes = np.searchsorted(uniques_num, series.to_numpy())
-    return codes, tuple(level_text(u) for u in uniques_num)
-
-
-def level_codes(series: pd.Series, labels: tuple[str, ...]) -> np.ndarray:
-    """Each row's index in ``labels`` (the fitted rows' levels); -1 for a level not among them."""
-    codes, own = level_labels(series)
-    return _recoded(codes, own, labels)
-
-
-def _recoded(codes: np.ndarray, own: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray:
-    """Codes into ``own`` as codes into ``labels``; -1 for a level not among ``labels``."""
-    index = {label: i for i, label in enumerate(labels)}
-    return np.array([index.get(label, -1) for label in own] + [-1], dtype=int)[codes]
-
-
-def level_text(value: object) -> str:
-    """A level's label: whole floats without their '.0' (so 1 and 1.0 are one level)."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _term_columns(term: Term, frame: pd.DataFrame, categorical: frozenset[str],
@@ -508,7 +502,7 @@ def model_columns(design: Design, frame: pd.DataFrame) -> ModelColumns:
     for block in design.blocks:
         z.append(_design_columns(block.term.terms, block.term.intercept, frame, design.categorical,
                                  design.state).reindex(columns=block.z.columns, fill_value=0.0))
-        codes.append(_recoded(*_group_codes(frame, block.term.grouping), block.levels))
+        codes.append(recoded(*_group_codes(frame, block.term.grouping), block.levels))
     return ModelColumns(x, tuple(z), tuple(codes))
 
 

@@ -9,9 +9,9 @@ passed through from the user.
 Grammar (whitespace is free; the tokens are ``formula_tokens``')::
 
     formula   := response '~' rhs
-    response  := name | TRANSFORM '(' name ')'
+    response  := name | TRANSFORM '(' name ')' | 'cbind' '(' side ',' side ')'    side := name ['-' name]
     rhs       := ['-'] item (('+' | '-') item)*
-    item      := '0' | '1' | product | '(' rlist ('|' | '||') groups ')'
+    item      := '0' | '1' | product | 'offset' '(' arithmetic ')' | '(' rlist ('|' | '||') groups ')'
     rlist     := ['-'] ritem (('+' | '-') ritem)*       ritem := '0' | '1' | product
     product   := interact ('*' interact)*
     interact  := variable (':' variable)*
@@ -24,34 +24,32 @@ Grammar (whitespace is free; the tokens are ``formula_tokens``')::
 them, ``poly(x, 2)1`` and ``poly(x, 2)2``); in a product or an interaction each of them takes part,
 as R's k columns do. The arithmetic of ``I(...)`` is read by ``expressions``.
 
+The family (``family``) is given beside the formula, not in it. ``cbind()`` (binomial only) and
+``offset()`` (one per formula, any family) are read by ``family_terms``; a non-Gaussian response is
+the column as it is (a 0/1 or two-level column for bernoulli, counts for poisson).
+
 Importing this module must not import pymc, bambi or matplotlib.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import combinations, product
 
 from compare_kit.errors import SpecError
 from compare_kit.expressions import ExpressionParser
-from compare_kit.expressions import Node as Expression
 from compare_kit.expressions import columns_of as expression_columns
+from compare_kit.family import Family, coerce_family, coerce_success
+from compare_kit.family_terms import CBIND, CBIND_EXAMPLE, OFFSET, Cbind, Offset, is_call, read_cbind, read_offset
 from compare_kit.formula_tokens import END, NAME, NUMBER, QNAME, Token, formula_error, quote_name, tokenize
+from compare_kit.model_terms import PolyComponent, RandomTerm, Term, Transform, Variable, term_formulas
+from compare_kit.named_models import CANONICAL_MODELS
 
 MAX_FORMULA_LENGTH = 2000
 MAX_TERMS = 4096  # terms a formula may expand to: ``a*b*...`` of k factors gives 2**k - 1
 MAX_POLY_DEGREE = 10  # beyond, orthogonal polynomials of real data lose their accuracy
-
-
-class Transform(StrEnum):
-    """Transforms a formula may apply to a column (one column in, one column out)."""
-
-    LOG = "log"
-    SQRT = "sqrt"
-    EXP = "exp"
-    CENTER = "center"
-    SCALE = "scale"
 
 
 class Pooling(StrEnum):
@@ -63,112 +61,19 @@ class Pooling(StrEnum):
 
 
 ACCEPTED_FUNCTIONS = ("C", "I", "poly", *sorted(t.value for t in Transform))
-__all__ = ["ACCEPTED_FUNCTIONS", "CANONICAL_MODELS", "ModelSpec", "Pooling", "PolyComponent", "RandomTerm",
-           "Term", "Transform", "Variable", "quote_name"]
-
-
-@dataclass(frozen=True)
-class PolyComponent:
-    """Degree ``index`` of the orthogonal polynomial basis ``poly(x, degree)``."""
-
-    degree: int
-    index: int
-
-
-@dataclass(frozen=True)
-class Variable:
-    """One model column: a data column, optionally transformed, marked categorical with ``C()``, one
-    component of ``poly()``, or the arithmetic of ``I()`` (then ``column`` is the expression's text)."""
-
-    column: str
-    transform: Transform | None = None
-    categorical: bool = False
-    poly: PolyComponent | None = None
-    expression: Expression | None = None
-
-    @property
-    def label(self) -> str:
-        """The variable as it appears in term names, e.g. ``log(x)``, ``poly(x, 2)1`` or ``I(x^2)``."""
-        if self.expression is not None:
-            return f"I({self.column})"
-        if self.poly is not None:
-            return f"poly({self.column}, {self.poly.degree}){self.poly.index}"
-        if self.transform is not None:
-            return f"{self.transform.value}({self.column})"
-        return self.column
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """The data columns the variable reads."""
-        return expression_columns(self.expression) if self.expression is not None else (self.column,)
-
-    @property
-    def as_is(self) -> bool:
-        """The column enters unchanged (plain or in ``C()``): only then can it be categorical."""
-        return self.transform is None and self.poly is None and self.expression is None
-
-    def to_formula(self) -> str:
-        """The variable in formula syntax; each component of ``poly(x, k)`` writes the whole call."""
-        if self.expression is not None:
-            return f"I({self.expression.text()})"
-        name = quote_name(self.column)
-        if self.categorical:
-            return f"C({name})"
-        if self.poly is not None:
-            return f"poly({name}, {self.poly.degree})"
-        if self.transform is not None:
-            return f"{self.transform.value}({name})"
-        return name
-
-
-@dataclass(frozen=True)
-class Term:
-    """An interaction of one or more variables (a main effect has one)."""
-
-    variables: tuple[Variable, ...]
-
-    @property
-    def label(self) -> str:
-        return ":".join(v.label for v in self.variables)
-
-    def to_formula(self) -> str:
-        """The term in formula syntax (the components of one ``poly()`` all write the same text)."""
-        return ":".join(v.to_formula() for v in self.variables)
-
-    @property
-    def key(self) -> frozenset[Variable]:
-        """Order-free identity: ``a:b`` and ``b:a`` are the same term."""
-        return frozenset(self.variables)
-
-
-@dataclass(frozen=True)
-class RandomTerm:
-    """``(intercept + terms | grouping)``; ``correlated=False`` for ``||``."""
-
-    intercept: bool
-    terms: tuple[Term, ...]
-    grouping: tuple[str, ...]
-    correlated: bool = True
-
-    @property
-    def group(self) -> str:
-        """The grouping factor's name, lme4 style: ``county`` or ``county:state``."""
-        return ":".join(self.grouping)
-
-    @property
-    def term_labels(self) -> tuple[str, ...]:
-        return (("(Intercept)",) if self.intercept else ()) + tuple(t.label for t in self.terms)
-
-    def to_formula(self) -> str:
-        parts = ["1" if self.intercept else "0"] + _term_formulas(self.terms)
-        bar = "|" if self.correlated else "||"
-        group = ":".join(quote_name(g) for g in self.grouping)
-        return f"({' + '.join(parts)} {bar} {group})"
+__all__ = ["ACCEPTED_FUNCTIONS", "CANONICAL_MODELS", "Cbind", "Family", "ModelSpec", "Offset", "Pooling",
+           "PolyComponent", "RandomTerm", "Term", "Transform", "Variable", "quote_name"]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A parsed model: response, fixed terms and random terms, plus a label."""
+    """A parsed model: response, fixed terms and random terms, plus a label.
+
+    ``family`` is the outcome's family; for binomial, ``cbind`` holds the successes and failures
+    (``response`` is then the successes side). ``offset`` is the formula's ``offset(...)``, if any, and
+    ``success`` the level of a bernoulli outcome that counts as 1. ``family_given``: the user named the
+    family (a Gaussian model whose outcome looks like counts or 0/1 gets a note only when not).
+    """
 
     formula: str
     response: Variable
@@ -177,11 +82,23 @@ class ModelSpec:
     random: tuple[RandomTerm, ...] = ()
     label: str = "model"
     description: str = field(default="", compare=False)
+    family: Family = Family.GAUSSIAN
+    cbind: Cbind | None = None
+    offset: Offset | None = None
+    success: str | None = None
+    family_given: bool = field(default=False, compare=False)
 
     @classmethod
-    def from_formula(cls, formula: str, label: str | None = None) -> ModelSpec:
-        """Parse an lme4-style formula; raise ``SpecError`` naming the position."""
-        return _Parser(formula).parse(label or "model")
+    def from_formula(cls, formula: str, label: str | None = None, *, family: Family | str | None = None,
+                     success: str | int | None = None) -> ModelSpec:
+        """Parse an lme4-style formula; raise ``SpecError`` naming the position.
+
+        ``family``: gaussian (default), bernoulli, binomial (response ``cbind(successes, failures)``)
+        or poisson; ``success``: the level of a two-level bernoulli outcome that counts as a success.
+        """
+        chosen = coerce_family(family)
+        return _Parser(formula).parse(label or "model", chosen, coerce_success(success, chosen),
+                                      family is not None)
 
     @classmethod
     def named(cls, name: str) -> ModelSpec:
@@ -191,27 +108,35 @@ class ModelSpec:
                 f"unknown model name {name!r}; the named models are: {', '.join(CANONICAL_MODELS)}"
             )
         formula, description = CANONICAL_MODELS[name]
-        spec = cls.from_formula(formula, label=name)
-        return ModelSpec(
-            formula=spec.formula,
-            response=spec.response,
-            intercept=spec.intercept,
-            fixed=spec.fixed,
-            random=spec.random,
-            label=name,
-            description=description,
-        )
+        return dataclasses.replace(cls.from_formula(formula, label=name), description=description)
 
     @classmethod
-    def from_text(cls, text: str, label: str | None = None) -> ModelSpec:
-        """A model name if ``text`` is one, else a formula."""
-        if text.strip() in CANONICAL_MODELS and label in (None, text.strip()):
-            return cls.named(text.strip())
-        return cls.from_formula(text, label=label)
+    def from_text(cls, text: str, label: str | None = None, *, family: Family | str | None = None,
+                  success: str | int | None = None) -> ModelSpec:
+        """A model name if ``text`` is one, else a formula (``family`` and ``success`` as in ``from_formula``)."""
+        name = text.strip() if isinstance(text, str) else text
+        if name in CANONICAL_MODELS and label in (None, name):
+            chosen = coerce_family(family)
+            if chosen is not Family.GAUSSIAN or success is not None:
+                raise SpecError(f"{name!r} is a named model of the radon survey, Gaussian in log_radon; for "
+                                f"family={chosen.value!r} write its formula, e.g. \"y ~ x + (1 | g)\"")
+            return dataclasses.replace(cls.named(name), family_given=family is not None)
+        return cls.from_formula(text, label=label, family=family, success=success)
 
     def with_label(self, label: str) -> ModelSpec:
-        return ModelSpec(self.formula, self.response, self.intercept, self.fixed, self.random,
-                         label, self.description)
+        return dataclasses.replace(self, label=label)
+
+    def response_formula(self) -> str:
+        """The left-hand side as a formula writes it: ``cbind(s, n - s)`` or the response."""
+        return self.cbind.to_formula() if self.cbind is not None else self.response.to_formula()
+
+    def sibling(self, rhs: str, label: str) -> ModelSpec:
+        """A model with this one's response, family, success level and offset, and the right-hand
+        side ``rhs`` (e.g. complete pooling of its fixed part)."""
+        offset = f" + {self.offset.to_formula()}" if self.offset is not None else ""
+        return ModelSpec.from_formula(f"{self.response_formula()} ~ {rhs}{offset}", label=label,
+                                      family=self.family if self.family_given else None,
+                                      success=self.success)
 
     @property
     def fixed_labels(self) -> tuple[str, ...]:
@@ -219,16 +144,31 @@ class ModelSpec:
 
     @property
     def variables(self) -> tuple[Variable, ...]:
-        """Every variable the model reads, response first: fixed terms', then random terms'."""
+        """Every variable the model reads, response first (the successes of ``cbind()``): fixed terms',
+        then random terms'. The failures of ``cbind()`` are in ``outcome_variables``; the offset's
+        arithmetic is ``offset.variable``."""
         found = [self.response] + [v for t in self.fixed for v in t.variables]
         found += [v for r in self.random for t in r.terms for v in t.variables]
         return tuple(dict.fromkeys(found))
 
     @property
+    def outcome_variables(self) -> tuple[Variable, ...]:
+        """The variables the outcome reads: the response, or both sides of ``cbind()``."""
+        if self.cbind is None:
+            return (self.response,)
+        return (self.cbind.successes.variable, self.cbind.failures.variable)
+
+    @property
+    def response_columns(self) -> tuple[str, ...]:
+        """The columns the outcome reads: the response, or both sides of ``cbind()``."""
+        return self.cbind.columns if self.cbind is not None else self.response.columns
+
+    @property
     def columns(self) -> tuple[str, ...]:
         """Every data column the model reads, response first, without repeats."""
-        names = [self.response.column]
+        names = list(self.response_columns)
         names += [c for t in self.fixed for v in t.variables for c in v.columns]
+        names += list(self.offset.columns) if self.offset is not None else []
         for r in self.random:
             names += [c for t in r.terms for v in t.variables for c in v.columns]
             names += list(r.grouping)
@@ -240,46 +180,16 @@ class ModelSpec:
 
     def canonical_formula(self) -> str:
         """The formula regenerated from the parse (what engines are built from)."""
-        parts = ["1" if self.intercept else "0"] + _term_formulas(self.fixed)
+        parts = ["1" if self.intercept else "0"] + term_formulas(self.fixed)
+        parts += [self.offset.to_formula()] if self.offset is not None else []
         parts += [r.to_formula() for r in self.random]
         if self.intercept and len(parts) > 1:
             parts = parts[1:]
-        return f"{self.response.to_formula()} ~ {' + '.join(parts)}"
+        return f"{self.response_formula()} ~ {' + '.join(parts)}"
 
     def __str__(self) -> str:
         return self.canonical_formula()
 
-
-CANONICAL_MODELS: dict[str, tuple[str, str]] = {
-    "pooled": (
-        "log_radon ~ floor",
-        "Complete pooling: one intercept and one floor effect for every county, "
-        "as if all counties were the same.",
-    ),
-    "unpooled": (
-        "log_radon ~ 0 + C(county) + C(county):floor",
-        "No pooling: a separate intercept and floor slope for every county, each "
-        "estimated from that county's homes alone.",
-    ),
-    "partial_pooling": (
-        "log_radon ~ floor + (1 + floor || county)",
-        "Partial pooling (the tutorial's hierarchical model): county intercepts and "
-        "slopes drawn from independent population distributions.",
-    ),
-    "correlated_slopes": (
-        "log_radon ~ floor + (1 + floor | county)",
-        "Partial pooling with correlated county intercepts and slopes.",
-    ),
-    "varying_intercept": (
-        "log_radon ~ floor + (1 | county)",
-        "Partial pooling of the intercept only: counties differ in their level, "
-        "share one floor effect.",
-    ),
-    "group_predictor": (
-        "log_radon ~ floor + log_uranium + (1 | county)",
-        "Varying intercepts explained in part by the county's soil uranium.",
-    ),
-}
 
 # ------------------------------------------------------------------- parser
 
@@ -301,6 +211,7 @@ class _Parser:
         self.tokens = tokenize(formula)
         self.i = 0
         self.expanded = 0  # terms generated by products so far (checked before expanding)
+        self.offset: Offset | None = None
 
     # -- token helpers
     @property
@@ -324,10 +235,12 @@ class _Parser:
         return formula_error(self.formula, self.tok.pos, f"{message}, found {found!r}")
 
     # -- grammar
-    def parse(self, label: str) -> ModelSpec:
+    def parse(self, label: str, family: Family = Family.GAUSSIAN, success: str | None = None,
+              family_given: bool = False) -> ModelSpec:
         if not any(t.is_op("~") for t in self.tokens):
             raise SpecError("a formula needs a response and '~', e.g. 'log_radon ~ floor + (1 | county)'")
-        response = self._response()
+        cbind = self._cbind(family) if is_call(self.tokens, self.i, CBIND) else None
+        response = cbind.successes.variable if cbind is not None else self._response(family)
         if self._is(":") or self._is("*") or self._is("+"):
             raise self._fail("the response must be a single column or transform")
         self._take("~", "'~' after the response")
@@ -336,14 +249,39 @@ class _Parser:
             raise self._fail("',' separates arguments only in poly(x, k)")
         if self.tok.kind != END:
             raise self._fail("expected '+', '-' or the end of the formula")
-        if not intercept and not fixed and not random:
+        if not intercept and not fixed and not random and self.offset is None:
             raise SpecError("the model has no terms: add '1' for an intercept or a predictor")
         if not intercept and not fixed:
             raise SpecError(f"{self.formula.strip()!r} has no fixed effects (the intercept is removed and there "
                             "are no predictors), and compare_kit fits only models with at least one: keep the "
                             "intercept (write '1 +' instead of '0 +', or leave out '- 1') or add a predictor")
-        _check_response_not_predictor(response, fixed, random)
-        return ModelSpec(self.formula, response, intercept, fixed, tuple(random), label=label)
+        if family is Family.BINOMIAL and cbind is None:
+            raise SpecError(f"family 'binomial' reads successes out of trials: write the response as "
+                            f"{CBIND_EXAMPLE} (for y successes out of n trials: cbind(y, n - y) ~ ...); for a "
+                            "0/1 outcome, one trial per row, use family='bernoulli'")
+        _check_response_not_predictor(cbind.columns if cbind else response.columns, fixed, random, self.offset)
+        return ModelSpec(self.formula, response, intercept, fixed, tuple(random), label=label, family=family,
+                         cbind=cbind, offset=self.offset, success=success, family_given=family_given)
+
+    def _cbind(self, family: Family) -> Cbind:
+        if family is not Family.BINOMIAL:
+            raise formula_error(self.formula, self.tok.pos,
+                                f"cbind(successes, failures) is a binomial response, but this model's family "
+                                f"is {family.value!r}: give family='binomial' (--family binomial; family = "
+                                "\"binomial\" in a study file)")
+        cbind, self.i = read_cbind(self.formula, self.tokens, self.i)
+        return cbind
+
+    def _offset(self, sign: str) -> None:
+        tok = self.tok
+        if sign == "-":
+            raise self._fail("an offset cannot be removed with '-'; leave it out, or write + offset(...)")
+        if self.offset is not None:
+            raise formula_error(self.formula, tok.pos, "a formula takes one offset(...); add the parts inside "
+                                "one, e.g. offset(log(exposure) + log(area))")
+        self.offset, self.i = read_offset(self.formula, self.tokens, self.i)
+        if self._is(":") or self._is("*"):
+            raise self._fail("offset(...) is a term of its own: it cannot be part of an interaction")
 
     def _rhs(self) -> tuple[bool, tuple[Term, ...], list[RandomTerm]]:
         intercept = True
@@ -358,6 +296,8 @@ class _Parser:
                 if sign == "-":
                     raise self._fail("a random-effect term cannot be removed with '-'")
                 random.extend(self._random_term())
+            elif is_call(self.tokens, self.i, OFFSET):
+                self._offset(sign)
             else:
                 flag = self._intercept_item()
                 if flag is not None:
@@ -438,7 +378,7 @@ class _Parser:
     def _is_call(self) -> bool:
         return self.tok.kind == NAME and self.tokens[self.i + 1].is_op("(")
 
-    def _response(self) -> Variable:
+    def _response(self, family: Family) -> Variable:
         tok = self.tok
         if self._is_call() and tok.text in ("C", "poly", "I"):
             what = {"C": "categorical (C())", "poly": "a polynomial basis (poly())",
@@ -447,6 +387,11 @@ class _Parser:
                                 f"the response cannot be {what}; it is one column, or log, sqrt, exp, "
                                 "center or scale of one (add a computed response to the table as a column)")
         (variable,) = self._variables()
+        if family is not Family.GAUSSIAN and variable.transform is not None:
+            raise formula_error(self.formula, tok.pos,
+                                f"the response of a {family.value} model is its column as it is, not "
+                                f"{variable.label}: transforms of the response are for gaussian outcomes (the "
+                                f"{family.link.value} link already relates the mean to the predictors)")
         return variable
 
     def _variables(self) -> list[Variable]:
@@ -457,6 +402,10 @@ class _Parser:
         if not self._is_call():
             return [Variable(self._name("a column name"))]
         func = tok.text
+        if func in (CBIND, OFFSET):
+            where = ("the response, left of '~', of a binomial model: cbind(successes, failures) ~ x"
+                     if func == CBIND else "a term of its own in the fixed part: y ~ x + offset(log(exposure))")
+            raise formula_error(self.formula, tok.pos, f"{func}(...) can only be {where}")
         if func not in ACCEPTED_FUNCTIONS:
             raise formula_error(self.formula, tok.pos,
                                 f"unknown function {func!r}; accepted functions are "
@@ -571,11 +520,6 @@ class _Parser:
         return tuple(names)
 
 
-def _term_formulas(terms: tuple[Term, ...]) -> list[str]:
-    """Each term's formula text once (the components of one ``poly()`` share theirs)."""
-    return list(dict.fromkeys(t.to_formula() for t in terms))
-
-
 def _unique_terms(terms: list[Term]) -> tuple[Term, ...]:
     seen: dict[frozenset[Variable], Term] = {}
     for t in terms:
@@ -583,11 +527,13 @@ def _unique_terms(terms: list[Term]) -> tuple[Term, ...]:
     return tuple(seen.values())
 
 
-def _check_response_not_predictor(response: Variable, fixed: tuple[Term, ...],
-                                  random: list[RandomTerm]) -> None:
+def _check_response_not_predictor(response: tuple[str, ...], fixed: tuple[Term, ...],
+                                  random: list[RandomTerm], offset: Offset | None) -> None:
     used = {c for t in fixed for v in t.variables for c in v.columns}
     used |= {c for r in random for t in r.terms for v in t.variables for c in v.columns}
     used |= {g for r in random for g in r.grouping}
-    if response.column in used:
-        raise SpecError(f"the response {response.column!r} also appears on the right-hand side; "
-                        "a column cannot explain itself")
+    used |= set(offset.columns) if offset is not None else set()
+    for column in response:
+        if column in used:
+            raise SpecError(f"the response {column!r} also appears on the right-hand side; "
+                            "a column cannot explain itself")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from compare_kit.errors import CompareKitError, SpecError
+from compare_kit.family import coerce_family, coerce_success
 from compare_kit.results import FitResult
 from compare_kit.settings import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_SEED, DEFAULT_TUNE, setting_problem
 from compare_kit.spec import ModelSpec
@@ -185,21 +186,38 @@ def parse_study(raw: dict[str, Any], text: str = "", source: str = "study", base
         key = f"models.{label}"
         if not isinstance(entry, dict) or "formula" not in entry:
             raise fail(key, "needs formula = \"...\"")
-        unknown = set(entry) - {"formula", "priors"}
+        unknown = set(entry) - {"formula", "priors", "family", "success"}
         if unknown:
-            raise fail(f"{key}.{sorted(unknown)[0]}", "unknown key; a model has formula and priors")
+            raise fail(f"{key}.{sorted(unknown)[0]}", "unknown key; a model has formula, priors, family and "
+                                                       "success")
         if not isinstance(entry["formula"], str):
             raise fail(f"{key}.formula", "must be text")
-        try:
-            spec = ModelSpec.from_formula(entry["formula"], label=label)
-        except SpecError as exc:
-            raise fail(f"{key}.formula", str(exc)) from None
+        spec = _model_spec(entry, label, key, fail)
         priors = entry.get("priors")
         if priors is not None and not isinstance(priors, str):
             raise fail(f"{key}.priors", "must be a preset name: default, tutorial or vague")
         models.append(ModelEntry(label, spec, priors))
     return Study(title, source_kind, csv_path, tuple(models), settings, source, data_path=data_path,
                  exclude_states=exclude, value_labels=_value_labels(raw.get("value_labels", {}), fail))
+
+
+def _model_spec(entry: dict[str, Any], label: str, key: str, fail: Callable[[str, str], StudyError]) -> ModelSpec:
+    """A model table's spec: its formula read with its family and success level (errors name the key)."""
+    family, success = entry.get("family"), entry.get("success")
+    if family is not None and not isinstance(family, str):
+        raise fail(f"{key}.family", f"must be a family name such as \"poisson\", got {family!r}")
+    try:
+        coerce_family(family)
+    except SpecError as exc:
+        raise fail(f"{key}.family", str(exc)) from None
+    try:
+        coerce_success(success, coerce_family(family))
+    except SpecError as exc:
+        raise fail(f"{key}.success", str(exc)) from None
+    try:
+        return ModelSpec.from_formula(entry["formula"], label=label, family=family, success=success)
+    except SpecError as exc:
+        raise fail(f"{key}.formula", str(exc)) from None
 
 
 def _value_labels(raw: Any, fail: Callable[[str, str], StudyError]) -> dict[str, dict[float, str]]:
@@ -400,8 +418,7 @@ def teaching_spec(study: Study) -> TeachingModels | None:
             return TeachingModels(first, spec)
     fixed = " + ".join(t.to_formula() for t in first.fixed) or "1"
     group = ":".join(first.random[0].grouping)
-    return TeachingModels(first, ModelSpec.from_formula(
-        f"{first.response.to_formula()} ~ {fixed} + (1 | {group})", label="varying_intercept"))
+    return TeachingModels(first, first.sibling(f"{fixed} + (1 | {group})", "varying_intercept"))
 
 
 def side_work(study: Study, data: pd.DataFrame, demos: bool,
@@ -468,6 +485,7 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
     from compare_kit.engines.frequentist import fit_frequentist
     from compare_kit import predictive
     from compare_kit.compare import compare
+    from compare_kit.outcomes import check_fit_available
     from compare_kit.processes import Sidecar
 
     if workers is None:
@@ -479,6 +497,8 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
     start = time.perf_counter()
     data = study.load_data()
     study.check(data)
+    for entry in study.models:  # before any fit or second process starts
+        check_fit_available(entry.spec)
     sidecar = None
     if workers > 1:
         say("cross-validation refits and teaching demonstrations run in a second process ...")

@@ -13,6 +13,7 @@ import pandas as pd
 
 from compare_kit.data import separator_hint
 from compare_kit.errors import DataError
+from compare_kit.family import Family
 from compare_kit.spec import ModelSpec, Variable
 
 
@@ -38,9 +39,12 @@ def check_columns(spec: ModelSpec, data: pd.DataFrame) -> None:
 
 
 def _numeric_roles(spec: ModelSpec) -> dict[str, Variable]:
-    """The columns the formula reads as numbers (no ``C()``), each with its first variable."""
+    """The columns the formula reads as numbers (no ``C()``), each with its first variable: the outcome's
+    (but a bernoulli response, which may be text), the predictors' and the offset's."""
     roles: dict[str, Variable] = {}
-    for v in spec.variables:
+    outcome = () if spec.family is Family.BERNOULLI else spec.outcome_variables
+    offset = (spec.offset.variable,) if spec.offset is not None else ()
+    for v in outcome + spec.variables[1:] + offset:
         if not v.categorical:
             for column in v.columns:
                 roles.setdefault(column, v)
@@ -71,7 +75,8 @@ def check_text_where_numbers_are_read(spec: ModelSpec, data: pd.DataFrame) -> tu
         numberlike = text.map(looks_numeric) | hints.notna()
         bad = present[~numberlike]
         mostly_numbers = len(present) and numberlike.mean() > 0.5
-        if var is spec.response or not var.as_is or mostly_numbers:
+        response = var in spec.outcome_variables
+        if response or not var.as_is or mostly_numbers:
             if hints.notna().any():
                 first = hints.dropna()
                 raise DataError(f"the column {column!r} holds numbers the table cannot read: "
@@ -79,13 +84,17 @@ def check_text_where_numbers_are_read(spec: ModelSpec, data: pd.DataFrame) -> tu
                                 f"{first.index[0] + 1})")
             if len(bad) == 0:
                 continue  # numbers kept as text (e.g. '007'): the checks after dropping rows say what to do
-            if var is spec.response:
+            if response:
                 what = f"the response {column!r} must be numeric"
                 advice = ("fix or remove those rows (a footer or notes row, say)" if mostly_numbers else
-                          "the outcome must be a number in every row (code a yes/no outcome as 1/0)")
+                          "the outcome must be a number in every row; for a yes/no outcome give "
+                          "family='bernoulli' and the level that counts as a success (--family bernoulli "
+                          "--success Y; success = \"Y\" in a study file)")
             elif not var.as_is:
-                what = f"{var.label} reads {column!r} as numbers"
-                advice = "fix or remove those rows" if mostly_numbers else f"{var.label} cannot apply to text"
+                offset = spec.offset is not None and var == spec.offset.variable
+                label = spec.offset.label if offset else var.label
+                what = f"{label} reads {column!r} as numbers"
+                advice = "fix or remove those rows" if mostly_numbers else f"{label} cannot apply to text"
             else:
                 what = f"the predictor {column!r} is mostly numbers"
                 advice = f"fix those values, or write C({column}) if its values are categories"

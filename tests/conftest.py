@@ -53,3 +53,16 @@ def assert_variance_components_match(pars: pd.DataFrame, ref: pd.DataFrame) -> N
         else:
             assert ours.iloc[0] == pytest.approx(r["sdcor"], rel=1e-3)
     assert len(pars) == len(ref)
+
+
+@pytest.fixture
+def engines_must_not_run(monkeypatch):
+    """Fail loudly if a model reaches statsmodels or the sampler."""
+    from compare_kit.engines import bayesian, frequentist
+
+    def forbidden(*_args, **_kwargs):
+        raise AssertionError("an engine ran before the bad input was rejected")
+
+    for module, name in ((frequentist, "_fit_mixed"), (frequentist, "_fit_ols"), (bayesian, "_build"),
+                         (bayesian, "run_sampler")):
+        monkeypatch.setattr(module, name, forbidden)

@@ -52,6 +52,7 @@ from compare_kit.results import (
     validate_estimates,
     wald_interval,
 )
+from compare_kit.outcomes import check_fit_available
 from compare_kit.spec import ModelSpec
 from compare_kit.wording import count
 
@@ -101,6 +102,7 @@ def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML"
         if not isinstance(value, bool):
             raise FitError(f"{name} must be True or False, got {value!r}")
     design = build_design(spec, data)
+    check_fit_available(spec)  # a non-Gaussian family or an offset: read and checked, not fitted yet
     if design.x_estimable.shape[1] == 0 and not design.blocks:
         raise SpecError("the model has no estimable coefficient")
     if design.n <= design.x_estimable.shape[1]:

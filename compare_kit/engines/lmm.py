@@ -16,7 +16,8 @@ the first block is large. Evaluating the criterion costs a batch of small Choles
 one dense Cholesky of the smaller factors, whatever the number of rows.
 
 The boundary is a bound: theta's diagonal entries are bounded below by 0 and searched by
-a bounded optimiser, so a variance at zero is found, not approached (``optimize``).
+a bounded optimiser, so a variance at zero is found, not approached (``optimize``, on
+``engines.bounded_search``, which the GLMM engine shares).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from scipy import linalg, optimize, sparse
+from scipy import linalg, sparse
 
 from compare_kit.engines.block_algebra import (
     block_diag_sparse,
@@ -40,17 +41,13 @@ from compare_kit.engines.block_algebra import (
     per_level_gram,
     t_left,
 )
+from compare_kit.engines.bounded_search import FAILED_DEVIANCE, BoundedSearch, Optimum
 
 _LOG_2PI = float(np.log(2 * np.pi))
 DENSE_CROSS_LIMIT = 2_000_000  # entries of the cross block kept dense below this size ...
 DENSE_FILL = 0.05  # ... and when at least this share of them is non-zero (InstEval 20k: 2.6%, sparse 21 ms
 # an evaluation against 30-38 ms dense; radon and subjects x items designs are full)
-NEAR_BOUND = 1e-3  # a diagonal theta below this is tried at exactly 0
-SNAP_TOLERANCE = 1e-6  # deviance units: the bound is taken when it is no worse than this
-FTOL = 1e-12  # SLSQP's stopping rule on the deviance (1e-10 saves 20-30% of the steps, but stopped early on a
-# flat start: a zero slope variance took the intercept's to 0 too, tests/engines/test_lmm.py)
 PROGRESS_SECONDS = 5.0  # a watched search says how far it got this often
-FAILED_DEVIANCE = 1e300  # the criterion's value where the factor does not exist (the optimiser steps away)
 NUMERICAL_FAILURES = (np.linalg.LinAlgError, ValueError, FloatingPointError)  # how a factor fails to exist
 
 
@@ -347,15 +344,10 @@ class LinearMixedModel:
         qr, p = self.q_random_rest, self.p
         dof = self.n - p if self.reml else self.n
         sigma2 = f.pwrss / dof if sigma2 is None else float(sigma2)
-        lr1 = f.lr1.toarray() if sparse.issparse(f.lr1) and self.q1 * (qr + p + 1) <= DENSE_CROSS_LIMIT else f.lr1
-        l_rr, l_xr, l_xx = f.lrr[:qr, :qr], f.lrr[qr:qr + p, :qr], f.lrr[qr:qr + p, qr:qr + p]
-        l_yr, l_yx = f.lrr[-1, :qr], f.lrr[-1, qr:qr + p]
-        l_r1 = lr1[:qr]
-        l_x1 = np.asarray(matrix_rows(lr1, slice(qr, qr + p)))
-        l_y1 = np.asarray(matrix_rows(lr1, slice(qr + p, qr + p + 1))).ravel()
-        beta = linalg.solve_triangular(l_xx.T, l_yx, lower=False) if p else np.zeros(0)
-        l11_inv = np.linalg.inv(f.l11)  # (levels, k1, k1), lower triangular
-        u_r, u_1 = self._back_solve(l11_inv, l_r1, l_rr, l_y1 - l_x1.T @ beta, l_yr - l_xr.T @ beta)
+        blocks = self._blocks(f)
+        l_rr, l_xr, l_xx, l_r1, l_x1 = blocks.l_rr, blocks.l_xr, blocks.l_xx, blocks.l_r1, blocks.l_x1
+        l11_inv = blocks.l11_inv
+        beta, u_r, u_1 = self._modes(blocks, None)
         l_xx_inv = linalg.solve_triangular(l_xx, np.eye(p), lower=True) if p else np.zeros((0, 0))
         cov_beta = sigma2 * l_xx_inv.T @ l_xx_inv
         # G' = L_ZZ^-T L_XZ': the X rows of L^-1 restricted to Z are -L_XX^-1 G
@@ -389,6 +381,40 @@ class LinearMixedModel:
             out_cross[i] = sigma2 * np.einsum("ab,gbc->gac", t, cross)
         return LmmSolution(theta, sigma2, beta, cov_beta, f.deviance, tuple(out_b), tuple(out_cond),
                            tuple(out_pev), tuple(out_cross))
+
+    def _blocks(self, f: Factor) -> _FactorBlocks:
+        qr, p = self.q_random_rest, self.p
+        lr1 = f.lr1.toarray() if sparse.issparse(f.lr1) and self.q1 * (qr + p + 1) <= DENSE_CROSS_LIMIT else f.lr1
+        return _FactorBlocks(
+            l_rr=f.lrr[:qr, :qr], l_xr=f.lrr[qr:qr + p, :qr], l_xx=f.lrr[qr:qr + p, qr:qr + p],
+            l_yr=f.lrr[-1, :qr], l_yx=f.lrr[-1, qr:qr + p], l_r1=lr1[:qr],
+            l_x1=np.asarray(matrix_rows(lr1, slice(qr, qr + p))),
+            l_y1=np.asarray(matrix_rows(lr1, slice(qr + p, qr + p + 1))).ravel(),
+            l11_inv=np.linalg.inv(f.l11))  # (levels, k1, k1), lower triangular
+
+    def _modes(self, blocks: _FactorBlocks, beta: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """beta (the GLS estimate unless given) and the modes ``u`` of the rest blocks and of the first."""
+        if beta is None:
+            beta = linalg.solve_triangular(blocks.l_xx.T, blocks.l_yx, lower=False) if self.p else np.zeros(0)
+        u_r, u_1 = self._back_solve(blocks.l11_inv, blocks.l_r1, blocks.l_rr, blocks.l_y1 - blocks.l_x1.T @ beta,
+                                    blocks.l_yr - blocks.l_xr.T @ beta)
+        return beta, u_r, u_1
+
+    def modes(self, f: Factor, beta: np.ndarray | None = None) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """beta (the GLS estimate, or ``beta`` when given) and the spherical modes ``u`` at ``f``.
+
+        ``u`` minimises ``||y - X beta - Z Lambda u||^2 + ||u||^2`` given beta: one array per term
+        (design order), shape (levels, k); the random effects are ``b = u @ T'``. This is the step
+        of the GLMM engine's PIRLS (``engines.glmm``), on rows weighted by the IRLS weights.
+        """
+        beta, u_r, u_1 = self._modes(self._blocks(f), beta)
+        out: list[np.ndarray] = [np.empty(0)] * len(self.terms)
+        first = self.terms[self.order[0]]
+        out[self.order[0]] = u_1.reshape(first.n_levels, first.k)
+        for j, i in enumerate(self.order[1:]):
+            term = self.terms[i]
+            out[i] = u_r[int(self._rest_starts[j]):int(self._rest_starts[j + 1])].reshape(term.n_levels, term.k)
+        return beta, tuple(out)
 
     def _back_solve(self, l11_inv: np.ndarray, l_r1: np.ndarray | sparse.csr_matrix, l_rr: np.ndarray,
                     c_1: np.ndarray, c_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -425,68 +451,19 @@ class LinearMixedModel:
 
         SLSQP with lme4's bounds from ``start`` (lme4's Lambda = I by default); when that ends
         near the zero bound, again from ``start / 4``, and the better end wins. Each diagonal
-        entry then left within ``NEAR_BOUND`` of 0 is tried at exactly 0, the rest re-optimised
-        with it held there, and kept at 0 when the criterion is no worse by ``SNAP_TOLERANCE``
-        (``snap_to_bound``): the same data give the same zeros whatever the BLAS kernel.
+        entry then left near 0 is tried at exactly 0 (``BoundedSearch.optimize``).
         """
         begin = self.start() if start is None else np.asarray(start, dtype=float)
-        on_diagonal = np.isfinite(self.lower)
-        best = None
-        evaluations = 0
-        for origin in (begin, begin / 4):
-            res = self._minimize(origin, np.zeros(self.n_theta, dtype=bool))
-            evaluations += int(res.nfev)
-            if best is None or res.fun < best.fun:
-                best = res
-            if not np.any(best.x[on_diagonal] < NEAR_BOUND):
-                break
-        theta = np.where(on_diagonal, np.maximum(best.x, 0.0), best.x)
-        snapped = self.snap_to_bound(theta)
-        return Optimum(snapped.theta, snapped.deviance, bool(best.success), evaluations + snapped.evaluations,
-                       snapped.at_bound)
+        return self.search().optimize((begin, begin / 4))
 
-    def _minimize(self, start: np.ndarray, held: np.ndarray) -> optimize.OptimizeResult:
-        bounds = [(0.0, 0.0) if h else (lo if np.isfinite(lo) else None, None)
-                  for lo, h in zip(self.lower, held, strict=True)]
-        start = np.where(held, 0.0, start)
-        return optimize.minimize(self.safe_deviance, start, method="SLSQP", bounds=bounds,
-                                 options={"ftol": FTOL, "maxiter": 500})
+    def search(self) -> BoundedSearch:
+        """The bounded search over theta on this criterion."""
+        return BoundedSearch(self.safe_deviance, self.lower)
 
     def snap_to_bound(self, theta: np.ndarray) -> Optimum:
-        """Put near-zero diagonal entries of ``theta`` at exactly 0 where the criterion allows it.
-
-        Candidates are the diagonal entries below ``NEAR_BOUND``. All of them are held at 0
-        and the other entries re-optimised; if that is no worse than ``theta`` by
-        ``SNAP_TOLERANCE`` it is taken, else the candidates are tried one at a time.
-        """
-        theta = np.asarray(theta, dtype=float).copy()
-        on_diagonal = np.isfinite(self.lower)
-        base = self.safe_deviance(theta)
-        candidates = np.flatnonzero(on_diagonal & (theta < NEAR_BOUND) & (theta != 0.0))
-        evaluations = 1
-        groups = [candidates] + ([np.array([c]) for c in candidates] if len(candidates) > 1 else [])
-        for group in groups:
-            if not len(group):
-                continue
-            held = np.zeros(self.n_theta, dtype=bool)
-            held[group] = True
-            held |= on_diagonal & (theta == 0.0)
-            trial = theta.copy()
-            trial[held] = 0.0
-            if held.all():
-                value = self.safe_deviance(trial)
-            else:
-                res = self._minimize(trial, held)
-                evaluations += int(res.nfev)
-                trial = np.where(held, 0.0, res.x)
-                trial = np.where(on_diagonal, np.maximum(trial, 0.0), trial)
-                value = self.safe_deviance(trial)
-            if value <= base + SNAP_TOLERANCE:
-                theta, base = trial, value
-                if len(group) == len(candidates):
-                    break
-        at_bound = tuple(int(i) for i in np.flatnonzero(on_diagonal & (theta == 0.0)))
-        return Optimum(theta, base, True, evaluations, at_bound)
+        """Put near-zero diagonal entries of ``theta`` at exactly 0 where the criterion allows it
+        (``BoundedSearch.snap_to_bound``)."""
+        return self.search().snap_to_bound(theta)
 
     def improvable_by(self, theta: np.ndarray, step: float = 1e-3) -> float:
         """The largest log-likelihood gain from a small feasible step in one theta entry (0 at a maximum)."""
@@ -505,6 +482,21 @@ class LinearMixedModel:
 
 
 @dataclass(frozen=True, eq=False)
+class _FactorBlocks:
+    """The blocks of a ``Factor`` that the solutions read (Z rest, X and y rows; the first block's inverse)."""
+
+    l_rr: np.ndarray
+    l_xr: np.ndarray
+    l_xx: np.ndarray
+    l_yr: np.ndarray
+    l_yx: np.ndarray
+    l_r1: np.ndarray | sparse.csr_matrix
+    l_x1: np.ndarray
+    l_y1: np.ndarray
+    l11_inv: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class LmmSolution:
     """Everything the criterion gives at one theta; per-term tuples follow the design's term order."""
 
@@ -517,26 +509,6 @@ class LmmSolution:
     cond_var: tuple[np.ndarray, ...]  # (levels, k, k) given beta (lme4's condVar)
     pev: tuple[np.ndarray, ...]  # (levels, k, k) Henderson's prediction-error variance
     cov_b_beta: tuple[np.ndarray, ...]  # (levels, k, p)
-
-
-@dataclass(frozen=True)
-class Optimum:
-    """Where the bounded search ended."""
-
-    theta: np.ndarray
-    deviance: float
-    success: bool
-    evaluations: int
-    at_bound: tuple[int, ...]  # theta indices held at exactly 0
-
-    @property
-    def loglik(self) -> float:
-        return -0.5 * self.deviance
-
-    @property
-    def found(self) -> bool:
-        """False when the criterion could not be evaluated at any theta tried."""
-        return bool(self.deviance < FAILED_DEVIANCE)
 
 
 def lower_root(cov: np.ndarray) -> np.ndarray:

@@ -175,8 +175,7 @@ class GeneralizedMixedModel:
         """The penalised least squares problem of one IRLS step at ``state``."""
         w, z, _ = self.response.working(state.eta)
         sw = np.sqrt(w)
-        terms = [ReTerm(t.codes, t.n_levels, t.z * sw[:, None], t.correlated) for t in self.terms]
-        return LinearMixedModel(sw * z, self.x * sw[:, None], terms, reml=False)
+        return self.structure.reweighted(sw, sw * z)
 
     def pirls(self, theta: np.ndarray, beta: np.ndarray | None = None) -> Pirls:
         """The conditional modes at ``theta``: given ``beta``, or with beta found jointly (``beta=None``).

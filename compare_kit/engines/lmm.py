@@ -37,6 +37,8 @@ from compare_kit.engines.block_algebra import (
     block_diag_sparse,
     lambda_sparse,
     matrix_rows,
+    pair_gram,
+    pair_sparse,
     per_level_cross,
     per_level_gram,
     t_left,
@@ -154,6 +156,10 @@ class LinearMixedModel:
     """
 
     def __init__(self, y: np.ndarray, x: np.ndarray, terms: list[ReTerm], reml: bool) -> None:
+        self._setup(y, x, terms, reml, None)
+
+    def _setup(self, y: np.ndarray, x: np.ndarray, terms: list[ReTerm], reml: bool,
+               layout: LinearMixedModel | None) -> None:
         if not terms:
             raise ValueError("a mixed model needs at least one random term")
         self.y = np.asarray(y, dtype=float)
@@ -170,10 +176,20 @@ class LinearMixedModel:
         self.n_theta = pos
         self.lower = np.array([0.0 if r == c else -np.inf for t in terms for r, c in t.theta_index])
         self._watch: _Watch | None = None
-        self._build_cross_products()
+        self._build_cross_products(layout)
+
+    def reweighted(self, sqrt_w: np.ndarray, y: np.ndarray) -> LinearMixedModel:
+        """This model on rows scaled by ``sqrt_w``, with the (scaled) response ``y``: one step of the
+        GLMM engine's PIRLS (``engines.glmm``). Its cross block is held as this model's (dense or
+        sparse), and its products are formed by ``bincount`` over the rows' levels (no sparse products)."""
+        new = LinearMixedModel.__new__(LinearMixedModel)
+        terms = [ReTerm(t.codes, t.n_levels, t.z * sqrt_w[:, None], t.correlated) for t in self.terms]
+        new._setup(y, self.x * sqrt_w[:, None], terms, self.reml, self)
+        return new
 
     # ----------------------------------------------------------- structure
-    def _build_cross_products(self) -> None:
+    def _build_cross_products(self, layout: LinearMixedModel | None) -> None:
+        """The Gram matrix's blocks; with ``layout``, its choice of a dense or sparse cross block is kept."""
         first = self.terms[self.order[0]]
         rest = [self.terms[i] for i in self.order[1:]]
         xy = np.column_stack([self.x, self.y])
@@ -181,15 +197,14 @@ class LinearMixedModel:
         self.q_random_rest = sum(t.q for t in rest)
         self.q_rest = self.q_random_rest + self.p + 1
         self.a11 = per_level_gram(first)
-        z_rest = [t.sparse_z() for t in rest]
-        z1 = first.sparse_z()
+        z_rest = [t.sparse_z() for t in rest] if layout is None else []
         a_rr = np.zeros((self.q_rest, self.q_rest))
         starts = np.cumsum([0] + [t.q for t in rest])
-        for a, (za, ta) in enumerate(zip(z_rest, rest, strict=True)):
+        for a, ta in enumerate(rest):
             sa = slice(starts[a], starts[a + 1])
             for b in range(a, len(rest)):
                 sb = slice(starts[b], starts[b + 1])
-                block = (za.T @ z_rest[b]).toarray()
+                block = (z_rest[a].T @ z_rest[b]).toarray() if layout is None else pair_gram(ta, rest[b])
                 a_rr[sa, sb] = block
                 a_rr[sb, sa] = block.T
             a_rr[self.q_random_rest:, sa] = per_level_cross(ta, xy)
@@ -197,14 +212,20 @@ class LinearMixedModel:
         a_rr[self.q_random_rest:, self.q_random_rest:] = xy.T @ xy
         self.a_rr = a_rr
         x1 = per_level_cross(first, xy)  # (p+1, q1)
+        self._rest_starts = starts
+        if layout is not None:
+            self.dense_cross = layout.dense_cross
+            self.a_r1 = (np.vstack([pair_gram(ta, first) for ta in rest] + [x1]) if self.dense_cross else
+                         sparse.vstack([pair_sparse(ta, first) for ta in rest] + [sparse.csr_matrix(x1)]).tocsr())
+            return
         if rest:
+            z1 = first.sparse_z()
             r1 = sparse.vstack([za.T @ z1 for za in z_rest] + [sparse.csr_matrix(x1)]).tocsr()
         else:
             r1 = sparse.csr_matrix(x1)
         size = self.q_rest * self.q1
         self.dense_cross = size <= DENSE_CROSS_LIMIT and r1.nnz >= DENSE_FILL * size
         self.a_r1 = r1.toarray() if self.dense_cross else r1
-        self._rest_starts = starts
 
     def ts(self, theta: np.ndarray) -> list[np.ndarray]:
         """T of every term, in the design's order."""

@@ -249,3 +249,47 @@ def test_collinear_fixed_effects_are_a_clear_error():
     terms, x, y = _clusters(np.random.default_rng(2), 10, 3, 1.0)
     with pytest.raises(FitError, match="linearly dependent"):
         fit_glmm(terms, np.column_stack([x, 2 * x[:, 1]]), y, GlmmFamily.BERNOULLI)
+
+
+def test_rows_without_trials_change_nothing_but_the_row_count():
+    """A binomial row with 0 trials carries no information (glmer gives it weight 0): the fit is the same."""
+    rng = np.random.default_rng(7)
+    codes = np.repeat(np.arange(12), 4)
+    trials = rng.integers(1, 20, size=48).astype(float)
+    x = np.column_stack([np.ones(48), rng.normal(size=48)])
+    y = rng.binomial(trials.astype(int), 1 / (1 + np.exp(-(0.2 + 0.5 * x[:, 1] + rng.normal(size=12)[codes]))))
+    base = fit_glmm([ReTerm(codes, 12, np.ones((48, 1)), False)], x, y, "binomial", trials=trials)
+    empty = np.arange(48) % 7 == 0
+    extra = fit_glmm([ReTerm(codes, 12, np.ones((48, 1)), False)], x, np.where(empty, 0, y), "binomial",
+                     trials=np.where(empty, 0.0, trials))
+    kept = fit_glmm([ReTerm(codes[~empty], 12, np.ones(((~empty).sum(), 1)), False)], x[~empty], y[~empty],
+                    "binomial", trials=trials[~empty])
+    assert not np.allclose(extra.beta, base.beta, atol=1e-3)  # the rows' data are gone ...
+    np.testing.assert_allclose(extra.beta, kept.beta, rtol=1e-6)  # ... and nothing else changed
+    np.testing.assert_allclose(extra.theta, kept.theta, rtol=1e-5)
+    assert extra.loglik == pytest.approx(kept.loglik, abs=1e-8)
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_a_reweighted_model_is_the_model_of_the_weighted_rows(dense, monkeypatch):
+    """PIRLS's step (``LinearMixedModel.reweighted``, products by bincount) against a model built from the
+    scaled rows (sparse products), with the cross block held densely and sparsely."""
+    from compare_kit.engines import lmm
+
+    monkeypatch.setattr(lmm, "DENSE_CROSS_LIMIT", 10**9 if dense else 0)
+    monkeypatch.setattr(lmm, "DENSE_FILL", 0.0)
+    design, terms, _ = _arrays("count_slopes")
+    x = design.x_estimable.to_numpy(dtype=float)
+    rng = np.random.default_rng(11)
+    sw, y = rng.uniform(0.2, 3.0, size=design.n), rng.normal(size=design.n)
+    base = lmm.LinearMixedModel(design.y, x, terms, reml=False)
+    fast = base.reweighted(sw, y)
+    scaled = [ReTerm(t.codes, t.n_levels, t.z * sw[:, None], t.correlated) for t in terms]
+    slow = lmm.LinearMixedModel(y, x * sw[:, None], scaled, reml=False)
+    assert fast.dense_cross is slow.dense_cross is dense
+    theta = np.array([0.8, 0.3, 0.5, 0.6])
+    f_fast, f_slow = fast.factor(theta), slow.factor(theta)
+    assert f_fast.deviance == pytest.approx(f_slow.deviance, rel=1e-12)
+    assert f_fast.logdet == pytest.approx(f_slow.logdet, rel=1e-12)
+    for a, b in zip(fast.modes(f_fast)[1], slow.modes(f_slow)[1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -256,7 +257,7 @@ class GeneralizedMixedModel:
         theta = np.asarray(theta, dtype=float)
         return self._safe(Stage.BETA_IN_PIRLS, theta, lambda: self.laplace(theta)[0])
 
-    def _safe(self, stage: Stage, params: np.ndarray, evaluate) -> float:
+    def _safe(self, stage: Stage, params: np.ndarray, evaluate: Callable[[], float]) -> float:
         key = (stage, params.tobytes())
         if self._last is not None and self._last[0] == key:  # SLSQP asks for the value, then the gradient, at x
             return self._last[1]
@@ -277,7 +278,7 @@ class GeneralizedMixedModel:
         return BoundedSearch(fun, lower, jac=lambda v: forward_gradient(fun, v))
 
 
-def forward_gradient(fun, x: np.ndarray) -> np.ndarray:
+def forward_gradient(fun: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
     """Forward differences of ``fun`` at ``x``, steps ``GRADIENT_STEP`` relative to each entry's size
     (the criterion is smooth to ~1e-12, so the gradient is good to ~1e-5)."""
     x = np.asarray(x, dtype=float)
@@ -324,7 +325,7 @@ class GlmmSolution:
     deviance: float  # conditional deviance at the modes, sum of deviance residuals (lme4's deviance())
     nobs: int
     eta: np.ndarray  # linear predictor at the modes (offset included)
-    fitted: np.ndarray  # conditional mean: probability (bernoulli, binomial) or rate (poisson)
+    fitted: np.ndarray  # the mean at the modes: a probability (bernoulli, binomial), an expected count (poisson)
     health: GlmmHealth
     evaluations: int
     seconds: float

@@ -37,6 +37,29 @@ def per_level_cross(term: ReTerm, m: np.ndarray) -> np.ndarray:
     return out.reshape(m.shape[1], term.q)
 
 
+def _pair_entries(a: ReTerm, b: ReTerm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row and column in ``Z_a'Z_b`` of every row's products, and the products (coefficient pairs stacked)."""
+    rows, cols, vals = [], [], []
+    for i in range(a.k):
+        for j in range(b.k):
+            rows.append(a.codes * a.k + i)
+            cols.append(b.codes * b.k + j)
+            vals.append(a.z[:, i] * b.z[:, j])
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+
+
+def pair_gram(a: ReTerm, b: ReTerm) -> np.ndarray:
+    """``Z_a'Z_b`` for two random terms, dense (q_a, q_b), by ``bincount`` over the rows' level pairs."""
+    rows, cols, vals = _pair_entries(a, b)
+    return np.bincount(rows * b.q + cols, weights=vals, minlength=a.q * b.q).reshape(a.q, b.q)
+
+
+def pair_sparse(a: ReTerm, b: ReTerm) -> sparse.csr_matrix:
+    """``Z_a'Z_b`` as a sparse matrix (repeated level pairs summed)."""
+    rows, cols, vals = _pair_entries(a, b)
+    return sparse.csr_matrix((vals, (rows, cols)), shape=(a.q, b.q))
+
+
 def t_left(mat: np.ndarray, segments: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
     """``Lambda' @ mat`` for a dense ``mat`` whose row segments are random terms (others: identity)."""
     out = mat.copy()
@@ -90,4 +113,5 @@ def block_diag_sparse(w: np.ndarray) -> sparse.csr_matrix:
     return sparse.csr_matrix((w.ravel(), (rows, cols)), shape=(n * k, n * k))
 
 
-__all__ = ["block_diag_sparse", "lambda_sparse", "matrix_rows", "per_level_cross", "per_level_gram", "t_left"]
+__all__ = ["block_diag_sparse", "lambda_sparse", "matrix_rows", "pair_gram", "pair_sparse", "per_level_cross",
+           "per_level_gram", "t_left"]

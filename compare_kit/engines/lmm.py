@@ -16,7 +16,8 @@ the first block is large. Evaluating the criterion costs a batch of small Choles
 one dense Cholesky of the smaller factors, whatever the number of rows.
 
 The boundary is a bound: theta's diagonal entries are bounded below by 0 and searched by
-a bounded optimiser, so a variance at zero is found, not approached (``optimize``).
+a bounded optimiser, so a variance at zero is found, not approached (``optimize``, on
+``engines.bounded_search``, which the GLMM engine shares).
 """
 
 from __future__ import annotations
@@ -30,27 +31,25 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from scipy import linalg, optimize, sparse
+from scipy import linalg, sparse
 
 from compare_kit.engines.block_algebra import (
     block_diag_sparse,
     lambda_sparse,
     matrix_rows,
+    pair_gram,
+    pair_sparse,
     per_level_cross,
     per_level_gram,
     t_left,
 )
+from compare_kit.engines.bounded_search import FAILED_DEVIANCE, BoundedSearch, Optimum
 
 _LOG_2PI = float(np.log(2 * np.pi))
 DENSE_CROSS_LIMIT = 2_000_000  # entries of the cross block kept dense below this size ...
 DENSE_FILL = 0.05  # ... and when at least this share of them is non-zero (InstEval 20k: 2.6%, sparse 21 ms
 # an evaluation against 30-38 ms dense; radon and subjects x items designs are full)
-NEAR_BOUND = 1e-3  # a diagonal theta below this is tried at exactly 0
-SNAP_TOLERANCE = 1e-6  # deviance units: the bound is taken when it is no worse than this
-FTOL = 1e-12  # SLSQP's stopping rule on the deviance (1e-10 saves 20-30% of the steps, but stopped early on a
-# flat start: a zero slope variance took the intercept's to 0 too, tests/engines/test_lmm.py)
 PROGRESS_SECONDS = 5.0  # a watched search says how far it got this often
-FAILED_DEVIANCE = 1e300  # the criterion's value where the factor does not exist (the optimiser steps away)
 NUMERICAL_FAILURES = (np.linalg.LinAlgError, ValueError, FloatingPointError)  # how a factor fails to exist
 
 
@@ -157,6 +156,10 @@ class LinearMixedModel:
     """
 
     def __init__(self, y: np.ndarray, x: np.ndarray, terms: list[ReTerm], reml: bool) -> None:
+        self._setup(y, x, terms, reml, None)
+
+    def _setup(self, y: np.ndarray, x: np.ndarray, terms: list[ReTerm], reml: bool,
+               layout: LinearMixedModel | None) -> None:
         if not terms:
             raise ValueError("a mixed model needs at least one random term")
         self.y = np.asarray(y, dtype=float)
@@ -173,10 +176,20 @@ class LinearMixedModel:
         self.n_theta = pos
         self.lower = np.array([0.0 if r == c else -np.inf for t in terms for r, c in t.theta_index])
         self._watch: _Watch | None = None
-        self._build_cross_products()
+        self._build_cross_products(layout)
+
+    def reweighted(self, sqrt_w: np.ndarray, y: np.ndarray) -> LinearMixedModel:
+        """This model on rows scaled by ``sqrt_w``, with the (scaled) response ``y``: one step of the
+        GLMM engine's PIRLS (``engines.glmm``). Its cross block is held as this model's (dense or
+        sparse), and its products are formed by ``bincount`` over the rows' levels (no sparse products)."""
+        new = LinearMixedModel.__new__(LinearMixedModel)
+        terms = [ReTerm(t.codes, t.n_levels, t.z * sqrt_w[:, None], t.correlated) for t in self.terms]
+        new._setup(y, self.x * sqrt_w[:, None], terms, self.reml, self)
+        return new
 
     # ----------------------------------------------------------- structure
-    def _build_cross_products(self) -> None:
+    def _build_cross_products(self, layout: LinearMixedModel | None) -> None:
+        """The Gram matrix's blocks; with ``layout``, its choice of a dense or sparse cross block is kept."""
         first = self.terms[self.order[0]]
         rest = [self.terms[i] for i in self.order[1:]]
         xy = np.column_stack([self.x, self.y])
@@ -184,15 +197,14 @@ class LinearMixedModel:
         self.q_random_rest = sum(t.q for t in rest)
         self.q_rest = self.q_random_rest + self.p + 1
         self.a11 = per_level_gram(first)
-        z_rest = [t.sparse_z() for t in rest]
-        z1 = first.sparse_z()
+        z_rest = [t.sparse_z() for t in rest] if layout is None else []
         a_rr = np.zeros((self.q_rest, self.q_rest))
         starts = np.cumsum([0] + [t.q for t in rest])
-        for a, (za, ta) in enumerate(zip(z_rest, rest, strict=True)):
+        for a, ta in enumerate(rest):
             sa = slice(starts[a], starts[a + 1])
             for b in range(a, len(rest)):
                 sb = slice(starts[b], starts[b + 1])
-                block = (za.T @ z_rest[b]).toarray()
+                block = (z_rest[a].T @ z_rest[b]).toarray() if layout is None else pair_gram(ta, rest[b])
                 a_rr[sa, sb] = block
                 a_rr[sb, sa] = block.T
             a_rr[self.q_random_rest:, sa] = per_level_cross(ta, xy)
@@ -200,14 +212,20 @@ class LinearMixedModel:
         a_rr[self.q_random_rest:, self.q_random_rest:] = xy.T @ xy
         self.a_rr = a_rr
         x1 = per_level_cross(first, xy)  # (p+1, q1)
+        self._rest_starts = starts
+        if layout is not None:
+            self.dense_cross = layout.dense_cross
+            self.a_r1 = (np.vstack([pair_gram(ta, first) for ta in rest] + [x1]) if self.dense_cross else
+                         sparse.vstack([pair_sparse(ta, first) for ta in rest] + [sparse.csr_matrix(x1)]).tocsr())
+            return
         if rest:
+            z1 = first.sparse_z()
             r1 = sparse.vstack([za.T @ z1 for za in z_rest] + [sparse.csr_matrix(x1)]).tocsr()
         else:
             r1 = sparse.csr_matrix(x1)
         size = self.q_rest * self.q1
         self.dense_cross = size <= DENSE_CROSS_LIMIT and r1.nnz >= DENSE_FILL * size
         self.a_r1 = r1.toarray() if self.dense_cross else r1
-        self._rest_starts = starts
 
     def ts(self, theta: np.ndarray) -> list[np.ndarray]:
         """T of every term, in the design's order."""
@@ -347,15 +365,10 @@ class LinearMixedModel:
         qr, p = self.q_random_rest, self.p
         dof = self.n - p if self.reml else self.n
         sigma2 = f.pwrss / dof if sigma2 is None else float(sigma2)
-        lr1 = f.lr1.toarray() if sparse.issparse(f.lr1) and self.q1 * (qr + p + 1) <= DENSE_CROSS_LIMIT else f.lr1
-        l_rr, l_xr, l_xx = f.lrr[:qr, :qr], f.lrr[qr:qr + p, :qr], f.lrr[qr:qr + p, qr:qr + p]
-        l_yr, l_yx = f.lrr[-1, :qr], f.lrr[-1, qr:qr + p]
-        l_r1 = lr1[:qr]
-        l_x1 = np.asarray(matrix_rows(lr1, slice(qr, qr + p)))
-        l_y1 = np.asarray(matrix_rows(lr1, slice(qr + p, qr + p + 1))).ravel()
-        beta = linalg.solve_triangular(l_xx.T, l_yx, lower=False) if p else np.zeros(0)
-        l11_inv = np.linalg.inv(f.l11)  # (levels, k1, k1), lower triangular
-        u_r, u_1 = self._back_solve(l11_inv, l_r1, l_rr, l_y1 - l_x1.T @ beta, l_yr - l_xr.T @ beta)
+        blocks = self._blocks(f)
+        l_rr, l_xr, l_xx, l_r1, l_x1 = blocks.l_rr, blocks.l_xr, blocks.l_xx, blocks.l_r1, blocks.l_x1
+        l11_inv = blocks.l11_inv
+        beta, u_r, u_1 = self._modes(blocks, None)
         l_xx_inv = linalg.solve_triangular(l_xx, np.eye(p), lower=True) if p else np.zeros((0, 0))
         cov_beta = sigma2 * l_xx_inv.T @ l_xx_inv
         # G' = L_ZZ^-T L_XZ': the X rows of L^-1 restricted to Z are -L_XX^-1 G
@@ -389,6 +402,40 @@ class LinearMixedModel:
             out_cross[i] = sigma2 * np.einsum("ab,gbc->gac", t, cross)
         return LmmSolution(theta, sigma2, beta, cov_beta, f.deviance, tuple(out_b), tuple(out_cond),
                            tuple(out_pev), tuple(out_cross))
+
+    def _blocks(self, f: Factor) -> _FactorBlocks:
+        qr, p = self.q_random_rest, self.p
+        lr1 = f.lr1.toarray() if sparse.issparse(f.lr1) and self.q1 * (qr + p + 1) <= DENSE_CROSS_LIMIT else f.lr1
+        return _FactorBlocks(
+            l_rr=f.lrr[:qr, :qr], l_xr=f.lrr[qr:qr + p, :qr], l_xx=f.lrr[qr:qr + p, qr:qr + p],
+            l_yr=f.lrr[-1, :qr], l_yx=f.lrr[-1, qr:qr + p], l_r1=lr1[:qr],
+            l_x1=np.asarray(matrix_rows(lr1, slice(qr, qr + p))),
+            l_y1=np.asarray(matrix_rows(lr1, slice(qr + p, qr + p + 1))).ravel(),
+            l11_inv=np.linalg.inv(f.l11))  # (levels, k1, k1), lower triangular
+
+    def _modes(self, blocks: _FactorBlocks, beta: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """beta (the GLS estimate unless given) and the modes ``u`` of the rest blocks and of the first."""
+        if beta is None:
+            beta = linalg.solve_triangular(blocks.l_xx.T, blocks.l_yx, lower=False) if self.p else np.zeros(0)
+        u_r, u_1 = self._back_solve(blocks.l11_inv, blocks.l_r1, blocks.l_rr, blocks.l_y1 - blocks.l_x1.T @ beta,
+                                    blocks.l_yr - blocks.l_xr.T @ beta)
+        return beta, u_r, u_1
+
+    def modes(self, f: Factor, beta: np.ndarray | None = None) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """beta (the GLS estimate, or ``beta`` when given) and the spherical modes ``u`` at ``f``.
+
+        ``u`` minimises ``||y - X beta - Z Lambda u||^2 + ||u||^2`` given beta: one array per term
+        (design order), shape (levels, k); the random effects are ``b = u @ T'``. This is the step
+        of the GLMM engine's PIRLS (``engines.glmm``), on rows weighted by the IRLS weights.
+        """
+        beta, u_r, u_1 = self._modes(self._blocks(f), beta)
+        out: list[np.ndarray] = [np.empty(0)] * len(self.terms)
+        first = self.terms[self.order[0]]
+        out[self.order[0]] = u_1.reshape(first.n_levels, first.k)
+        for j, i in enumerate(self.order[1:]):
+            term = self.terms[i]
+            out[i] = u_r[int(self._rest_starts[j]):int(self._rest_starts[j + 1])].reshape(term.n_levels, term.k)
+        return beta, tuple(out)
 
     def _back_solve(self, l11_inv: np.ndarray, l_r1: np.ndarray | sparse.csr_matrix, l_rr: np.ndarray,
                     c_1: np.ndarray, c_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -425,68 +472,19 @@ class LinearMixedModel:
 
         SLSQP with lme4's bounds from ``start`` (lme4's Lambda = I by default); when that ends
         near the zero bound, again from ``start / 4``, and the better end wins. Each diagonal
-        entry then left within ``NEAR_BOUND`` of 0 is tried at exactly 0, the rest re-optimised
-        with it held there, and kept at 0 when the criterion is no worse by ``SNAP_TOLERANCE``
-        (``snap_to_bound``): the same data give the same zeros whatever the BLAS kernel.
+        entry then left near 0 is tried at exactly 0 (``BoundedSearch.optimize``).
         """
         begin = self.start() if start is None else np.asarray(start, dtype=float)
-        on_diagonal = np.isfinite(self.lower)
-        best = None
-        evaluations = 0
-        for origin in (begin, begin / 4):
-            res = self._minimize(origin, np.zeros(self.n_theta, dtype=bool))
-            evaluations += int(res.nfev)
-            if best is None or res.fun < best.fun:
-                best = res
-            if not np.any(best.x[on_diagonal] < NEAR_BOUND):
-                break
-        theta = np.where(on_diagonal, np.maximum(best.x, 0.0), best.x)
-        snapped = self.snap_to_bound(theta)
-        return Optimum(snapped.theta, snapped.deviance, bool(best.success), evaluations + snapped.evaluations,
-                       snapped.at_bound)
+        return self.search().optimize((begin, begin / 4))
 
-    def _minimize(self, start: np.ndarray, held: np.ndarray) -> optimize.OptimizeResult:
-        bounds = [(0.0, 0.0) if h else (lo if np.isfinite(lo) else None, None)
-                  for lo, h in zip(self.lower, held, strict=True)]
-        start = np.where(held, 0.0, start)
-        return optimize.minimize(self.safe_deviance, start, method="SLSQP", bounds=bounds,
-                                 options={"ftol": FTOL, "maxiter": 500})
+    def search(self) -> BoundedSearch:
+        """The bounded search over theta on this criterion."""
+        return BoundedSearch(self.safe_deviance, self.lower)
 
     def snap_to_bound(self, theta: np.ndarray) -> Optimum:
-        """Put near-zero diagonal entries of ``theta`` at exactly 0 where the criterion allows it.
-
-        Candidates are the diagonal entries below ``NEAR_BOUND``. All of them are held at 0
-        and the other entries re-optimised; if that is no worse than ``theta`` by
-        ``SNAP_TOLERANCE`` it is taken, else the candidates are tried one at a time.
-        """
-        theta = np.asarray(theta, dtype=float).copy()
-        on_diagonal = np.isfinite(self.lower)
-        base = self.safe_deviance(theta)
-        candidates = np.flatnonzero(on_diagonal & (theta < NEAR_BOUND) & (theta != 0.0))
-        evaluations = 1
-        groups = [candidates] + ([np.array([c]) for c in candidates] if len(candidates) > 1 else [])
-        for group in groups:
-            if not len(group):
-                continue
-            held = np.zeros(self.n_theta, dtype=bool)
-            held[group] = True
-            held |= on_diagonal & (theta == 0.0)
-            trial = theta.copy()
-            trial[held] = 0.0
-            if held.all():
-                value = self.safe_deviance(trial)
-            else:
-                res = self._minimize(trial, held)
-                evaluations += int(res.nfev)
-                trial = np.where(held, 0.0, res.x)
-                trial = np.where(on_diagonal, np.maximum(trial, 0.0), trial)
-                value = self.safe_deviance(trial)
-            if value <= base + SNAP_TOLERANCE:
-                theta, base = trial, value
-                if len(group) == len(candidates):
-                    break
-        at_bound = tuple(int(i) for i in np.flatnonzero(on_diagonal & (theta == 0.0)))
-        return Optimum(theta, base, True, evaluations, at_bound)
+        """Put near-zero diagonal entries of ``theta`` at exactly 0 where the criterion allows it
+        (``BoundedSearch.snap_to_bound``)."""
+        return self.search().snap_to_bound(theta)
 
     def improvable_by(self, theta: np.ndarray, step: float = 1e-3) -> float:
         """The largest log-likelihood gain from a small feasible step in one theta entry (0 at a maximum)."""
@@ -505,6 +503,21 @@ class LinearMixedModel:
 
 
 @dataclass(frozen=True, eq=False)
+class _FactorBlocks:
+    """The blocks of a ``Factor`` that the solutions read (Z rest, X and y rows; the first block's inverse)."""
+
+    l_rr: np.ndarray
+    l_xr: np.ndarray
+    l_xx: np.ndarray
+    l_yr: np.ndarray
+    l_yx: np.ndarray
+    l_r1: np.ndarray | sparse.csr_matrix
+    l_x1: np.ndarray
+    l_y1: np.ndarray
+    l11_inv: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class LmmSolution:
     """Everything the criterion gives at one theta; per-term tuples follow the design's term order."""
 
@@ -517,26 +530,6 @@ class LmmSolution:
     cond_var: tuple[np.ndarray, ...]  # (levels, k, k) given beta (lme4's condVar)
     pev: tuple[np.ndarray, ...]  # (levels, k, k) Henderson's prediction-error variance
     cov_b_beta: tuple[np.ndarray, ...]  # (levels, k, p)
-
-
-@dataclass(frozen=True)
-class Optimum:
-    """Where the bounded search ended."""
-
-    theta: np.ndarray
-    deviance: float
-    success: bool
-    evaluations: int
-    at_bound: tuple[int, ...]  # theta indices held at exactly 0
-
-    @property
-    def loglik(self) -> float:
-        return -0.5 * self.deviance
-
-    @property
-    def found(self) -> bool:
-        """False when the criterion could not be evaluated at any theta tried."""
-        return bool(self.deviance < FAILED_DEVIANCE)
 
 
 def lower_root(cov: np.ndarray) -> np.ndarray:

@@ -36,6 +36,15 @@ from compare_kit.engines.bambi_names import (
     pymc_block_names,
     pymc_fixed_name,
 )
+from compare_kit.engines.collapsed import (
+    GroupStats,
+    Method,
+    build_collapsed_model,
+    check_collapsible,
+    draw_group_effects,
+    group_stats,
+    scale_factor,
+)
 from compare_kit.engines.compile_cache import resolve_cache_dir
 from compare_kit.engines.posterior import (
     BlockDraws,
@@ -88,13 +97,20 @@ class _Built:
     bambi_terms: dict[str, list[str]]  # Bambi common term -> canonical columns
     structure: str
     bambi_model: Any = None  # the bambi.Model sampled (the Bambi path only)
+    stats: GroupStats | None = None  # the collapsed model's sufficient statistics (method="collapsed")
+
+    @property
+    def bambi_backend(self) -> bool:
+        """The model sampled is Bambi's own PyMC model (its names), not one compare_kit built."""
+        return self.engine == EngineName.BAMBI and self.stats is None
 
 
 def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = DEFAULT_DRAWS, tune: int = DEFAULT_TUNE,
                  chains: int = DEFAULT_CHAINS, seed: int = DEFAULT_SEED, priors: PriorsArg = None,
                  sampler: Sampler | str = Sampler.NUTPIE, progress: bool | Callable[[str], None] = False,
                  cores: int | None = None, target_accept: float = 0.8,
-                 conf_level: float = 0.95, compile_cache: Path | str | bool | None = None) -> BayesianFit:
+                 conf_level: float = 0.95, compile_cache: Path | str | bool | None = None,
+                 method: Method | str = Method.STANDARD) -> BayesianFit:
     """Fit ``spec`` to ``data`` by MCMC; return the tidy estimates, diagnostics and draws.
 
     Parameters
@@ -119,23 +135,34 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = DEFAULT_DR
         Where nutpie's compiled model is kept between runs (``compare_kit.engines.compile_cache``):
         default ``$COMPARE_KIT_CACHE_DIR``, else ``~/.cache/compare_kit``; ``False`` compiles
         without it. A hit gives the same draws as a compile.
+    method : {"standard", "collapsed"}
+        ``"standard"`` (the default) samples the group effects with the other parameters.
+        ``"collapsed"`` samples the same model with the group effects integrated out and then draws
+        them exactly from their conditional normal at every kept draw
+        (``compare_kit.engines.collapsed``): Gaussian models with one grouping factor only.
     """
     settings = _check_options(draws, tune, chains, seed, sampler, progress, cores, target_accept,
                               conf_level)
     settings = dataclasses.replace(settings, compile_cache=resolve_cache_dir(compile_cache))
     sampler = Sampler(sampler)
+    method = _check_method(method)
     prior_choice = Priors.coerce(priors)
     t0 = time.perf_counter()
     design = build_design(spec, data)
+    if method == Method.COLLAPSED:
+        check_collapsible(design)
     _check_categorical_levels(design)
     naming = build_naming(design)
     _check_prior_keys(prior_choice, naming)
-    built = _build(design, naming, prior_choice)
+    built = _build(design, naming, prior_choice, method)
     t_build = time.perf_counter() - t0
     run = run_sampler(built.model, sampler, settings, built.var_names)
     t2 = time.perf_counter()
-    read_draws = _bambi_draws if built.engine == EngineName.BAMBI else _pymc_draws
-    canonical = read_draws(run, design, naming, built)
+    if built.stats is not None:
+        canonical = _collapsed_draws(run, design, naming, built, settings.seed)
+    else:
+        read_draws = _bambi_draws if built.bambi_backend else _pymc_draws
+        canonical = read_draws(run, design, naming, built)
     _store_uncentred_intercept(run, built, canonical)
     keys, values = stack_draws(canonical)
     estimates, diagnostics = summarise(keys, values, engine=built.engine.value, model=spec.label,
@@ -152,12 +179,13 @@ class EngineModels:
     from (None on compare_kit's own PyMC path). Held as built; PyMC models do not pickle, so a pickled
     fit keeps only the design and priors and builds the same models again on first use."""
 
-    def __init__(self, design: Design, priors: Priors, built: tuple[Any, Any] | None = None) -> None:
-        self.design, self.priors, self._built = design, priors, built
+    def __init__(self, design: Design, priors: Priors, built: tuple[Any, Any] | None = None,
+                 method: Method = Method.STANDARD) -> None:
+        self.design, self.priors, self._built, self.method = design, priors, built, method
 
     def _get(self) -> tuple[Any, Any]:
         if self._built is None:
-            built = _build(self.design, build_naming(self.design), self.priors)
+            built = _build(self.design, build_naming(self.design), self.priors, self.method)
             self._built = (built.model, built.bambi_model)
         return self._built
 
@@ -189,7 +217,8 @@ def _result(spec: ModelSpec, design: Design, naming: BambiNaming, built: _Built,
         tune=settings.tune, divergences=run.divergences, tree_depth_saturation=run.tree_depth_saturation,
         timings=timings, priors=built.prior_record, prior_preset=priors.preset.value,
         structure=built.structure, cores=settings.cores, target_accept=settings.target_accept,
-        formula=naming.formula, flags=flags, max_rhat=_extreme(diagnostics["rhat"], "max"),
+        formula=naming.formula, flags=flags, method=Method.COLLAPSED.value if built.stats else
+        Method.STANDARD.value, max_rhat=_extreme(diagnostics["rhat"], "max"),
         min_ess_bulk=_extreme(diagnostics["ess_bulk"], "min"),
         min_ess_tail=_extreme(diagnostics["ess_tail"], "min"),
     )
@@ -206,7 +235,8 @@ def _result(spec: ModelSpec, design: Design, naming: BambiNaming, built: _Built,
         diagnostics=diagnostics, sampler_posterior=run.idata, sampling=info, draws=canonical,
         engine_formula=naming.formula, engine_names=naming.legend(design.response_label),
         compile_cache=str(run.compile_cache),
-        models=EngineModels(design, priors, (built.model, built.bambi_model)),
+        models=EngineModels(design, priors, (built.model, built.bambi_model),
+                            Method.COLLAPSED if built.stats is not None else Method.STANDARD),
     )
 
 
@@ -250,6 +280,13 @@ def _check_options(draws: Any, tune: Any, chains: Any, seed: Any, sampler: Any, 
     return SamplerSettings(draws, tune, chains, cores, seed, progress, float(target_accept), say=say)
 
 
+def _check_method(method: Any) -> Method:
+    if method not in {m.value for m in Method}:
+        raise FitError(f"unknown method {method!r}; accepted: {', '.join(m.value for m in Method)} "
+                       "('standard' samples the group effects, 'collapsed' integrates them out)")
+    return Method(method)
+
+
 def _accepted_prior_keys(naming: BambiNaming) -> list[str]:
     keys = ([INTERCEPT] if naming.intercept else []) + [f.label for f in naming.fixed]
     for block in naming.blocks:
@@ -271,7 +308,8 @@ def _check_prior_keys(priors: Priors, naming: BambiNaming) -> None:
 # ------------------------------------------------------------------- build
 
 
-def _structure(naming: BambiNaming, centred: tuple[int, ...] = ()) -> tuple[EngineName, str]:
+def _structure(naming: BambiNaming, centred: tuple[int, ...] = (), method: Method = Method.STANDARD
+               ) -> tuple[EngineName, str]:
     if not naming.blocks:
         return EngineName.BAMBI, "fixed effects only (no group-level effects), fitted by Bambi"
     correlated = any(b.correlated and len(b.coefs) > 1 for b in naming.blocks)
@@ -292,6 +330,12 @@ def _structure(naming: BambiNaming, centred: tuple[int, ...] = ()) -> tuple[Engi
     else:
         how = "fitted by Bambi (non-centred)"
     engine = EngineName.PYMC if correlated or centred else EngineName.BAMBI
+    if method == Method.COLLAPSED:
+        model = ("compare_kit's PyMC model (correlated, LKJ prior)" if correlated else "Bambi's model")
+        how = (f"{model}, group effects integrated out: NUTS on the fixed effects, SDs"
+               f"{', correlations' if correlated else ''} and residual SD with the exact marginal "
+               "likelihood, the group effects drawn exactly from their conditional normal at every "
+               "kept draw (method='collapsed'); same priors")
     return engine, "; ".join(parts) + "; " + how
 
 
@@ -447,15 +491,23 @@ def _fixed_layout(model: Any, naming: BambiNaming, design: Design) -> dict[str, 
     return layout
 
 
-def _build(design: Design, naming: BambiNaming, priors: Priors) -> _Built:
+def _build(design: Design, naming: BambiNaming, priors: Priors, method: Method = Method.STANDARD) -> _Built:
     centred = enclosing_intercept_blocks(design)
-    engine, structure = _structure(naming, centred)
+    engine, structure = _structure(naming, centred, method)
     chosen = _choose_priors(naming, priors)
     # Bambi's default intercept prior is set at centred predictors; an explicit one is not
     center = naming.intercept and BAMBI_INTERCEPT not in chosen.priors
     model, notes = _bambi_model(design, naming, chosen, center)
     layout = _fixed_layout(model, naming, design)
     model_priors, record = _resolve_priors(model, naming, priors, chosen, notes, layout, center)
+    bambi = model if engine == EngineName.BAMBI else None
+    if method == Method.COLLAPSED:
+        block = design.blocks[0]
+        x = design.x.to_numpy(dtype=float) - centring(design, model_priors.center)
+        stats = group_stats(x, block.z.to_numpy(dtype=float), block.codes, len(block.levels), design.y)
+        pm_model = build_collapsed_model(design, naming, model_priors, stats)
+        var_names = [v.name for v in pm_model.free_RVs] + [v.name for v in pm_model.deterministics]
+        return _Built(engine, pm_model, var_names, model_priors, record, layout, structure, bambi, stats)
     if engine == EngineName.BAMBI:
         model.build()
         pm_model = model.backend.model
@@ -464,8 +516,7 @@ def _build(design: Design, naming: BambiNaming, priors: Priors) -> _Built:
     else:
         pm_model = build_pymc_model(design, naming, model_priors, centred)
         var_names = [v.name for v in pm_model.free_RVs] + [v.name for v in pm_model.deterministics]
-    return _Built(engine, pm_model, var_names, model_priors, record, layout, structure,
-                  model if engine == EngineName.BAMBI else None)
+    return _Built(engine, pm_model, var_names, model_priors, record, layout, structure, bambi)
 
 
 # ------------------------------------------------------------- read draws
@@ -487,12 +538,17 @@ def _uncentre(fixed: np.ndarray, design: Design, center: bool) -> np.ndarray:
     return out
 
 
-def _fixed_draws(parts: dict[str, np.ndarray], design: Design, center: bool, shape: tuple[int, ...]
-                 ) -> np.ndarray:
+def _fixed_matrix(parts: dict[str, np.ndarray], design: Design, shape: tuple[int, ...]) -> np.ndarray:
+    """The fixed columns' draws in design order, as sampled: (chain, draw, column)."""
     fixed = np.zeros((*shape, design.x.shape[1]))
     for j, name in enumerate(design.x.columns):
         fixed[..., j] = parts[name]
-    return _uncentre(fixed, design, center)
+    return fixed
+
+
+def _fixed_draws(parts: dict[str, np.ndarray], design: Design, center: bool, shape: tuple[int, ...]
+                 ) -> np.ndarray:
+    return _uncentre(_fixed_matrix(parts, design, shape), design, center)
 
 
 def _bambi_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: _Built) -> CanonicalDraws:
@@ -516,12 +572,40 @@ def _bambi_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: _B
     return CanonicalDraws(tuple(design.x.columns), fixed, tuple(blocks), residual)
 
 
-def _pymc_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: _Built) -> CanonicalDraws:
+def _pymc_fixed_parts(run: SamplerRun, built: _Built) -> dict[str, np.ndarray]:
+    """Each fixed column's draws from compare_kit's PyMC model (at centred predictors if it centres)."""
     parts: dict[str, np.ndarray] = {}
     for i, group in enumerate(built.priors.fixed):
         values = _values(run, pymc_fixed_name(i))
         values = values.reshape(*values.shape[:2], -1)
         parts.update({col: values[..., j] for j, col in enumerate(group.columns)})
+    return parts
+
+
+def _collapsed_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: _Built, seed: int
+                     ) -> CanonicalDraws:
+    """The sampled parameters, and the group effects drawn from their conditional normal per draw."""
+    parts = _pymc_fixed_parts(run, built)
+    residual = _values(run, PYMC_RESIDUAL)
+    shape = residual.shape
+    centred = _fixed_matrix(parts, design, shape)
+    (block,) = naming.blocks
+    names = pymc_block_names(block)
+    k = len(block.coefs)
+    sd = np.stack([_values(run, f"{names.sd}_{j}") for j in range(k)], axis=-1)
+    chol = _values(run, names.chol) if names.chol in run.idata["posterior"] else None
+    t = scale_factor(sd, chol)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC011A95ED]))
+    vals = draw_group_effects(built.stats, centred.reshape(-1, centred.shape[-1]), t.reshape(-1, k, k),
+                              residual.reshape(-1), rng).reshape(*shape, len(block.levels), k)
+    cor = None if chol is None else np.einsum("cdik,cdjk->cdij", chol, chol)
+    fixed = _uncentre(centred, design, built.priors.center)
+    return CanonicalDraws(tuple(design.x.columns), fixed,
+                          (BlockDraws(block.group, block.coefs, block.levels, sd, cor, vals),), residual)
+
+
+def _pymc_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: _Built) -> CanonicalDraws:
+    parts = _pymc_fixed_parts(run, built)
     residual = _values(run, PYMC_RESIDUAL)
     fixed = _fixed_draws(parts, design, built.priors.center, residual.shape)
     blocks = []
@@ -550,7 +634,7 @@ def _store_uncentred_intercept(run: SamplerRun, built: _Built, canonical: Canoni
     """Put the intercept at uncentred predictors into the posterior, as Bambi's own fit does."""
     if not built.priors.center:
         return
-    name = (BAMBI_INTERCEPT if built.engine == EngineName.BAMBI else
+    name = (BAMBI_INTERCEPT if built.bambi_backend else
             pymc_fixed_name(next(i for i, g in enumerate(built.priors.fixed) if g.columns == (INTERCEPT,))))
     posterior = run.idata["posterior"]
     values = canonical.fixed[..., canonical.fixed_names.index(INTERCEPT)]

@@ -5,7 +5,9 @@ frequentist engine), a Bambi model from generated safe names (``bambi_names``),
 resolves the priors (``priors``), and samples with nutpie by default
 (``sampling``). Specs with correlated group effects, which Bambi cannot express,
 get the PyMC model of ``pymc_models`` with the same priors plus an LKJ prior on
-the correlations. Draws are translated to canonical names and summarised
+the correlations. With ``method="collapsed"`` the same model is sampled with its group effects
+integrated out (``collapsed``; Gaussian, one grouping factor). Draws are translated to canonical
+names (``read_draws``) and summarised
 (``posterior``) into the tidy schema of ``compare_kit.results``; the fit keeps the models it
 sampled (``BayesianFit.pymc_model``, ``bambi_model``) and builds its ArviZ tree from the canonical
 draws on first use (``arviz_tree``).
@@ -29,30 +31,13 @@ from compare_kit.design import INTERCEPT, Design, build_design
 from compare_kit.engines.bambi_names import (
     BAMBI_INTERCEPT,
     BAMBI_RESIDUAL,
-    PYMC_RESIDUAL,
     BambiNaming,
     build_naming,
     check_fixed_columns,
-    pymc_block_names,
-    pymc_fixed_name,
 )
-from compare_kit.engines.collapsed import (
-    GroupStats,
-    Method,
-    build_collapsed_model,
-    check_collapsible,
-    draw_group_effects,
-    group_stats,
-    scale_factor,
-)
+from compare_kit.engines.collapsed import Method, build_collapsed_model, check_collapsible, group_stats
 from compare_kit.engines.compile_cache import resolve_cache_dir
-from compare_kit.engines.posterior import (
-    BlockDraws,
-    CanonicalDraws,
-    health_flags,
-    stack_draws,
-    summarise,
-)
+from compare_kit.engines.posterior import CanonicalDraws, health_flags, stack_draws, summarise
 from compare_kit.engines.priors import Prior, PriorPreset, Priors, Role, preset_priors
 from compare_kit.engines.pymc_models import (
     FixedGroup,
@@ -61,6 +46,7 @@ from compare_kit.engines.pymc_models import (
     centring,
     enclosing_intercept_blocks,
 )
+from compare_kit.engines.read_draws import BuiltModel, canonical_draws
 from compare_kit.engines.sampling import Sampler, SamplerRun, SamplerSettings, run_sampler
 from compare_kit.errors import DataError, FitError, SpecError
 from compare_kit.results import (
@@ -83,26 +69,6 @@ from compare_kit.settings import (
 from compare_kit.spec import ModelSpec
 
 PriorsArg = Priors | PriorPreset | str | Mapping[str, Prior | str] | None
-
-
-@dataclass(frozen=True)
-class _Built:
-    """A model ready to sample, with everything needed to read its draws back."""
-
-    engine: EngineName
-    model: Any  # pymc.Model
-    var_names: list[str]
-    priors: ModelPriors
-    prior_record: dict[str, str]
-    bambi_terms: dict[str, list[str]]  # Bambi common term -> canonical columns
-    structure: str
-    bambi_model: Any = None  # the bambi.Model sampled (the Bambi path only)
-    stats: GroupStats | None = None  # the collapsed model's sufficient statistics (method="collapsed")
-
-    @property
-    def bambi_backend(self) -> bool:
-        """The model sampled is Bambi's own PyMC model (its names), not one compare_kit built."""
-        return self.engine == EngineName.BAMBI and self.stats is None
 
 
 def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = DEFAULT_DRAWS, tune: int = DEFAULT_TUNE,
@@ -158,12 +124,7 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = DEFAULT_DR
     t_build = time.perf_counter() - t0
     run = run_sampler(built.model, sampler, settings, built.var_names)
     t2 = time.perf_counter()
-    if built.stats is not None:
-        canonical = _collapsed_draws(run, design, naming, built, settings.seed)
-    else:
-        read_draws = _bambi_draws if built.bambi_backend else _pymc_draws
-        canonical = read_draws(run, design, naming, built)
-    _store_uncentred_intercept(run, built, canonical)
+    canonical = canonical_draws(run, design, naming, built, settings.seed)
     keys, values = stack_draws(canonical)
     estimates, diagnostics = summarise(keys, values, engine=built.engine.value, model=spec.label,
                                        notes=_alias_notes(design), conf_level=conf_level)
@@ -206,7 +167,7 @@ def _extreme(values: pd.Series, how: str) -> float:
     return float(getattr(finite, how)()) if len(finite) else float("nan")
 
 
-def _result(spec: ModelSpec, design: Design, naming: BambiNaming, built: _Built, run: SamplerRun,
+def _result(spec: ModelSpec, design: Design, naming: BambiNaming, built: BuiltModel, run: SamplerRun,
             settings: SamplerSettings, priors: Priors, estimates: pd.DataFrame,
             diagnostics: pd.DataFrame, canonical: CanonicalDraws, timings: dict[str, float]
             ) -> BayesianFit:
@@ -491,7 +452,8 @@ def _fixed_layout(model: Any, naming: BambiNaming, design: Design) -> dict[str, 
     return layout
 
 
-def _build(design: Design, naming: BambiNaming, priors: Priors, method: Method = Method.STANDARD) -> _Built:
+def _build(design: Design, naming: BambiNaming, priors: Priors, method: Method = Method.STANDARD
+           ) -> BuiltModel:
     centred = enclosing_intercept_blocks(design)
     engine, structure = _structure(naming, centred, method)
     chosen = _choose_priors(naming, priors)
@@ -507,7 +469,7 @@ def _build(design: Design, naming: BambiNaming, priors: Priors, method: Method =
         stats = group_stats(x, block.z.to_numpy(dtype=float), block.codes, len(block.levels), design.y)
         pm_model = build_collapsed_model(design, naming, model_priors, stats)
         var_names = [v.name for v in pm_model.free_RVs] + [v.name for v in pm_model.deterministics]
-        return _Built(engine, pm_model, var_names, model_priors, record, layout, structure, bambi, stats)
+        return BuiltModel(engine, pm_model, var_names, model_priors, record, layout, structure, bambi, stats)
     if engine == EngineName.BAMBI:
         model.build()
         pm_model = model.backend.model
@@ -516,129 +478,7 @@ def _build(design: Design, naming: BambiNaming, priors: Priors, method: Method =
     else:
         pm_model = build_pymc_model(design, naming, model_priors, centred)
         var_names = [v.name for v in pm_model.free_RVs] + [v.name for v in pm_model.deterministics]
-    return _Built(engine, pm_model, var_names, model_priors, record, layout, structure, bambi)
-
-
-# ------------------------------------------------------------- read draws
-
-
-def _values(run: SamplerRun, name: str) -> np.ndarray:
-    da = run.idata["posterior"][name]
-    rest = [d for d in da.dims if d not in ("chain", "draw")]
-    return np.asarray(da.transpose("chain", "draw", *rest).values, dtype=float)
-
-
-def _uncentre(fixed: np.ndarray, design: Design, center: bool) -> np.ndarray:
-    """The intercept at uncentred predictors: b0 - sum_j mean(x_j) b_j, per draw."""
-    means = centring(design, center)
-    if not means.any():
-        return fixed
-    out = fixed.copy()
-    out[..., list(design.x.columns).index(INTERCEPT)] -= fixed @ means
-    return out
-
-
-def _fixed_matrix(parts: dict[str, np.ndarray], design: Design, shape: tuple[int, ...]) -> np.ndarray:
-    """The fixed columns' draws in design order, as sampled: (chain, draw, column)."""
-    fixed = np.zeros((*shape, design.x.shape[1]))
-    for j, name in enumerate(design.x.columns):
-        fixed[..., j] = parts[name]
-    return fixed
-
-
-def _fixed_draws(parts: dict[str, np.ndarray], design: Design, center: bool, shape: tuple[int, ...]
-                 ) -> np.ndarray:
-    return _uncentre(_fixed_matrix(parts, design, shape), design, center)
-
-
-def _bambi_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: _Built) -> CanonicalDraws:
-    parts: dict[str, np.ndarray] = {}
-    for name, columns in built.bambi_terms.items():
-        values = _values(run, name)
-        values = values.reshape(*values.shape[:2], len(columns))
-        parts.update({col: values[..., j] for j, col in enumerate(columns)})
-    residual = _values(run, BAMBI_RESIDUAL)
-    fixed = _fixed_draws(parts, design, built.priors.center, residual.shape)
-    blocks = []
-    for block in naming.blocks:
-        for j in range(len(block.coefs)):
-            coords = run.idata["posterior"][block.bambi_effect(j)]
-            dim = next(dd for dd in coords.dims if dd not in ("chain", "draw"))
-            if tuple(str(v) for v in coords[dim].values) != block.levels:
-                raise FitError(f"internal error: Bambi's levels of {block.group!r} are not in design order")
-        sd = np.stack([_values(run, block.bambi_sd(j)) for j in range(len(block.coefs))], axis=-1)
-        vals = np.stack([_values(run, block.bambi_effect(j)) for j in range(len(block.coefs))], axis=-1)
-        blocks.append(BlockDraws(block.group, block.coefs, block.levels, sd, None, vals))
-    return CanonicalDraws(tuple(design.x.columns), fixed, tuple(blocks), residual)
-
-
-def _pymc_fixed_parts(run: SamplerRun, built: _Built) -> dict[str, np.ndarray]:
-    """Each fixed column's draws from compare_kit's PyMC model (at centred predictors if it centres)."""
-    parts: dict[str, np.ndarray] = {}
-    for i, group in enumerate(built.priors.fixed):
-        values = _values(run, pymc_fixed_name(i))
-        values = values.reshape(*values.shape[:2], -1)
-        parts.update({col: values[..., j] for j, col in enumerate(group.columns)})
-    return parts
-
-
-def _collapsed_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: _Built, seed: int
-                     ) -> CanonicalDraws:
-    """The sampled parameters, and the group effects drawn from their conditional normal per draw."""
-    parts = _pymc_fixed_parts(run, built)
-    residual = _values(run, PYMC_RESIDUAL)
-    shape = residual.shape
-    centred = _fixed_matrix(parts, design, shape)
-    (block,) = naming.blocks
-    names = pymc_block_names(block)
-    k = len(block.coefs)
-    sd = np.stack([_values(run, f"{names.sd}_{j}") for j in range(k)], axis=-1)
-    chol = _values(run, names.chol) if names.chol in run.idata["posterior"] else None
-    t = scale_factor(sd, chol)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC011A95ED]))
-    vals = draw_group_effects(built.stats, centred.reshape(-1, centred.shape[-1]), t.reshape(-1, k, k),
-                              residual.reshape(-1), rng).reshape(*shape, len(block.levels), k)
-    cor = None if chol is None else np.einsum("cdik,cdjk->cdij", chol, chol)
-    fixed = _uncentre(centred, design, built.priors.center)
-    return CanonicalDraws(tuple(design.x.columns), fixed,
-                          (BlockDraws(block.group, block.coefs, block.levels, sd, cor, vals),), residual)
-
-
-def _pymc_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: _Built) -> CanonicalDraws:
-    parts = _pymc_fixed_parts(run, built)
-    residual = _values(run, PYMC_RESIDUAL)
-    fixed = _fixed_draws(parts, design, built.priors.center, residual.shape)
-    blocks = []
-    for block, cor_prior in zip(naming.blocks, built.priors.block_cor, strict=True):
-        names = pymc_block_names(block)
-        k = len(block.coefs)
-        sd = np.stack([_values(run, f"{names.sd}_{j}") for j in range(k)], axis=-1)
-        if names.effects in run.idata["posterior"]:  # a block centred on the intercept
-            blocks.append(BlockDraws(block.group, block.coefs, block.levels, sd, None,
-                                     _values(run, names.effects)))
-            continue
-        z = _values(run, names.z)  # (chain, draw, level, coef)
-        if cor_prior is not None and k > 1:
-            chol = _values(run, names.chol)  # (chain, draw, coef, coef), lower triangular
-            scale = sd[..., :, None] * chol
-            vals = np.einsum("cdlk,cdmk->cdlm", z, scale)
-            cor = np.einsum("cdik,cdjk->cdij", chol, chol)
-        else:
-            vals = z * sd[..., None, :]
-            cor = None
-        blocks.append(BlockDraws(block.group, block.coefs, block.levels, sd, cor, vals))
-    return CanonicalDraws(tuple(design.x.columns), fixed, tuple(blocks), residual)
-
-
-def _store_uncentred_intercept(run: SamplerRun, built: _Built, canonical: CanonicalDraws) -> None:
-    """Put the intercept at uncentred predictors into the posterior, as Bambi's own fit does."""
-    if not built.priors.center:
-        return
-    name = (BAMBI_INTERCEPT if built.bambi_backend else
-            pymc_fixed_name(next(i for i, g in enumerate(built.priors.fixed) if g.columns == (INTERCEPT,))))
-    posterior = run.idata["posterior"]
-    values = canonical.fixed[..., canonical.fixed_names.index(INTERCEPT)]
-    posterior[name] = posterior[name].copy(data=values.reshape(posterior[name].shape))
+    return BuiltModel(engine, pm_model, var_names, model_priors, record, layout, structure, bambi)
 
 
 def _alias_notes(design: Design) -> dict[tuple[str, str], str]:

@@ -102,11 +102,13 @@ class GroupStats:
 def check_collapsible(design: Design) -> None:
     """Raise ``FitError`` unless the collapsed sampler covers the model (``SUPPORTED``)."""
     spec = design.spec
-    family = getattr(spec, "family", None)  # absent before families exist; an enum after
+    # spec.family (an enum) and spec.offset come with the families work: read defensively
+    family = getattr(spec, "family", None)
     name = str(getattr(family, "value", family or "gaussian"))
     why = ""
     if name != "gaussian":
-        why = f"its family is {name}: the group effects integrate out in closed form only for a Gaussian response"
+        why = (f"its family is {name}: the group effects integrate out in closed form only for a "
+               "Gaussian response")
     elif getattr(spec, "offset", None) is not None:
         why = "it has an offset"
     elif not design.blocks:

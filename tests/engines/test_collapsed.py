@@ -121,8 +121,10 @@ def test_conditional_draws_have_the_conditional_mean_and_covariance() -> None:
 
 
 @pytest.mark.parametrize(("formula", "message"), [
-    ("log_radon ~ floor + (1 | county) + (1 | floor)", r"it has 2 grouping factors \(county, floor\); crossed"),
-    ("log_radon ~ floor + (1 | county/floor)", r"it has 2 grouping factors \(county, floor:county\); crossed and nested"),
+    ("log_radon ~ floor + (1 | county) + (1 | floor)",
+     r"it has 2 grouping factors \(county, floor\); crossed"),
+    ("log_radon ~ floor + (1 | county/floor)",
+     r"it has 2 grouping factors \(county, floor:county\); crossed and nested"),
     ("log_radon ~ floor + (1 | county) + (0 + floor | county)",
      r"it has 2 random terms on county; write them as one term, e.g. '\(1 \+ x \|\| county\)'"),
     ("log_radon ~ floor", "it has no group effects to integrate out"),
@@ -210,7 +212,8 @@ def test_collapsed_and_standard_samplers_give_the_same_posterior(radon) -> None:
         assert keys == keys_c
         z = np.abs(mean_c - mean_s) / np.hypot(mcse_s, mcse_c)
         ratio = sd_c / sd_s
-        failures += [f"{name} {key}: means differ by {zi:.1f} MCSE" for key, zi in zip(keys, z) if zi > Z_MEAN]
+        failures += [f"{name} {key}: means differ by {zi:.1f} MCSE"
+                     for key, zi in zip(keys, z, strict=True) if zi > Z_MEAN]
         failures += [f"{name} {key}: SDs {a:.4g} (collapsed) vs {b:.4g}" for key, a, b, r in
                      zip(keys, sd_c, sd_s, ratio, strict=True) if abs(r - 1) > 0.10]
     assert not failures, "\n".join(failures)

@@ -172,23 +172,42 @@ def backward_solve(chol: Entries, c: Sequence[Any]) -> list[Any]:
 # ----------------------------------------------------------------- the log density (PyTensor)
 
 
-def marginal_loglik(stats: GroupStats, beta: Any, t: Any, sigma: Any) -> Any:
+def _combine(terms: Sequence[tuple[Any, Any]]) -> Any:
+    """The sum of the products of ``terms``' pairs, leaving out structural zeros (None)."""
+    return sum((x * y for x, y in terms if x is not None and y is not None), 0.0)
+
+
+def whitened_system(ztz: Entries, w: Sequence[Any], t: Entries, var: Any, sqrt: Callable[[Any], Any]
+                    ) -> tuple[Entries, list[Any]]:
+    """Per group: the Cholesky entries of ``A = I + T' Z'Z T / var`` and ``c = T' Z'r``.
+
+    ``ztz[i][j]`` and ``w[i]`` (``Z'r``) are arrays over the groups, ``t[c][a]`` the entries of ``T``
+    (None where ``T`` is zero by construction). Every operation is elementwise over the groups, so
+    PyTensor fuses the whole system into a few loops and NumPy broadcasts it over draws."""
+    k = len(w)
+    c = [_combine([(w[i], t[i][a]) for i in range(k)]) for a in range(k)]
+    ztz_t = [[_combine([(ztz[i][j], t[j][b]) for j in range(k)]) for b in range(k)] for i in range(k)]
+    a_entries = [[float(a == b) + _combine([(t[i][a], ztz_t[i][b]) for i in range(k)]) / var
+                  for b in range(k)] for a in range(k)]
+    return cholesky_entries(a_entries, sqrt), c
+
+
+def marginal_loglik(stats: GroupStats, beta: Any, t: Any, sigma: Any, diagonal: bool = False) -> Any:
     """log p(y | beta, Sigma = t t', sigma) with the group effects integrated out (a PyTensor scalar).
 
-    ``beta`` (p,) and ``t`` (k, k, lower triangular) are tensors in the model's parametrisation.
+    ``beta`` (p,) and ``t`` (k, k, lower triangular; ``diagonal``: zero off the diagonal) are tensors
+    in the model's parametrisation.
     """
     import pytensor.tensor as pt
 
-    groups, k, p = stats.ztx.shape
+    k = stats.k
     delta = beta - stats.anchor
-    w = stats.ztr - pt.dot(stats.ztx.reshape(groups * k, p), delta).reshape((groups, k))
-    c = pt.dot(w, t)  # (groups, k): T' Z_j' r_j
-    ztz_t = pt.dot(stats.ztz.reshape(groups * k, k), t).reshape((groups, k, k))
-    tztzt = pt.tensordot(t, ztz_t, axes=[[0], [1]])  # [a, group, b] = (T' Z'Z T)_ab
+    w = [stats.ztr[:, i] - pt.dot(stats.ztx[:, i, :], delta) for i in range(k)]
+    t_entries = [[t[i, j] if i == j or (i > j and not diagonal) else None for j in range(k)] for i in range(k)]
+    ztz = [[stats.ztz[:, i, j] for j in range(k)] for i in range(k)]
     var = sigma**2
-    a_entries = [[(1.0 if a == b else 0.0) + tztzt[a, :, b] / var for b in range(k)] for a in range(k)]
-    chol = cholesky_entries(a_entries, pt.sqrt)
-    v = forward_solve(chol, [c[:, a] for a in range(k)])
+    chol, c = whitened_system(ztz, w, t_entries, var, pt.sqrt)
+    v = forward_solve(chol, c)
     log_det = 2.0 * sum(pt.sum(pt.log(chol[a][a])) for a in range(k))
     explained = sum(pt.sum(v[a] ** 2) for a in range(k))
     rss = stats.rtr - 2.0 * pt.dot(delta, stats.xtr) + pt.dot(delta, pt.dot(stats.xtx, delta))
@@ -220,12 +239,14 @@ def build_collapsed_model(design: Design, naming: Any, priors: Any, stats: Group
         for group, beta in fixed_coefficients(priors):
             order += [column[c] for c in group.columns]
             parts.append(pt.atleast_1d(beta))
-        beta = pt.concatenate(parts)[np.argsort(order)] if parts else pt.zeros(0)
+        beta = pt.concatenate(parts) if parts else pt.zeros(0)
+        if order != sorted(order):  # the terms' columns in design order
+            beta = beta[np.argsort(order)]
         sd = block_sds(block, priors.block_sd[0])
         chol = block_chol(block, priors.block_cor[0])
         t = pt.diag(sd) if chol is None else sd[:, None] * chol
         sigma = make_rv(priors.residual, PYMC_RESIDUAL)
-        pm.Potential("marginal_loglik", marginal_loglik(stats, beta, t, sigma))
+        pm.Potential("marginal_loglik", marginal_loglik(stats, beta, t, sigma, diagonal=chol is None))
     return model
 
 
@@ -234,22 +255,15 @@ def build_collapsed_model(design: Design, naming: Any, priors: Any, stats: Group
 
 def _whitened(stats: GroupStats, beta: np.ndarray, t: np.ndarray, sigma: np.ndarray
               ) -> tuple[Entries, list[np.ndarray]]:
-    """Per draw and group: the Cholesky entries of A_j and ``v = R_j^-1 c_j / sigma^2``, (draws, groups).
-
-    Sums over the k coefficients are written out (k is small), so every operation is an elementwise
-    one on (draws, groups) arrays, or one matrix product."""
+    """Per draw and group: the Cholesky entries of A_j and ``v = R_j^-1 c_j / sigma^2``, (draws, groups)."""
     groups, k, p = stats.ztx.shape
     delta = beta - stats.anchor
-    w = (stats.ztr.reshape(1, -1) - delta @ stats.ztx.reshape(groups * k, p).T).reshape(-1, groups, k)
-    tc = [[t[:, c, a][:, None] for a in range(k)] for c in range(k)]  # t[s, c, a], broadcast over groups
+    zw = (stats.ztr.reshape(1, -1) - delta @ stats.ztx.reshape(groups * k, p).T).reshape(-1, groups, k)
+    t_entries = [[t[:, i, j][:, None] for j in range(k)] for i in range(k)]  # broadcast over groups
+    ztz = [[stats.ztz[None, :, i, j] for j in range(k)] for i in range(k)]
     var = (sigma**2)[:, None]
-    c = [sum(w[..., i] * tc[i][a] for i in range(k)) / var for a in range(k)]
-    # (Z'Z T)[g, i, b], then A_ab = [a == b] + (T' Z'Z T)_ab / sigma^2
-    ztz_t = [[sum(stats.ztz[None, :, i, j] * tc[j][b] for j in range(k)) for b in range(k)] for i in range(k)]
-    a_entries = [[float(a == b) + sum(tc[i][a] * ztz_t[i][b] for i in range(k)) / var for b in range(k)]
-                 for a in range(k)]
-    chol = cholesky_entries(a_entries, np.sqrt)
-    return chol, forward_solve(chol, c)
+    chol, c = whitened_system(ztz, [zw[..., i] for i in range(k)], t_entries, var, np.sqrt)
+    return chol, forward_solve(chol, [ca / var for ca in c])
 
 
 def _times_t(t: np.ndarray, a: Sequence[np.ndarray]) -> np.ndarray:

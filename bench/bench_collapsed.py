@@ -31,6 +31,7 @@ import time
 
 METHODS = ("standard", "collapsed")
 MODELS = ("partial_pooling", "scale")
+NAN = float("nan")
 PHASES = ("import", "data", "build", "compile", "tune", "draw", "post_process")
 
 
@@ -84,11 +85,14 @@ def report(results: dict[tuple[str, str], list[dict[str, object]]], draws: int) 
              "vs standard | max R-hat | divergences | peak RSS (GiB) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for (model, method), runs in results.items():
-        base = _median(results[(model, "standard")], "ess_per_s") if (model, "standard") in results else NAN
-        lines.append(f"| {model} | {method} | {_spread(runs, 'wall', '.1f')} | {_spread(runs, 'min_ess_bulk', '.0f')} | "
+        standard = results.get((model, "standard"))
+        base = _median(standard, "ess_per_s") if standard else NAN
+        lines.append(f"| {model} | {method} | {_spread(runs, 'wall', '.1f')} | "
+                     f"{_spread(runs, 'min_ess_bulk', '.0f')} | "
                      f"{_spread(runs, 'ess_per_s', '.1f')} | **{_median(runs, 'ess_per_s') / base:.1f}x** | "
                      f"{max(float(r['max_rhat']) for r in runs):.4f} | "
-                     f"{', '.join(str(r['divergences']) for r in runs)} | {_median(runs, 'peak_rss_gib'):.2f} |")
+                     f"{', '.join(str(r['divergences']) for r in runs)} | "
+                     f"{_median(runs, 'peak_rss_gib'):.2f} |")
     lines += ["", "Median seconds per phase (import and data are inside the wall time; process start and "
               "interpreter start make up the rest):", "",
               "| model | method | " + " | ".join(PHASES) + " |", "|---|---|" + "---|" * len(PHASES)]
@@ -97,8 +101,6 @@ def report(results: dict[tuple[str, str], list[dict[str, object]]], draws: int) 
         lines.append(f"| {model} | {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
-
-NAN = float("nan")
 
 
 def main() -> None:

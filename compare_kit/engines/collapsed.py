@@ -203,7 +203,8 @@ def marginal_loglik(stats: GroupStats, beta: Any, t: Any, sigma: Any, diagonal: 
     k = stats.k
     delta = beta - stats.anchor
     w = [stats.ztr[:, i] - pt.dot(stats.ztx[:, i, :], delta) for i in range(k)]
-    t_entries = [[t[i, j] if i == j or (i > j and not diagonal) else None for j in range(k)] for i in range(k)]
+    t_entries = [[t[i, j] if i == j or (i > j and not diagonal) else None for j in range(k)]
+                 for i in range(k)]
     ztz = [[stats.ztz[:, i, j] for j in range(k)] for i in range(k)]
     var = sigma**2
     chol, c = whitened_system(ztz, w, t_entries, var, pt.sqrt)

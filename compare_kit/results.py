@@ -198,6 +198,7 @@ class SamplingInfo:
     max_rhat: float = float("nan")
     min_ess_bulk: float = float("nan")
     min_ess_tail: float = float("nan")
+    method: str = "standard"  # "collapsed": the group effects integrated out, then drawn per draw
 
     @property
     def ok(self) -> bool:
@@ -216,7 +217,7 @@ class SamplingInfo:
         lines = [f"structure: {self.structure}",
                  f"sampler: {self.sampler} ({self.chains} chains x {self.draws} draws after "
                  f"{self.tune} tuning, seed {self.seed}, {count(self.cores, 'core')}, "
-                 f"target_accept {self.target_accept})",
+                 f"target_accept {self.target_accept}, method {self.method})",
                  f"wall time: {phases}",
                  f"diagnostics: max R-hat {self.max_rhat:.4f}, min bulk ESS {self.min_ess_bulk:.0f}, "
                  f"min tail ESS {self.min_ess_tail:.0f}, {count(self.divergences, 'divergence')}, "

@@ -14,7 +14,7 @@ scaled to the real survey's response on the design's rows (its mean and SD), not
 re-scaled to each simulated response: the simulated responses have the survey's
 scale, so the difference is a few percent in a weakly informative prior's width (a
 test checks the posterior equals ``fit_bayesian``'s within Monte Carlo error). The
-draws are read back by the engine's own reader (``bayesian._bambi_draws``), posterior
+draws are read back by the engine's own reader (``read_draws.bambi_draws``), posterior
 means and equal-tailed 95% intervals are taken from them, and R-hat / ESS come from
 ``posterior._diagnose`` (arviz).
 
@@ -80,7 +80,7 @@ class FastBayes:
         """(canonical draws, SamplerRun) of one response."""
         import nutpie
 
-        from compare_kit.engines.bayesian import _bambi_draws
+        from compare_kit.engines.read_draws import bambi_draws
         from compare_kit.engines.sampling import SamplerRun, sampler_stats
 
         s = cfg.sampler
@@ -91,7 +91,7 @@ class FastBayes:
         seconds = time.perf_counter() - t0
         divergences, saturation = sampler_stats(idata)
         run = SamplerRun(idata, "nutpie", self.compile_seconds, seconds, divergences, saturation)
-        return _bambi_draws(run, self.design, self.naming, self.built), run
+        return bambi_draws(run, self.design, self.naming, self.built), run
 
 
 _MODELS: dict[tuple[int, int], FastBayes] = {}

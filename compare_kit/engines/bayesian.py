@@ -5,7 +5,9 @@ frequentist engine), a Bambi model from generated safe names (``bambi_names``),
 resolves the priors (``priors``), and samples with nutpie by default
 (``sampling``). Specs with correlated group effects, which Bambi cannot express,
 get the PyMC model of ``pymc_models`` with the same priors plus an LKJ prior on
-the correlations. Draws are translated to canonical names and summarised
+the correlations. With ``method="collapsed"`` the same model is sampled with its group effects
+integrated out (``collapsed``; Gaussian, one grouping factor). Draws are translated to canonical
+names (``read_draws``) and summarised
 (``posterior``) into the tidy schema of ``compare_kit.results``; the fit keeps the models it
 sampled (``BayesianFit.pymc_model``, ``bambi_model``) and builds its ArviZ tree from the canonical
 draws on first use (``arviz_tree``).
@@ -29,21 +31,13 @@ from compare_kit.design import INTERCEPT, Design, build_design
 from compare_kit.engines.bambi_names import (
     BAMBI_INTERCEPT,
     BAMBI_RESIDUAL,
-    PYMC_RESIDUAL,
     BambiNaming,
     build_naming,
     check_fixed_columns,
-    pymc_block_names,
-    pymc_fixed_name,
 )
+from compare_kit.engines.collapsed import Method, build_collapsed_model, check_collapsible, group_stats
 from compare_kit.engines.compile_cache import resolve_cache_dir
-from compare_kit.engines.posterior import (
-    BlockDraws,
-    CanonicalDraws,
-    health_flags,
-    stack_draws,
-    summarise,
-)
+from compare_kit.engines.posterior import CanonicalDraws, health_flags, stack_draws, summarise
 from compare_kit.engines.priors import Prior, PriorPreset, Priors, Role, preset_priors
 from compare_kit.engines.pymc_models import (
     FixedGroup,
@@ -52,6 +46,7 @@ from compare_kit.engines.pymc_models import (
     centring,
     enclosing_intercept_blocks,
 )
+from compare_kit.engines.read_draws import BuiltModel, canonical_draws
 from compare_kit.engines.sampling import Sampler, SamplerRun, SamplerSettings, run_sampler
 from compare_kit.errors import DataError, FitError, SpecError
 from compare_kit.results import (
@@ -77,25 +72,12 @@ from compare_kit.spec import ModelSpec
 PriorsArg = Priors | PriorPreset | str | Mapping[str, Prior | str] | None
 
 
-@dataclass(frozen=True)
-class _Built:
-    """A model ready to sample, with everything needed to read its draws back."""
-
-    engine: EngineName
-    model: Any  # pymc.Model
-    var_names: list[str]
-    priors: ModelPriors
-    prior_record: dict[str, str]
-    bambi_terms: dict[str, list[str]]  # Bambi common term -> canonical columns
-    structure: str
-    bambi_model: Any = None  # the bambi.Model sampled (the Bambi path only)
-
-
 def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = DEFAULT_DRAWS, tune: int = DEFAULT_TUNE,
                  chains: int = DEFAULT_CHAINS, seed: int = DEFAULT_SEED, priors: PriorsArg = None,
                  sampler: Sampler | str = Sampler.NUTPIE, progress: bool | Callable[[str], None] = False,
                  cores: int | None = None, target_accept: float = 0.8,
-                 conf_level: float = 0.95, compile_cache: Path | str | bool | None = None) -> BayesianFit:
+                 conf_level: float = 0.95, compile_cache: Path | str | bool | None = None,
+                 method: Method | str = Method.STANDARD) -> BayesianFit:
     """Fit ``spec`` to ``data`` by MCMC; return the tidy estimates, diagnostics and draws.
 
     Parameters
@@ -120,25 +102,31 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = DEFAULT_DR
         Where nutpie's compiled model is kept between runs (``compare_kit.engines.compile_cache``):
         default ``$COMPARE_KIT_CACHE_DIR``, else ``~/.cache/compare_kit``; ``False`` compiles
         without it. A hit gives the same draws as a compile.
+    method : {"standard", "collapsed"}
+        ``"standard"`` (the default) samples the group effects with the other parameters.
+        ``"collapsed"`` samples the same model with the group effects integrated out and then draws
+        them exactly from their conditional normal at every kept draw
+        (``compare_kit.engines.collapsed``): Gaussian models with one grouping factor only.
     """
     settings = _check_options(draws, tune, chains, seed, sampler, progress, cores, target_accept,
                               conf_level)
     settings = dataclasses.replace(settings, compile_cache=resolve_cache_dir(compile_cache))
     sampler = Sampler(sampler)
+    method = _check_method(method)
     prior_choice = Priors.coerce(priors)
     t0 = time.perf_counter()
     design = build_design(spec, data)
     check_fit_available(spec)  # a non-Gaussian family or an offset: read and checked, not fitted yet
+    if method == Method.COLLAPSED:
+        check_collapsible(design)
     _check_categorical_levels(design)
     naming = build_naming(design)
     _check_prior_keys(prior_choice, naming)
-    built = _build(design, naming, prior_choice)
+    built = _build(design, naming, prior_choice, method)
     t_build = time.perf_counter() - t0
     run = run_sampler(built.model, sampler, settings, built.var_names)
     t2 = time.perf_counter()
-    read_draws = _bambi_draws if built.engine == EngineName.BAMBI else _pymc_draws
-    canonical = read_draws(run, design, naming, built)
-    _store_uncentred_intercept(run, built, canonical)
+    canonical = canonical_draws(run, design, naming, built, settings.seed)
     keys, values = stack_draws(canonical)
     estimates, diagnostics = summarise(keys, values, engine=built.engine.value, model=spec.label,
                                        notes=_alias_notes(design), conf_level=conf_level)
@@ -154,12 +142,13 @@ class EngineModels:
     from (None on compare_kit's own PyMC path). Held as built; PyMC models do not pickle, so a pickled
     fit keeps only the design and priors and builds the same models again on first use."""
 
-    def __init__(self, design: Design, priors: Priors, built: tuple[Any, Any] | None = None) -> None:
-        self.design, self.priors, self._built = design, priors, built
+    def __init__(self, design: Design, priors: Priors, built: tuple[Any, Any] | None = None,
+                 method: Method = Method.STANDARD) -> None:
+        self.design, self.priors, self._built, self.method = design, priors, built, method
 
     def _get(self) -> tuple[Any, Any]:
         if self._built is None:
-            built = _build(self.design, build_naming(self.design), self.priors)
+            built = _build(self.design, build_naming(self.design), self.priors, self.method)
             self._built = (built.model, built.bambi_model)
         return self._built
 
@@ -180,7 +169,7 @@ def _extreme(values: pd.Series, how: str) -> float:
     return float(getattr(finite, how)()) if len(finite) else float("nan")
 
 
-def _result(spec: ModelSpec, design: Design, naming: BambiNaming, built: _Built, run: SamplerRun,
+def _result(spec: ModelSpec, design: Design, naming: BambiNaming, built: BuiltModel, run: SamplerRun,
             settings: SamplerSettings, priors: Priors, estimates: pd.DataFrame,
             diagnostics: pd.DataFrame, canonical: CanonicalDraws, timings: dict[str, float]
             ) -> BayesianFit:
@@ -191,7 +180,8 @@ def _result(spec: ModelSpec, design: Design, naming: BambiNaming, built: _Built,
         tune=settings.tune, divergences=run.divergences, tree_depth_saturation=run.tree_depth_saturation,
         timings=timings, priors=built.prior_record, prior_preset=priors.preset.value,
         structure=built.structure, cores=settings.cores, target_accept=settings.target_accept,
-        formula=naming.formula, flags=flags, max_rhat=_extreme(diagnostics["rhat"], "max"),
+        formula=naming.formula, flags=flags, method=Method.COLLAPSED.value if built.stats else
+        Method.STANDARD.value, max_rhat=_extreme(diagnostics["rhat"], "max"),
         min_ess_bulk=_extreme(diagnostics["ess_bulk"], "min"),
         min_ess_tail=_extreme(diagnostics["ess_tail"], "min"),
     )
@@ -208,7 +198,8 @@ def _result(spec: ModelSpec, design: Design, naming: BambiNaming, built: _Built,
         diagnostics=diagnostics, sampler_posterior=run.idata, sampling=info, draws=canonical,
         engine_formula=naming.formula, engine_names=naming.legend(design.response_label),
         compile_cache=str(run.compile_cache),
-        models=EngineModels(design, priors, (built.model, built.bambi_model)),
+        models=EngineModels(design, priors, (built.model, built.bambi_model),
+                            Method.COLLAPSED if built.stats is not None else Method.STANDARD),
     )
 
 
@@ -252,6 +243,13 @@ def _check_options(draws: Any, tune: Any, chains: Any, seed: Any, sampler: Any, 
     return SamplerSettings(draws, tune, chains, cores, seed, progress, float(target_accept), say=say)
 
 
+def _check_method(method: Any) -> Method:
+    if method not in {m.value for m in Method}:
+        raise FitError(f"unknown method {method!r}; accepted: {', '.join(m.value for m in Method)} "
+                       "('standard' samples the group effects, 'collapsed' integrates them out)")
+    return Method(method)
+
+
 def _accepted_prior_keys(naming: BambiNaming) -> list[str]:
     keys = ([INTERCEPT] if naming.intercept else []) + [f.label for f in naming.fixed]
     for block in naming.blocks:
@@ -273,7 +271,8 @@ def _check_prior_keys(priors: Priors, naming: BambiNaming) -> None:
 # ------------------------------------------------------------------- build
 
 
-def _structure(naming: BambiNaming, centred: tuple[int, ...] = ()) -> tuple[EngineName, str]:
+def _structure(naming: BambiNaming, centred: tuple[int, ...] = (), method: Method = Method.STANDARD
+               ) -> tuple[EngineName, str]:
     if not naming.blocks:
         return EngineName.BAMBI, "fixed effects only (no group-level effects), fitted by Bambi"
     correlated = any(b.correlated and len(b.coefs) > 1 for b in naming.blocks)
@@ -294,6 +293,12 @@ def _structure(naming: BambiNaming, centred: tuple[int, ...] = ()) -> tuple[Engi
     else:
         how = "fitted by Bambi (non-centred)"
     engine = EngineName.PYMC if correlated or centred else EngineName.BAMBI
+    if method == Method.COLLAPSED:
+        model = ("compare_kit's PyMC model (correlated, LKJ prior)" if correlated else "Bambi's model")
+        how = (f"{model}, group effects integrated out: NUTS on the fixed effects, SDs"
+               f"{', correlations' if correlated else ''} and residual SD with the exact marginal "
+               "likelihood, the group effects drawn exactly from their conditional normal at every "
+               "kept draw (method='collapsed'); same priors")
     return engine, "; ".join(parts) + "; " + how
 
 
@@ -449,15 +454,24 @@ def _fixed_layout(model: Any, naming: BambiNaming, design: Design) -> dict[str, 
     return layout
 
 
-def _build(design: Design, naming: BambiNaming, priors: Priors) -> _Built:
+def _build(design: Design, naming: BambiNaming, priors: Priors, method: Method = Method.STANDARD
+           ) -> BuiltModel:
     centred = enclosing_intercept_blocks(design)
-    engine, structure = _structure(naming, centred)
+    engine, structure = _structure(naming, centred, method)
     chosen = _choose_priors(naming, priors)
     # Bambi's default intercept prior is set at centred predictors; an explicit one is not
     center = naming.intercept and BAMBI_INTERCEPT not in chosen.priors
     model, notes = _bambi_model(design, naming, chosen, center)
     layout = _fixed_layout(model, naming, design)
     model_priors, record = _resolve_priors(model, naming, priors, chosen, notes, layout, center)
+    bambi = model if engine == EngineName.BAMBI else None
+    if method == Method.COLLAPSED:
+        block = design.blocks[0]
+        x = design.x.to_numpy(dtype=float) - centring(design, model_priors.center)
+        stats = group_stats(x, block.z.to_numpy(dtype=float), block.codes, len(block.levels), design.y)
+        pm_model = build_collapsed_model(design, naming, model_priors, stats)
+        var_names = [v.name for v in pm_model.free_RVs] + [v.name for v in pm_model.deterministics]
+        return BuiltModel(engine, pm_model, var_names, model_priors, record, layout, structure, bambi, stats)
     if engine == EngineName.BAMBI:
         model.build()
         pm_model = model.backend.model
@@ -466,97 +480,7 @@ def _build(design: Design, naming: BambiNaming, priors: Priors) -> _Built:
     else:
         pm_model = build_pymc_model(design, naming, model_priors, centred)
         var_names = [v.name for v in pm_model.free_RVs] + [v.name for v in pm_model.deterministics]
-    return _Built(engine, pm_model, var_names, model_priors, record, layout, structure,
-                  model if engine == EngineName.BAMBI else None)
-
-
-# ------------------------------------------------------------- read draws
-
-
-def _values(run: SamplerRun, name: str) -> np.ndarray:
-    da = run.idata["posterior"][name]
-    rest = [d for d in da.dims if d not in ("chain", "draw")]
-    return np.asarray(da.transpose("chain", "draw", *rest).values, dtype=float)
-
-
-def _uncentre(fixed: np.ndarray, design: Design, center: bool) -> np.ndarray:
-    """The intercept at uncentred predictors: b0 - sum_j mean(x_j) b_j, per draw."""
-    means = centring(design, center)
-    if not means.any():
-        return fixed
-    out = fixed.copy()
-    out[..., list(design.x.columns).index(INTERCEPT)] -= fixed @ means
-    return out
-
-
-def _fixed_draws(parts: dict[str, np.ndarray], design: Design, center: bool, shape: tuple[int, ...]
-                 ) -> np.ndarray:
-    fixed = np.zeros((*shape, design.x.shape[1]))
-    for j, name in enumerate(design.x.columns):
-        fixed[..., j] = parts[name]
-    return _uncentre(fixed, design, center)
-
-
-def _bambi_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: _Built) -> CanonicalDraws:
-    parts: dict[str, np.ndarray] = {}
-    for name, columns in built.bambi_terms.items():
-        values = _values(run, name)
-        values = values.reshape(*values.shape[:2], len(columns))
-        parts.update({col: values[..., j] for j, col in enumerate(columns)})
-    residual = _values(run, BAMBI_RESIDUAL)
-    fixed = _fixed_draws(parts, design, built.priors.center, residual.shape)
-    blocks = []
-    for block in naming.blocks:
-        for j in range(len(block.coefs)):
-            coords = run.idata["posterior"][block.bambi_effect(j)]
-            dim = next(dd for dd in coords.dims if dd not in ("chain", "draw"))
-            if tuple(str(v) for v in coords[dim].values) != block.levels:
-                raise FitError(f"internal error: Bambi's levels of {block.group!r} are not in design order")
-        sd = np.stack([_values(run, block.bambi_sd(j)) for j in range(len(block.coefs))], axis=-1)
-        vals = np.stack([_values(run, block.bambi_effect(j)) for j in range(len(block.coefs))], axis=-1)
-        blocks.append(BlockDraws(block.group, block.coefs, block.levels, sd, None, vals))
-    return CanonicalDraws(tuple(design.x.columns), fixed, tuple(blocks), residual)
-
-
-def _pymc_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: _Built) -> CanonicalDraws:
-    parts: dict[str, np.ndarray] = {}
-    for i, group in enumerate(built.priors.fixed):
-        values = _values(run, pymc_fixed_name(i))
-        values = values.reshape(*values.shape[:2], -1)
-        parts.update({col: values[..., j] for j, col in enumerate(group.columns)})
-    residual = _values(run, PYMC_RESIDUAL)
-    fixed = _fixed_draws(parts, design, built.priors.center, residual.shape)
-    blocks = []
-    for block, cor_prior in zip(naming.blocks, built.priors.block_cor, strict=True):
-        names = pymc_block_names(block)
-        k = len(block.coefs)
-        sd = np.stack([_values(run, f"{names.sd}_{j}") for j in range(k)], axis=-1)
-        if names.effects in run.idata["posterior"]:  # a block centred on the intercept
-            blocks.append(BlockDraws(block.group, block.coefs, block.levels, sd, None,
-                                     _values(run, names.effects)))
-            continue
-        z = _values(run, names.z)  # (chain, draw, level, coef)
-        if cor_prior is not None and k > 1:
-            chol = _values(run, names.chol)  # (chain, draw, coef, coef), lower triangular
-            scale = sd[..., :, None] * chol
-            vals = np.einsum("cdlk,cdmk->cdlm", z, scale)
-            cor = np.einsum("cdik,cdjk->cdij", chol, chol)
-        else:
-            vals = z * sd[..., None, :]
-            cor = None
-        blocks.append(BlockDraws(block.group, block.coefs, block.levels, sd, cor, vals))
-    return CanonicalDraws(tuple(design.x.columns), fixed, tuple(blocks), residual)
-
-
-def _store_uncentred_intercept(run: SamplerRun, built: _Built, canonical: CanonicalDraws) -> None:
-    """Put the intercept at uncentred predictors into the posterior, as Bambi's own fit does."""
-    if not built.priors.center:
-        return
-    name = (BAMBI_INTERCEPT if built.engine == EngineName.BAMBI else
-            pymc_fixed_name(next(i for i, g in enumerate(built.priors.fixed) if g.columns == (INTERCEPT,))))
-    posterior = run.idata["posterior"]
-    values = canonical.fixed[..., canonical.fixed_names.index(INTERCEPT)]
-    posterior[name] = posterior[name].copy(data=values.reshape(posterior[name].shape))
+    return BuiltModel(engine, pm_model, var_names, model_priors, record, layout, structure, bambi)
 
 
 def _alias_notes(design: Design) -> dict[tuple[str, str], str]:

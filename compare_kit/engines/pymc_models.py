@@ -22,6 +22,7 @@ from compare_kit.engines.bambi_names import (
     PYMC_RESIDUAL,
     RESPONSE,
     BambiNaming,
+    BlockNames,
     pymc_block_names,
     pymc_fixed_name,
 )
@@ -111,13 +112,9 @@ def enclosing_intercept_blocks(design: Design) -> tuple[int, ...]:
     return tuple(i for i in sorted(enclosing) if list(design.blocks[i].z.columns) == [INTERCEPT])
 
 
-def build_pymc_model(design: Design, naming: BambiNaming, priors: ModelPriors,
-                     centred: tuple[int, ...] = ()) -> pm.Model:
-    """The mixed model of ``design`` in PyMC: correlated blocks with an LKJ prior, blocks listed in
-    ``centred`` (random intercepts, see ``enclosing_intercept_blocks``) centred on the fixed intercept,
-    every other block non-centred."""
-    x = design.x.to_numpy(dtype=float) - centring(design, priors.center)
-    col_index = {c: i for i, c in enumerate(design.x.columns)}
+def model_coords(design: Design, naming: BambiNaming, priors: ModelPriors) -> dict[str, list[str]]:
+    """The dims of compare_kit's PyMC models: each fixed group's columns, each block's levels and
+    coefficients."""
     coords: dict[str, list[str]] = {}
     for i, group in enumerate(priors.fixed):
         coords[f"{pymc_fixed_name(i)}_dim"] = list(group.columns)
@@ -125,12 +122,47 @@ def build_pymc_model(design: Design, naming: BambiNaming, priors: ModelPriors,
         names = pymc_block_names(block)
         coords[names.level_dim] = list(block.levels)
         coords[names.coef_dim] = list(block.coefs)
-    with pm.Model(coords=coords) as model:
+    return coords
+
+
+def fixed_coefficients(priors: ModelPriors) -> list[tuple[FixedGroup, pt.TensorVariable]]:
+    """Each fixed group's coefficients, a random variable under its prior (inside a model context)."""
+    out = []
+    for i, group in enumerate(priors.fixed):
+        name = pymc_fixed_name(i)
+        out.append((group, make_rv(group.prior, name, dims=f"{name}_dim")))
+    return out
+
+
+def block_sds(block: BlockNames, sd_priors: tuple[Prior, ...]) -> pt.TensorVariable:
+    """One block's SDs, a vector of random variables under their priors (inside a model context)."""
+    return pt.stack([make_rv(p, f"{pymc_block_names(block).sd}_{j}") for j, p in enumerate(sd_priors)])
+
+
+def block_chol(block: BlockNames, cor_prior: Prior | None) -> pt.TensorVariable | None:
+    """The Cholesky factor of a correlated block's correlation matrix under its LKJ prior (inside a
+    model context); None for an independent block."""
+    k = len(block.coefs)
+    if cor_prior is None or k < 2:
+        return None
+    name = pymc_block_names(block).chol
+    raw = pm.Flat(f"{name}_free", shape=k * (k - 1) // 2)
+    chol, log_density = lkj_cholesky(raw, k, float(cor_prior.kwargs["eta"]))
+    pm.Potential(f"{name}_lkj", log_density)
+    return pm.Deterministic(name, chol)
+
+
+def build_pymc_model(design: Design, naming: BambiNaming, priors: ModelPriors,
+                     centred: tuple[int, ...] = ()) -> pm.Model:
+    """The mixed model of ``design`` in PyMC: correlated blocks with an LKJ prior, blocks listed in
+    ``centred`` (random intercepts, see ``enclosing_intercept_blocks``) centred on the fixed intercept,
+    every other block non-centred."""
+    x = design.x.to_numpy(dtype=float) - centring(design, priors.center)
+    col_index = {c: i for i, c in enumerate(design.x.columns)}
+    with pm.Model(coords=model_coords(design, naming, priors)) as model:
         mu = pt.zeros(design.n)
         intercept = None
-        for i, group in enumerate(priors.fixed):
-            name = pymc_fixed_name(i)
-            beta = make_rv(group.prior, name, dims=f"{name}_dim")
+        for group, beta in fixed_coefficients(priors):
             cols = [col_index[c] for c in group.columns]
             mu = mu + pt.dot(x[:, cols], beta)
             if INTERCEPT in group.columns:
@@ -138,8 +170,7 @@ def build_pymc_model(design: Design, naming: BambiNaming, priors: ModelPriors,
         for b, (block, design_block, sd_priors, cor_prior) in enumerate(zip(
                 naming.blocks, design.blocks, priors.block_sd, priors.block_cor, strict=True)):
             names = pymc_block_names(block)
-            k = len(block.coefs)
-            sd = pt.stack([make_rv(p, f"{names.sd}_{j}") for j, p in enumerate(sd_priors)])
+            sd = block_sds(block, sd_priors)
             if b in centred:
                 level = pm.Normal(names.centred, mu=intercept, sigma=sd[0], dims=names.level_dim)
                 u = pm.Deterministic(names.effects, (level - intercept)[:, None],
@@ -147,14 +178,8 @@ def build_pymc_model(design: Design, naming: BambiNaming, priors: ModelPriors,
                 mu = mu + u[design_block.codes, 0]
                 continue
             z = pm.Normal(names.z, 0.0, 1.0, dims=(names.level_dim, names.coef_dim))
-            if cor_prior is not None and k > 1:
-                raw = pm.Flat(f"{names.chol}_free", shape=k * (k - 1) // 2)
-                chol, log_density = lkj_cholesky(raw, k, float(cor_prior.kwargs["eta"]))
-                pm.Potential(f"{names.chol}_lkj", log_density)
-                chol = pm.Deterministic(names.chol, chol)
-                u = pt.dot(z, (sd[:, None] * chol).T)
-            else:
-                u = z * sd
+            chol = block_chol(block, cor_prior)
+            u = z * sd if chol is None else pt.dot(z, (sd[:, None] * chol).T)
             zmat = design_block.z.to_numpy(dtype=float)
             mu = mu + (zmat * u[design_block.codes]).sum(axis=1)
         sigma = make_rv(priors.residual, PYMC_RESIDUAL)

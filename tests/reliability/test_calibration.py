@@ -16,7 +16,7 @@ a lower ESS only coarsens a rank, it keeps it about uniform).
 
 The model is the one compare_kit's engine builds (``bayesian._build``: Bambi,
 non-centred, the priors below set explicitly, so nothing is scaled to the data) and
-the draws are read back by the engine's own reader (``_bambi_draws``). Only the
+the draws are read back by the engine's own reader (``read_draws.bambi_draws``). Only the
 compilation is shared: the observed values become a shared variable, so nutpie
 compiles once and each simulation swaps the data (a full ``fit_bayesian`` compiles
 for ~3 s, which would make 200 simulations take 10 minutes). ``test_fast_path_is_the_engine``
@@ -85,14 +85,14 @@ class FastEngine:
     def fit(self, y: np.ndarray, seed: int) -> tuple[dict[str, np.ndarray], int]:
         import nutpie
 
-        from compare_kit.engines.bayesian import _bambi_draws
+        from compare_kit.engines.read_draws import bambi_draws
         from compare_kit.engines.sampling import SamplerRun, sampler_stats
 
         compiled = self.compiled.with_data(sbc_y=np.asarray(y, dtype=float))
         idata = nutpie.sample(compiled, draws=DRAWS, tune=TUNE, chains=CHAINS, cores=2, seed=seed,
                               progress_bar=False)
         divergences, saturation = sampler_stats(idata)
-        canonical = _bambi_draws(SamplerRun(idata, "nutpie", 0.0, 0.0, divergences, saturation), self.design,
+        canonical = bambi_draws(SamplerRun(idata, "nutpie", 0.0, 0.0, divergences, saturation), self.design,
                                  self.naming, self.built)
         draws = {"intercept": canonical.fixed[..., 0], "group_sd": canonical.blocks[0].sd[..., 0],
                  "residual_sd": canonical.residual}

@@ -32,7 +32,9 @@ __version__ = "0.1.0"
 
 
 def fit_frequentist(spec: ModelSpec, data: Any, method: str = "REML", **options: Any) -> FitResult:
-    """Fit ``spec`` with statsmodels (OLS, or MixedLM by REML or ML)."""
+    """Fit ``spec`` by maximum likelihood (or REML): OLS, a mixed model (compare_kit's engine beside statsmodels
+    MixedLM), a GLM (statsmodels) or a GLMM (compare_kit's engine; ``nagq=N`` for adaptive quadrature).
+    ``engines.frequentist.fit_frequentist`` lists the options."""
     from compare_kit.engines.frequentist import fit_frequentist as _fit
 
     return _fit(spec, data, method=method, **options)

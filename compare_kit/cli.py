@@ -125,7 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--engine", choices=["frequentist", "bayesian"], required=True)
     _add_data_options(fit)
     fit.add_argument("--method", choices=["REML", "ML"], default="REML",
-                     help="frequentist estimation method (default REML)")
+                     help="frequentist estimation method of a Gaussian model (default REML); a GLM or GLMM "
+                          "(--family bernoulli, binomial, poisson) is always fitted by maximum likelihood")
+    fit.add_argument("--nagq", type=_positive_int, default=1, metavar="N",
+                     help="a frequentist GLMM's quadrature: 1 (the default) is the Laplace approximation, N from "
+                          "2 to 100 adaptive Gauss-Hermite quadrature with N nodes (glmer's nAGQ; one grouping "
+                          "factor with one random intercept)")
     fit.add_argument("--no-mixedlm", action="store_true",
                      help="fit with compare_kit's own engine alone, without statsmodels MixedLM beside it "
                           "(the same optimum, faster)")
@@ -285,7 +290,10 @@ def _fit_one(args: argparse.Namespace, spec: object, data: pd.DataFrame, engine:
 
     if engine == "frequentist":
         return ck.fit_frequentist(spec, data, method=args.method, mixedlm=not args.no_mixedlm,
-                                  progress=_say(args), profile=args.profile)
+                                  progress=_say(args), profile=args.profile, nagq=args.nagq)
+    if args.nagq != 1:
+        raise _UsageError("--nagq sets the quadrature of the frequentist engine's GLMM fit; use it with --engine "
+                          "frequentist")
     return ck.fit_bayesian(spec, data, draws=args.draws, tune=args.tune, chains=args.chains,
                            seed=args.seed, priors=args.priors, sampler=args.sampler,
                            progress=not args.quiet)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from compare_kit.design import Design, GroupingBlock, nested_in, nesting_parents
 from compare_kit.errors import IncomparableError
+from compare_kit.outcomes import require_gaussian
 from compare_kit.results import Effect, EngineName, FitResult
 
 EQUIVALENCE_COLUMNS = ["model", "effect", "group", "level", "term", "freq_estimate", "freq_std_error",
@@ -70,6 +71,7 @@ def compare(freq: FitResult, bayes: FitResult) -> Comparison:
         raise IncomparableError(f"the first fit must come from fit_frequentist, got {freq.engine}")
     if bayes.engine not in (EngineName.BAMBI, EngineName.PYMC):
         raise IncomparableError(f"the second fit must come from bambi or pymc, got {bayes.engine}")
+    require_gaussian(freq.spec, "compare(freq, bayes)")
     a, b = freq.spec, bayes.spec
     if a.response != b.response:
         raise IncomparableError(f"the responses differ: {a.response.label} vs {b.response.label}")
@@ -312,6 +314,7 @@ def shrinkage_table(freq: FitResult, bayes: FitResult | None = None) -> pd.DataF
     b0 + u_state + u_county; shrinkage_freq = sigma^2 / (sigma^2 + n tau_county^2).
     For a state: complete_pooling = b0 and partial_freq = b0 + u_state.
     """
+    require_gaussian(freq.spec, "the shrinkage table")
     design = freq.design
     if not design.blocks:
         return pd.DataFrame(columns=SHRINKAGE_COLUMNS)

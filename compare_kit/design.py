@@ -30,7 +30,7 @@ from compare_kit.table_checks import (
     with_text_labels,
 )
 from compare_kit.levels import level_codes, level_labels, level_text, recoded
-from compare_kit.outcomes import mismatch_notes, read_outcome
+from compare_kit.outcomes import mismatch_notes, read_outcome, row_effects_identified, row_effects_refused
 from compare_kit.transforms import PolyBasis, TransformState
 from compare_kit.wording import count
 
@@ -493,7 +493,7 @@ class ModelColumns:
 def model_columns(design: Design, frame: pd.DataFrame) -> ModelColumns:
     """``design``'s columns for the rows of ``frame``, with the fitted rows' transform state and levels.
 
-    ``frame`` must hold every column the model reads except the response, with no missing values and
+    ``frame`` must hold every column the model reads except the outcome's, with no missing values and
     only factor levels the fitted rows have (a new level of a grouping factor is allowed: code -1)."""
     frame = frame.reset_index(drop=True)
     x = _design_columns(design.spec.fixed, design.spec.intercept, frame, design.categorical, design.state)
@@ -542,13 +542,14 @@ def _check_groups(design: Design) -> None:
             raise DataError(f"the grouping factor {block.group!r} has only {n_levels} level; a random "
                             "effect needs at least two groups (five or more to estimate its SD well)")
         n_coefs = n_levels * block.z.shape[1]
-        if n_levels >= design.n:
+        per_row = row_effects_identified(design.family, design.trials)
+        if n_levels >= design.n and not per_row:
             raise DataError(f"every row is its own group of {block.group!r} ({n_levels} groups for "
-                            f"{design.n} rows): the group effects cannot be told apart from the "
-                            "residual; use a coarser grouping factor")
-        if n_coefs >= design.n:
+                            f"{design.n} rows): {row_effects_refused(design.family)}")
+        if n_coefs > design.n or (n_coefs == design.n and not per_row):
             raise DataError(f"the random term {block.term.to_formula()} has {n_coefs} group effects "
-                            f"for {design.n} rows; there must be fewer random effects than rows")
+                            f"for {design.n} rows; there must be fewer random effects than rows"
+                            + (" (or as many, for a count or binomial outcome)" if per_row else ""))
 
 
 def _unused_level_notes(spec: ModelSpec, data: pd.DataFrame, frame: pd.DataFrame,
@@ -586,7 +587,10 @@ def _group_size_notes(blocks: tuple[GroupingBlock, ...]) -> tuple[str, ...]:
     for b in dict((blk.group, blk) for blk in blocks).values():
         sizes = b.sizes
         single = list(sizes[sizes == 1].index)
-        if single:
+        if single and len(single) == len(sizes):
+            notes.append(f"every group of {b.group!r} has a single row: its random effect is one per row, an "
+                         "observation-level effect (it models overdispersion)")
+        elif single:
             shown = ", ".join(single[:12]) + (f" and {len(single) - 12} more" if len(single) > 12 else "")
             notes.append(f"{len(single)} group(s) of {b.group!r} have a single row ({shown}): they are kept; "
                          "their effects come mostly from the population distribution")

@@ -18,6 +18,7 @@ import pandas as pd
 
 from compare_kit.display import DisplayTable, fit_result_tables, fmt_level, table_html
 from compare_kit.errors import FitError
+from compare_kit.family import Family
 from compare_kit.results import BayesianFit, Effect, FrequentistFit, ols_residual_df, wald_interval
 from compare_kit.wording import count
 
@@ -48,8 +49,8 @@ def bse(fit: FitResult) -> pd.Series:
 def conf_int(fit: FitResult, alpha: float = 0.05) -> pd.DataFrame:
     """Intervals of the fixed effects at level ``1 - alpha``: columns 0 (lower) and 1 (upper), by term.
 
-    Mixed frequentist fits: Wald intervals (normal quantiles), as statsmodels MixedLM and lme4's
-    ``confint(method = "Wald")``; OLS: Student's t on the residual degrees of freedom, as
+    Mixed frequentist fits, GLMs and GLMMs: Wald intervals (normal quantiles), as statsmodels MixedLM and
+    lme4's ``confint(method = "Wald")``; OLS: Student's t on the residual degrees of freedom, as
     statsmodels OLS and R's ``confint(lm)``; Bayesian fits: equal-tailed posterior intervals from the
     draws. A coefficient the data cannot estimate has NaN ends on the frequentist side.
     """
@@ -60,7 +61,7 @@ def conf_int(fit: FitResult, alpha: float = 0.05) -> pd.DataFrame:
     if isinstance(fit, BayesianFit):
         low, high = _posterior_interval(fit, fixed, level)
     else:
-        df = ols_residual_df(fit.design) if isinstance(fit, FrequentistFit) and fit.mixed is None else None
+        df = ols_residual_df(fit.design) if isinstance(fit, FrequentistFit) and fit.ols else None
         low, high = wald_interval(fixed["estimate"].to_numpy(), fixed["std_error"].to_numpy(), level, df)
     return pd.DataFrame({0: low, 1: high}, index=list(fixed.index))
 
@@ -88,8 +89,13 @@ def describe_intervals(fit: FitResult) -> str:
     if isinstance(fit, BayesianFit):
         return (f"{level} equal-tailed posterior intervals; estimate: posterior mean, "
                 "std_error: posterior SD")
-    if isinstance(fit, FrequentistFit) and fit.mixed is None:
+    if isinstance(fit, FrequentistFit) and fit.ols:
         return f"{level} t intervals of the coefficients ({count(ols_residual_df(fit.design), 'residual degree of freedom', 'residual degrees of freedom')})"
+    if fit.spec.family is not Family.GAUSSIAN:
+        scale = f"on the {fit.spec.family.link.value} scale"
+        if not fit.design.blocks:
+            return f"{level} Wald (z) intervals of the coefficients, {scale}"
+        return f"{level} Wald (z) intervals of the fixed effects, {scale}; none for the SDs"
     sds = fit.table(Effect.RAN_PARS)
     if sds["note"].str.contains(PROFILE_METHOD).any():
         sd_words = "profile-likelihood intervals of the SDs (lme4's confint(method = \"profile\"))"
@@ -121,6 +127,10 @@ def _header(fit: FitResult) -> list[tuple[str, str]]:
     groups = _groups(fit)
     rows = [("formula", str(fit.spec)),
             ("data", fit.data_summary.describe() + (f" Groups: {groups}." if groups else ""))]
+    if fit.spec.family is not Family.GAUSSIAN:
+        family = fit.spec.family
+        rows.append(("family", f"{family.value} ({family.link.value} link): the estimates are on the "
+                               f"{family.link.value} scale"))
     if isinstance(fit, BayesianFit):
         if (s := fit.sampling) is not None:
             rows.append(("sampler", f"{s.sampler}: {s.chains} chains x {s.draws} draws after {s.tune} tuning, "

@@ -3,27 +3,30 @@
 ``read_outcome`` turns the response column(s) into the arrays an engine needs and refuses an outcome
 the family cannot model with a ``DataError`` naming the offending rows as the user sees them (row 1 is
 the first data row below a CSV's header). ``mismatch_notes`` says when a Gaussian model's outcome
-looks like counts or 0/1. ``check_fit_available`` stops a model no engine can fit yet.
+looks like counts or 0/1. ``check_fit_available`` stops a model an engine, or a study, cannot fit yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
 
-from compare_kit.errors import DataError, SpecError
-from compare_kit.family import Family
+from compare_kit.errors import DataError, FitError, SpecError
+from compare_kit.family import Family, Link
 from compare_kit.levels import level_text
 from compare_kit.spec import ModelSpec, Variable
 from compare_kit.table_checks import is_text
 from compare_kit.wording import count
 
-__all__ = ["Outcome", "check_fit_available", "mismatch_notes", "read_outcome"]
+__all__ = ["FitSide", "Outcome", "check_fit_available", "mismatch_notes", "read_outcome", "require_gaussian",
+           "response_mean", "row_effects_identified", "row_effects_refused"]
 
 SHOWN_ROWS = 5  # offending rows named in a message; the rest are counted
+MAX_COUNT = 2.0 ** 53  # the largest count held exactly in float64 (and every whole number below it)
 Numbers = Callable[[Variable], np.ndarray]  # a numeric variable's values on the rows used
 
 
@@ -75,16 +78,79 @@ def mismatch_notes(spec: ModelSpec, y: np.ndarray) -> tuple[str, ...]:
     return ()
 
 
-def check_fit_available(spec: ModelSpec) -> None:
-    """A ``SpecError`` for a model the engines cannot fit yet (a non-Gaussian family, an offset)."""
+class FitSide(StrEnum):
+    """Who fits a model: one engine, or a study (both engines compared, and the report)."""
+
+    FREQUENTIST = "frequentist"
+    BAYESIAN = "bayesian"
+    STUDY = "study"
+
+
+def check_fit_available(spec: ModelSpec, side: FitSide) -> None:
+    """A ``SpecError`` for a model ``side`` cannot fit yet.
+
+    The frequentist engine fits every family (a GLMM by maximum likelihood, with any offset); the
+    Bayesian engine and studies (the report) fit Gaussian models only. No engine fits a Gaussian model
+    with an offset yet.
+    """
+    family = spec.family.value
+    read = f"family={family!r} is read (the formula, and the outcome against the table)"
+    now = ("fit_frequentist (compare-kit fit --engine frequentist) fits this model now, by maximum likelihood "
+           "(the Laplace approximation, or adaptive quadrature with nagq=N)")
+    if spec.family is not Family.GAUSSIAN and side is FitSide.BAYESIAN:
+        raise SpecError(f"{read}, but Bayesian fits of {family} models are not available yet: fit_bayesian fits "
+                        f"Gaussian models only for now; {now}")
+    if spec.family is not Family.GAUSSIAN and side is FitSide.STUDY:
+        raise SpecError(f"{read}, but a report of {family} models is not available yet: the report compares "
+                        "both engines, and the Bayesian side of non-Gaussian models and their report come "
+                        f"later; {now}")
+    if spec.family is Family.GAUSSIAN and spec.offset is not None:
+        raise SpecError(f"{spec.offset.label} is read, but fitting a Gaussian model with an offset is not "
+                        "available yet (offsets are fitted for the bernoulli, binomial and poisson families); "
+                        "leave the offset out, or add it to the response yourself (a column holding y - offset)")
+
+
+def require_gaussian(spec: ModelSpec, what: str) -> None:
+    """A ``FitError`` when ``what``, a method for Gaussian models (most read the residual SD), is asked of a
+    model (or a fit's ``spec``) of another family."""
     if spec.family is not Family.GAUSSIAN:
-        raise SpecError(f"family={spec.family.value!r} is read (the formula, and the outcome against the table), "
-                        f"but fitting {spec.family.value} models is not available yet: compare_kit's engines fit "
-                        "Gaussian models only for now; non-Gaussian fits are being added")
-    if spec.offset is not None:
-        raise SpecError(f"{spec.offset.label} is read, but fitting a model with an offset is not available "
-                        "yet: compare_kit's engines fit Gaussian models without offsets for now; leave the "
-                        "offset out, or add it to the response yourself (a column holding y - offset)")
+        model = "a GLMM" if spec.random else "a GLM"
+        raise FitError(f"{what}: available for Gaussian models only, for now; {spec.label!r} is {model} of family "
+                       f"{spec.family.value!r}, which has no residual SD. For GLMs and GLMMs the comparison with "
+                       "the Bayesian side, the predictive checks, profile intervals and the report come later; "
+                       "the frequentist fit's own tables are here (fit.estimates, fit.predict(new_rows), "
+                       "fit.fitted())")
+
+
+def response_mean(link: Link, eta: np.ndarray) -> np.ndarray:
+    """The mean on the response scale at the linear predictor ``eta``: the inverse of the canonical link."""
+    eta = np.asarray(eta, dtype=float)
+    match link:
+        case Link.LOGIT:
+            return 0.5 * (1.0 + np.tanh(0.5 * eta))  # the logistic function, without overflow
+        case Link.LOG:
+            with np.errstate(over="ignore"):
+                return np.exp(eta)
+    return eta
+
+
+def row_effects_identified(family: Family, trials: np.ndarray | None) -> bool:
+    """A random effect per row can be told apart from the family's own spread: counts, and successes out
+    of more than one trial (overdispersion, as glmer fits ``(1 | row)``); not a measurement's residual, nor
+    a 0/1 outcome, whose every row's distribution is fixed by its probability alone."""
+    if family is Family.POISSON:
+        return True
+    return family is Family.BINOMIAL and trials is not None and bool(np.any(trials > 1))
+
+
+def row_effects_refused(family: Family) -> str:
+    """Why a random effect per row is refused for ``family`` (one without ``row_effects_identified``)."""
+    if family is Family.GAUSSIAN:
+        return "the group effects cannot be told apart from the residual; use a coarser grouping factor"
+    return ("a 0/1 outcome carries no information on a random effect per row (each row's distribution is its "
+            "probability alone, so the effect's SD is not identified; glmer fits one without complaint, at an "
+            "SD its approximation makes up); use a coarser grouping factor. An effect per row models "
+            "overdispersion of counts (family poisson) or of successes out of several trials (binomial)")
 
 
 # ------------------------------------------------------------------------------------------- rows
@@ -120,6 +186,14 @@ def _value(v: object) -> str:
 
 def _whole(values: np.ndarray) -> np.ndarray:
     return values == np.round(values)
+
+
+def _check_exact(values: np.ndarray, what: str, shown: dict[str, np.ndarray], where: _Rows) -> None:
+    """Counts must be held exactly in floating point (up to 2^53); above, n + 1 == n."""
+    big = values > MAX_COUNT
+    if big.any():
+        raise DataError(f"{what} must be counts up to {MAX_COUNT:.0f} (2^53, the largest whole numbers held exactly "
+                        f"in floating point), but {where.name(big, shown)} holds more; check those rows")
 
 
 # ----------------------------------------------------------------------------------------- families
@@ -175,6 +249,7 @@ def _poisson(spec: ModelSpec, y: np.ndarray, where: _Rows) -> np.ndarray:
                         "gaussian family")
     if not np.any(y > 0):
         raise DataError(f"every count of the response {name!r} is 0: a poisson model needs some events")
+    _check_exact(y, f"the response {name!r} of a poisson model", {name: y}, where)
     return y
 
 
@@ -198,6 +273,7 @@ def _binomial(spec: ModelSpec, frame: pd.DataFrame, numbers: Numbers, where: _Ro
                             f"({getattr(cbind, side).to_formula()}) are not whole in "
                             f"{where.name(~_whole(values), shown)}; fix those rows")
     trials = successes + failures
+    _check_exact(trials, f"the trials of {text} (successes + failures)", shown, where)
     if np.any(trials == 0):
         raise DataError(f"{text} has no trials (0 successes and 0 failures) in {where.name(trials == 0, shown)}; "
                         "such rows carry no information: remove them, or leave their cells empty")

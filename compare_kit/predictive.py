@@ -22,6 +22,7 @@ import pandas as pd
 from compare_kit.design import Design, build_design
 from compare_kit.errors import CompareKitError
 from compare_kit.new_rows import NewRows, new_rows
+from compare_kit.outcomes import require_gaussian
 from compare_kit.results import CHUNK_BYTES, BayesianFit, FitResult, FrequentistFit
 from compare_kit.spec import ModelSpec
 
@@ -47,6 +48,7 @@ def in_sample_rmsd(freq: FitResult | None = None, bayes: FitResult | None = None
     """The tutorial's check: how closely each model's predictions recreate the data."""
     rows = []
     if freq is not None:
+        require_gaussian(freq.spec, "the in-sample RMSD")
         y = freq.design.y
         rows.append({"model": freq.model, "engine": str(freq.engine),
                      "rmsd": float(np.sqrt(np.mean((y - freq.fitted()) ** 2))),
@@ -127,6 +129,8 @@ def kfold_predictions(specs: list[ModelSpec], data: pd.DataFrame, folds: int = 1
                       seed: int = 1) -> KFoldPredictions:
     """The frequentist half of ``cross_validated_rmse``: K refits of every model (no Bayesian input,
     so it can run beside the Bayesian fits, e.g. in another process)."""
+    for spec in specs:
+        require_gaussian(spec, "cross-validated RMSE")
     data = _cv_rows(specs, data)
     fold_of = np.random.default_rng(seed).permutation(len(data)) % folds
     preds = {spec.label: np.full(len(data), np.nan) for spec in specs}
@@ -191,6 +195,7 @@ def predict_new(freq: FitResult, bayes: FitResult, rows: list[NewRow], conf_leve
     """Predictive mean and interval for new rows, from both engines."""
     from scipy.stats import norm
 
+    require_gaussian(freq.spec, "predict_new")
     design = freq.design
     if len(design.blocks) != 1:
         raise CompareKitError("predict_new handles models with one grouping factor")

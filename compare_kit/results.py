@@ -20,12 +20,14 @@ import numpy as np
 import pandas as pd
 
 from compare_kit.design import DataSummary, Design
+from compare_kit.outcomes import require_gaussian, response_mean
 from compare_kit.loo import Elpd, Loo  # noqa: F401 - Elpd re-exported: the typed parts of a Loo
 from compare_kit.spec import ModelSpec
 from compare_kit.wording import count
 
 if TYPE_CHECKING:
     from compare_kit.engines.bayesian import EngineModels
+    from compare_kit.engines.glmm import GlmmSolution
     from compare_kit.engines.lmm import LmmSolution
     from compare_kit.engines.posterior import CanonicalDraws
     from compare_kit.fit_summary import FitSummary
@@ -68,6 +70,7 @@ FREQUENTIST_ENGINES = frozenset(e.value for e in EngineName if e.frequentist)
 
 RESIDUAL_GROUP = "Residual"
 RESIDUAL_TERM = "sd__Observation"
+OLS_METHOD = "OLS"
 
 KEY_COLUMNS = ["effect", "group", "level", "term"]
 ESTIMATE_COLUMNS = ["engine", "model", *KEY_COLUMNS, "estimate", "std_error",
@@ -234,7 +237,7 @@ class FitResult:
 
     engine: EngineName
     spec: ModelSpec
-    method: str  # "OLS", "REML", "ML", "MCMC"
+    method: str  # "OLS", "REML", "ML", "Laplace", "AGQ(nagq=N)", "MCMC"
     estimates: pd.DataFrame
     stats: FitStats
     health: Health
@@ -311,31 +314,40 @@ class FitResult:
         return self.summary()._repr_html_()
 
     def predict(self, data: pd.DataFrame, include_group_effects: bool = True) -> pd.Series:
-        """Predicted means of the rows of ``data``, on the scale of the response as modelled.
+        """Predicted means of the rows of ``data``, on the response scale.
 
-        Frequentist fits: ``X beta + Z b`` with the BLUPs; Bayesian fits: the posterior mean of the
-        mean (the same sum with posterior means, since it is linear). ``data`` is put on the fit's
-        own scale: centring and scaling use the fitted rows' means and SDs. A level of a grouping
-        factor the fit never saw gets no group effect (the population), as with
-        ``include_group_effects=False`` for every row. A row lacking a value the model needs, or
-        holding a level of a categorical predictor the fit never saw, is NaN.
+        Gaussian models: ``X beta + Z b`` with the BLUPs; Bayesian fits: the posterior mean of the mean
+        (the same sum with posterior means, since it is linear). Other families (GLMs, GLMMs): the inverse
+        link of ``X beta + Z b + offset`` at the conditional modes, a probability (bernoulli, binomial: per
+        trial) or an expected count (poisson, for the row's exposure), as R's ``predict(type = "response")``;
+        without group effects, the mean of a group whose effect is 0 (``re.form = NA``), not the average
+        over groups. The offset is computed from the new rows' columns by the formula's ``offset(...)``.
+        ``data`` is put on the fit's own scale: centring and scaling use the fitted rows' means and SDs. A
+        level of a grouping factor the fit never saw gets no group effect (the population), as with
+        ``include_group_effects=False`` for every row. A row lacking a value the model needs, holding a
+        level of a categorical predictor the fit never saw, or whose offset is not a finite number, is NaN.
+        The outcome's columns are not needed.
         """
         from compare_kit.new_rows import new_rows
 
         rows = new_rows(self.design, data)
-        pred = self._linear_predictor(rows.x, rows.z, rows.codes, include_group_effects, unestimable_as_zero=False)
+        eta = self._linear_predictor(rows.x, rows.z, rows.codes, include_group_effects, unestimable_as_zero=False)
+        pred = response_mean(self.spec.family.link, eta if rows.offset is None else eta + rows.offset)
         pred[~rows.usable] = np.nan
         return pd.Series(pred, index=data.index, name="predicted")
 
     def fitted(self) -> np.ndarray:
-        """Fitted values of the rows used, fixed part plus group effects (OLS: the fitted line).
+        """Fitted means of the rows used, fixed part plus group effects (OLS: the fitted line), on the
+        response scale: for a GLM or GLMM the inverse link of the linear predictor with its offset (a
+        probability, or an expected count), R's ``fitted()``.
 
         A coefficient that cannot be estimated counts as 0 here, as in R's ``fitted()``: on these rows
         its column lies in the span of the estimated ones (or is zero), so the fit does not depend on it.
         """
         design = self.design
-        return self._linear_predictor(design.x, tuple(b.z for b in design.blocks),
-                                      tuple(b.codes for b in design.blocks), True, unestimable_as_zero=True)
+        eta = self._linear_predictor(design.x, tuple(b.z for b in design.blocks),
+                                     tuple(b.codes for b in design.blocks), True, unestimable_as_zero=True)
+        return response_mean(self.spec.family.link, eta if design.offset is None else eta + design.offset)
 
     def _linear_predictor(self, x: pd.DataFrame, z: tuple[pd.DataFrame, ...], codes: tuple[np.ndarray, ...],
                           include_group_effects: bool, *, unestimable_as_zero: bool) -> np.ndarray:
@@ -370,9 +382,16 @@ class MixedState:
 
 @dataclass(frozen=True, eq=False, repr=False)  # repr=False: FitResult's one-line repr, not a field dump
 class FrequentistFit(FitResult):
-    """An OLS fit (``mixed`` is None) or a mixed fit by REML or ML."""
+    """An OLS fit, a Gaussian mixed fit by REML or ML (``mixed``), a GLM by ML, or a GLMM by the Laplace
+    approximation or adaptive quadrature (``glmm``: compare_kit's engine's solution)."""
 
     mixed: MixedState | None = None
+    glmm: GlmmSolution | None = None
+
+    @property
+    def ols(self) -> bool:
+        """Fitted by least squares (a Gaussian model without random terms): t intervals, a residual SD."""
+        return self.method == OLS_METHOD
 
     def profile_intervals(self, level: float | None = None) -> pd.DataFrame:
         """Profile-likelihood intervals of every SD, as lme4's ``confint(method = "profile")``.
@@ -391,15 +410,17 @@ class FrequentistFit(FitResult):
         """
         from compare_kit.engines.frequentist import sd_profile_intervals
 
+        require_gaussian(self.spec, "profile-likelihood intervals")
         conf = self.estimates["conf_level"].iloc[0] if level is None else level
         return sd_profile_intervals(self.design, float(conf))
 
     @cached_property
     def pev(self) -> pd.DataFrame:
-        """Per group effect: BLUP, conditional SD (given beta) and Henderson's prediction-error SD."""
-        if self.mixed is None:
+        """Per group effect: BLUP (a GLMM's conditional mode), conditional SD (given beta) and Henderson's
+        prediction-error SD (a GLMM's: of the linearised model at the final IRLS weights, given theta)."""
+        sol = self.glmm if self.glmm is not None else self.mixed.solution if self.mixed is not None else None
+        if sol is None:
             return pd.DataFrame(columns=["group", "level", "term", "blup", "cond_sd", "pev_sd"])
-        sol = self.mixed.solution
         labels = effect_labels(self.design)
         diag = np.concatenate([np.einsum("gaa->ga", v).ravel() for v in sol.pev])
         cond = np.concatenate([np.einsum("gaa->ga", v).ravel() for v in sol.cond_var])

@@ -485,7 +485,7 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
     from compare_kit.engines.frequentist import fit_frequentist
     from compare_kit import predictive
     from compare_kit.compare import compare
-    from compare_kit.outcomes import check_fit_available
+    from compare_kit.outcomes import FitSide, check_fit_available
     from compare_kit.processes import Sidecar
 
     if workers is None:
@@ -498,7 +498,7 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
     data = study.load_data()
     study.check(data)
     for entry in study.models:  # before any fit or second process starts
-        check_fit_available(entry.spec)
+        check_fit_available(entry.spec, FitSide.STUDY)
     sidecar = None
     if workers > 1:
         say("cross-validation refits and teaching demonstrations run in a second process ...")

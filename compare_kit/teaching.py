@@ -25,6 +25,7 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
+from compare_kit.outcomes import require_gaussian
 from compare_kit.results import Effect, FitResult, FrequentistFit
 
 # The prior flattening's HalfNormal scales, as multiples of the response's SD: the widest, 12.5 SDs, is
@@ -141,6 +142,8 @@ def conditional_equivalence(freq: FitResult, draws: int = 1000, tune: int = 500,
     the same mixed model with its variance components fixed. Above ``CONDITIONAL_ROW_DRAWS_BUDGET``
     it samples fewer draws (``conditional_sampling``), and its explanation says so.
     """
+    if isinstance(freq, FitResult):
+        require_gaussian(freq.spec, "conditional_equivalence")
     if not isinstance(freq, FrequentistFit) or freq.mixed is None:
         raise ValueError("conditional_equivalence needs a frequentist mixed-model fit")
     plan = conditional_sampling(freq.design.n, draws, tune, chains)
@@ -235,6 +238,7 @@ def prior_flattening(freq_reml: FitResult, freq_ml: FitResult, scales: tuple[flo
 
     from compare_kit.engines.compile_cache import compile_pymc_model
 
+    require_gaussian(freq_reml.spec, "prior_flattening")
     design = freq_reml.design
     if len(design.blocks) != 1 or list(design.blocks[0].z.columns) != ["(Intercept)"]:
         raise ValueError("prior_flattening needs a model with one random intercept, e.g. varying_intercept")

@@ -58,11 +58,12 @@ def assert_variance_components_match(pars: pd.DataFrame, ref: pd.DataFrame) -> N
 @pytest.fixture
 def engines_must_not_run(monkeypatch):
     """Fail loudly if a model reaches statsmodels or the sampler."""
-    from compare_kit.engines import bayesian, frequentist
+    from compare_kit.engines import bayesian, frequentist, glmm_fit
 
     def forbidden(*_args, **_kwargs):
         raise AssertionError("an engine ran before the bad input was rejected")
 
-    for module, name in ((frequentist, "_fit_mixed"), (frequentist, "_fit_ols"), (bayesian, "_build"),
+    for module, name in ((frequentist, "_fit_mixed"), (frequentist, "_fit_ols"), (glmm_fit, "_fit_glm"),
+                         (glmm_fit, "_fit_glmm"), (bayesian, "_build"),
                          (bayesian, "run_sampler")):
         monkeypatch.setattr(module, name, forbidden)

@@ -58,7 +58,7 @@ from compare_kit.results import (
     SamplingInfo,
     sd_term,
 )
-from compare_kit.outcomes import check_fit_available
+from compare_kit.outcomes import FitSide, check_fit_available
 from compare_kit.settings import (
     DEFAULT_CHAINS,
     DEFAULT_DRAWS,
@@ -116,7 +116,7 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = DEFAULT_DR
     prior_choice = Priors.coerce(priors)
     t0 = time.perf_counter()
     design = build_design(spec, data)
-    check_fit_available(spec)  # a non-Gaussian family or an offset: read and checked, not fitted yet
+    check_fit_available(spec, FitSide.BAYESIAN)  # a non-Gaussian family or an offset: not fitted yet
     if method == Method.COLLAPSED:
         check_collapsible(design)
     _check_categorical_levels(design)

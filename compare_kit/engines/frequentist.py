@@ -28,14 +28,25 @@ from compare_kit.engines.lmm import (
     LinearMixedModel,
     LmmSolution,
     Optimum,
-    ReTerm,
     lower_root,
     one_blas_thread,
 )
+from compare_kit.engines.glmm import MAX_NAGQ
+from compare_kit.engines.glmm_fit import fit_generalized, re_terms
 from compare_kit.engines.mixedlm import DEFAULT_OPTIMIZERS
 from compare_kit.engines.profile_likelihood import profile_intervals
+from compare_kit.engines.tidy_rows import (
+    aliased_note,
+    effect_uncertainty,
+    fixed_rows,
+    group_rows,
+    ran_pars_rows,
+    row,
+)
 from compare_kit.errors import DataError, FitError, SpecError
+from compare_kit.family import Family
 from compare_kit.results import (
+    OLS_METHOD,
     RESIDUAL_GROUP,
     RESIDUAL_TERM,
     Effect,
@@ -44,21 +55,16 @@ from compare_kit.results import (
     FrequentistFit,
     Health,
     MixedState,
-    cor_term,
-    effect_labels,
     make_estimates,
     ols_residual_df,
     sd_term,
     validate_estimates,
-    wald_interval,
 )
-from compare_kit.outcomes import check_fit_available
+from compare_kit.outcomes import FitSide, check_fit_available
 from compare_kit.spec import ModelSpec
-from compare_kit.wording import count
 
 Method = Literal["REML", "ML"]
 BOUNDARY_TOLERANCE = 1e-4  # lme4's isSingular tolerance on the relative Cholesky factor
-BOUNDARY_BLUP_NOTE = "group SD at the boundary: the BLUP is shrunk to zero, not estimated"
 CONVERGENCE_GAP = 1e-6  # log-likelihood a small step may still gain at a maximum
 _ENGINE = EngineName.STATSMODELS
 
@@ -67,26 +73,37 @@ def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML"
                     conf_level: float = 0.95,
                     optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS,
                     information_criteria: bool = True, mixedlm: bool = True,
-                    progress: Callable[[str], None] | None = None, profile: bool = False) -> FrequentistFit:
-    """Fit ``spec`` to ``data``: OLS without random terms, else a mixed model by REML or ML.
+                    progress: Callable[[str], None] | None = None, profile: bool = False,
+                    nagq: int = 1) -> FrequentistFit:
+    """Fit ``spec`` to ``data``: OLS without random terms, else a mixed model by REML or ML; for the
+    bernoulli, binomial and poisson families a GLM (statsmodels) or a GLMM (compare_kit's engine, glmer's
+    method) by maximum likelihood.
 
     Parameters
     ----------
     method : {"REML", "ML"}
+        Gaussian models only. A GLM or GLMM is always fitted by ML (REML is not defined for them), so
+        ``method`` is ignored there; the fit's ``method`` says how it was fitted: ``ML`` (a GLM),
+        ``Laplace`` or ``AGQ(nagq=N)`` (a GLMM).
     optimizers : tuple of str
-        MixedLM's optimizers, tried in turn.
+        MixedLM's optimizers, tried in turn (Gaussian mixed models).
     information_criteria : bool
         A REML fit also refits by ML for AIC and BIC unless False (cross-validation folds).
     mixedlm : bool
         Fit statsmodels MixedLM beside compare_kit's engine where it can fit the model, and report
-        its estimates; False reports compare_kit's engine alone (faster; the same optimum).
+        its estimates; False reports compare_kit's engine alone (faster; the same optimum). GLMMs are
+        compare_kit's engine's alone (no Python library fits them by ML).
     progress : callable, optional
-        Called with a line of text every few seconds while compare_kit's engine searches (long fits).
+        Called with a line of text every few seconds while compare_kit's engine searches (long Gaussian fits).
     profile : bool
         Give every SD row of a mixed model (random-effect SDs, residual SD) a profile-likelihood interval,
         lme4's ``confint(method = "profile")``, in ``conf_low``/``conf_high``, with the method in
         ``note``. Off by default: it refits the model about ten times per SD (see
-        ``FrequentistFit.profile_intervals`` for the intervals alone).
+        ``FrequentistFit.profile_intervals`` for the intervals alone). Gaussian models only, for now.
+    nagq : int
+        GLMMs: 1 (the default) is the Laplace approximation, glmer's default; N from 2 to 100 is N-point
+        adaptive Gauss-Hermite quadrature (glmer's ``nAGQ``), for one grouping factor with one scalar
+        random effect, as glmer allows (a clear ``FitError`` otherwise). Other models take only 1.
     """
     if not isinstance(spec, ModelSpec):
         raise SpecError(f"spec must be a ModelSpec (use ModelSpec.from_formula), got {type(spec).__name__}")
@@ -101,10 +118,13 @@ def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML"
     for name, value in (("mixedlm", mixedlm), ("profile", profile)):
         if not isinstance(value, bool):
             raise FitError(f"{name} must be True or False, got {value!r}")
+    _check_family_options(spec, nagq, profile)
     design = build_design(spec, data)
-    check_fit_available(spec)  # a non-Gaussian family or an offset: read and checked, not fitted yet
+    check_fit_available(spec, FitSide.FREQUENTIST)  # a Gaussian model with an offset: read, not fitted yet
     if design.x_estimable.shape[1] == 0 and not design.blocks:
         raise SpecError("the model has no estimable coefficient")
+    if spec.family is not Family.GAUSSIAN:
+        return fit_generalized(design, conf_level, nagq)
     if design.n <= design.x_estimable.shape[1]:
         raise DataError(f"{design.n} rows cannot estimate {design.x_estimable.shape[1]} fixed coefficients "
                         "and a residual variance; more rows are needed")
@@ -115,17 +135,31 @@ def fit_frequentist(spec: ModelSpec, data: pd.DataFrame, method: Method = "REML"
     return _with_profile_intervals(fit, conf_level) if profile else fit
 
 
+def _check_family_options(spec: ModelSpec, nagq: object, profile: bool) -> None:
+    """``nagq`` is a count of nodes, and more than one only for a GLMM; ``profile`` only for Gaussian models."""
+    if isinstance(nagq, bool) or not isinstance(nagq, int | np.integer) or not 1 <= nagq <= MAX_NAGQ:
+        raise FitError(f"nagq must be a whole number from 1 (the Laplace approximation) to {MAX_NAGQ} (adaptive "
+                       f"Gauss-Hermite quadrature with that many nodes), got {nagq!r}")
+    if nagq != 1 and spec.family is Family.GAUSSIAN:
+        raise FitError(f"nagq={nagq} sets the quadrature of a GLMM (family bernoulli, binomial or poisson); a "
+                       "Gaussian model's likelihood is exact: leave nagq out")
+    if profile and spec.family is not Family.GAUSSIAN:
+        raise FitError(f"profile-likelihood intervals are available for Gaussian models only, for now; this "
+                       f"model's family is {spec.family.value!r}: leave profile out (its fixed effects have "
+                       "Wald intervals)")
+
+
 def _with_profile_intervals(fit: FrequentistFit, conf_level: float) -> FrequentistFit:
     """``fit`` with its SD rows' intervals from the profile likelihood (the method named in ``note``)."""
     import dataclasses
 
     profiled = sd_profile_intervals(fit.design, conf_level).set_index(["group", "term"])
     estimates = fit.estimates.copy()
-    for i, row in estimates[estimates["effect"] == str(Effect.RAN_PARS)].iterrows():
-        key = (row["group"], row["term"])
+    for i, sd in estimates[estimates["effect"] == str(Effect.RAN_PARS)].iterrows():
+        key = (sd["group"], sd["term"])
         if key in profiled.index:
             estimates.loc[i, ["conf_low", "conf_high"]] = profiled.loc[key, ["conf_low", "conf_high"]].to_numpy()
-            estimates.loc[i, "note"] = "; ".join(filter(None, [row["note"], profiled.loc[key, "method"]]))
+            estimates.loc[i, "note"] = "; ".join(filter(None, [sd["note"], profiled.loc[key, "method"]]))
     return dataclasses.replace(fit, estimates=validate_estimates(estimates))
 
 
@@ -143,30 +177,19 @@ def _fit_ols(design: Design, conf_level: float) -> FrequentistFit:
     beta = np.asarray(res.params) / norms
     se = np.asarray(res.bse) / norms
     df_resid = ols_residual_df(design)
-    low, high = wald_interval(beta, se, conf_level, df_resid)
-    fixed = dict(zip(x.columns, zip(beta, se, low, high, strict=True), strict=True))
-    rows = []
-    for name in design.x.columns:
-        if name in fixed:
-            rows.append(_row(Effect.FIXED, "", "", name, *fixed[name], conf_level, design.spec.label))
-        else:
-            rows.append(_row(Effect.FIXED, "", "", name, np.nan, np.nan, np.nan, np.nan, conf_level,
-                             design.spec.label, note=design.aliased[name]))
+    rows = fixed_rows(design, beta, se, conf_level, df_resid)
     sigma = float(np.sqrt(res.ssr / df_resid))
-    rows.append(_row(Effect.RAN_PARS, RESIDUAL_GROUP, "", RESIDUAL_TERM, sigma, np.nan, np.nan, np.nan,
-                     conf_level, design.spec.label))
+    rows.append(row(Effect.RAN_PARS, RESIDUAL_GROUP, "", RESIDUAL_TERM, sigma, np.nan, np.nan, np.nan,
+                    conf_level, design.spec.label))
     loglik = float(res.llf)
     df = x.shape[1] + 1  # coefficients and the residual variance, as R's logLik(lm)
     n_groups = {c: int(design.data[c].nunique()) for c in sorted(design.categorical)}
-    notes = (f"{count(len(design.aliased), 'coefficient')} not estimable from the data (reported empty with the "
-             "reason)",) if design.aliased else ()
     stats = FitStats(nobs=design.n, n_groups=n_groups, loglik=loglik, loglik_method="ML",
                      aic=-2 * loglik + 2 * df, bic=-2 * loglik + np.log(design.n) * df, df=df)
-    health = Health(converged=True, boundary=False, optimizer="QR least squares", notes=notes + design.notes)
-    return FrequentistFit(_ENGINE, design.spec, "OLS", make_estimates(rows), stats, health, design.summary,
+    health = Health(converged=True, boundary=False, optimizer="QR least squares",
+                    notes=aliased_note(design) + design.notes)
+    return FrequentistFit(_ENGINE, design.spec, OLS_METHOD, make_estimates(rows), stats, health, design.summary,
                           design=design, seconds=time.perf_counter() - start)
-
-
 
 
 # ------------------------------------------------------------ mixed models
@@ -174,9 +197,7 @@ def _fit_ols(design: Design, conf_level: float) -> FrequentistFit:
 
 def own_engine(design: Design, reml: bool) -> LinearMixedModel:
     """compare_kit's profiled criterion for ``design``."""
-    terms = [ReTerm(b.codes, len(b.levels), b.z.to_numpy(dtype=float), b.term.correlated)
-             for b in design.blocks]
-    return LinearMixedModel(design.y, design.x_estimable.to_numpy(dtype=float), terms, reml)
+    return LinearMixedModel(design.y, design.x_estimable.to_numpy(dtype=float), re_terms(design), reml)
 
 
 def _checker(design: Design, layout: mixedlm.Layout, criterion: LinearMixedModel,
@@ -280,29 +301,6 @@ def _with_own_engine(criterion: LinearMixedModel, optimum: Optimum, obstacle: st
                    "compare_kit (SLSQP, bounded theta)", log, (), (note,), {"compare_kit": own_seconds})
 
 
-@dataclass(frozen=True)
-class _EffectUncertainty:
-    """Per random effect (global order): BLUP, conditional SD, Henderson PEV and its covariance with beta."""
-
-    b: np.ndarray
-    cond_sd: np.ndarray
-    pev: np.ndarray
-    cov_with_beta: np.ndarray  # (effect, fixed column)
-
-
-def _effect_uncertainty(sol: LmmSolution) -> _EffectUncertainty:
-    """The per-term blocks of ``sol`` laid end to end (term by term, level-major, coefficient-minor)."""
-    def stack(parts: tuple[np.ndarray, ...]) -> np.ndarray:
-        return np.concatenate([np.einsum("gaa->ga", x).ravel() for x in parts])
-
-    p = len(sol.beta)
-    return _EffectUncertainty(
-        np.concatenate([b.ravel() for b in sol.b]),
-        np.sqrt(np.clip(stack(sol.cond_var), 0, None)),
-        stack(sol.pev),
-        np.concatenate([c.reshape(-1, p) for c in sol.cov_b_beta]))
-
-
 def _boundary(design: Design, rel_covs: list[np.ndarray]) -> tuple[bool, dict[tuple[str, str], str]]:
     """lme4's singularity check on the relative Cholesky factor: independent of the outcome's scale."""
     flagged: dict[tuple[str, str], str] = {}
@@ -319,69 +317,12 @@ def _boundary(design: Design, rel_covs: list[np.ndarray]) -> tuple[bool, dict[tu
 
 def _mixed_rows(design: Design, sol: LmmSolution, rel_covs: list[np.ndarray], scale: float,
                 conf_level: float, boundary_terms: dict[tuple[str, str], str]) -> list[dict]:
-    label = design.spec.label
-    rows: list[dict] = []
-    est_cols = list(design.x_estimable.columns)
-    beta = dict(zip(est_cols, sol.beta, strict=True))
-    beta_se = dict(zip(est_cols, np.sqrt(np.diag(sol.cov_beta)), strict=True))
-    for name in design.x.columns:
-        if name in beta:
-            lo, hi = wald_interval(beta[name], beta_se[name], conf_level)
-            rows.append(_row(Effect.FIXED, "", "", name, beta[name], beta_se[name], lo, hi, conf_level, label))
-        else:
-            rows.append(_row(Effect.FIXED, "", "", name, np.nan, np.nan, np.nan, np.nan, conf_level, label,
-                             note=design.aliased[name]))
-    for block, cov in zip(design.blocks, rel_covs, strict=True):
-        sds = np.sqrt(np.clip(np.diag(cov), 0, None) * scale)
-        coefs = list(block.z.columns)
-        for c, coef in enumerate(coefs):
-            rows.append(_row(Effect.RAN_PARS, block.group, "", sd_term(coef), sds[c], np.nan, np.nan, np.nan,
-                             conf_level, label, note="at the boundary" if (block.group, coef) in boundary_terms
-                             else ""))
-        if block.term.correlated:
-            for a in range(len(coefs)):
-                for b in range(a + 1, len(coefs)):
-                    denom = sds[a] * sds[b]
-                    cor = cov[a, b] * scale / denom if denom > 0 else np.nan
-                    note = "" if denom > 0 else "undefined: an SD is zero"
-                    rows.append(_row(Effect.RAN_PARS, block.group, "", cor_term(coefs[a], coefs[b]), cor,
-                                     np.nan, np.nan, np.nan, conf_level, label, note=note))
-    rows.append(_row(Effect.RAN_PARS, RESIDUAL_GROUP, "", RESIDUAL_TERM, np.sqrt(scale), np.nan, np.nan,
-                     np.nan, conf_level, label))
-    rows += _group_rows(design, sol, beta, conf_level, boundary_terms)
-    return rows
-
-
-def _group_rows(design: Design, sol: LmmSolution, beta: dict[str, float], conf_level: float,
-                boundary_terms: dict[tuple[str, str], str]) -> list[dict]:
-    """ran_vals (BLUP, conditional SD) and ran_coefs (fixed + BLUP, with its joint error SD)."""
-    labels = effect_labels(design)
-    unc = _effect_uncertainty(sol)
-    est_cols = list(design.x_estimable.columns)
-    fixed_idx = np.array([est_cols.index(t) if t in est_cols else -1 for t in labels["term"]])
-    has_fixed = fixed_idx >= 0
-    safe = np.where(has_fixed, fixed_idx, 0)
-    rows_idx = np.arange(len(labels))
-    coef_var = unc.pev + np.where(has_fixed, np.diag(sol.cov_beta)[safe]
-                                  + 2 * unc.cov_with_beta[rows_idx, safe], 0.0)
-    coef_se = np.sqrt(np.clip(coef_var, 0, None))
-    fixed_part = np.array([beta.get(t, 0.0) for t in labels["term"]])
-    vals_lo, vals_hi = wald_interval(unc.b, unc.cond_sd, conf_level)
-    coef = fixed_part + unc.b
-    coef_lo, coef_hi = wald_interval(coef, coef_se, conf_level)
-    label = design.spec.label
-    vals, coefs = [], []
-    for i, (group, level, term) in enumerate(labels.itertuples(index=False)):
-        if (group, term) in boundary_terms:
-            # the BLUP is zero by construction, not an estimate: no standard error, no interval
-            vals.append(_row(Effect.RAN_VALS, group, level, term, unc.b[i], np.nan, np.nan, np.nan,
-                             conf_level, label, note=BOUNDARY_BLUP_NOTE))
-        else:
-            vals.append(_row(Effect.RAN_VALS, group, level, term, unc.b[i], unc.cond_sd[i], vals_lo[i],
-                             vals_hi[i], conf_level, label))
-        coefs.append(_row(Effect.RAN_COEFS, group, level, term, coef[i], coef_se[i], coef_lo[i], coef_hi[i],
-                          conf_level, label))
-    return vals + coefs
+    rows = fixed_rows(design, sol.beta, np.sqrt(np.diag(sol.cov_beta)), conf_level)
+    rows += ran_pars_rows(design, [cov * scale for cov in rel_covs], conf_level, boundary_terms)
+    rows.append(row(Effect.RAN_PARS, RESIDUAL_GROUP, "", RESIDUAL_TERM, np.sqrt(scale), np.nan, np.nan,
+                    np.nan, conf_level, design.spec.label))
+    unc = effect_uncertainty(sol.b, sol.cond_var, sol.pev, sol.cov_b_beta, len(sol.beta))
+    return rows + group_rows(design, unc, sol.beta, sol.cov_beta, conf_level, boundary_terms)
 
 
 def _mixed_stats(design: Design, loglik: float, method: Method, information_criteria: bool,
@@ -430,14 +371,6 @@ def sd_profile_intervals(design: Design, level: float) -> pd.DataFrame:
             group, term = block.group, sd_term(block.z.columns[p.coef])
         rows.append((group, term, p.estimate, p.low, p.high, level, "profile likelihood (ML deviance)"))
     return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
-
-
-def _row(effect: Effect, group: str, level: str, term: str, estimate: float, std_error: float,
-         conf_low: float, conf_high: float, conf_level: float, model: str, note: str = "") -> dict:
-    return {"engine": str(_ENGINE), "model": model, "effect": str(effect), "group": group, "level": level,
-            "term": term, "estimate": float(estimate), "std_error": float(std_error),
-            "conf_low": float(conf_low), "conf_high": float(conf_high), "conf_level": conf_level,
-            "note": note}
 
 
 __all__ = ["DEFAULT_OPTIMIZERS", "INTERCEPT", "PROFILE_COLUMNS", "Method", "fit_frequentist", "own_engine",

@@ -45,8 +45,11 @@ from scipy import stats
 
 from compare_kit.engines.bounded_search import FAILED_DEVIANCE, BoundedSearch
 from compare_kit.engines.glmm_checks import (
+    GRADIENT_TOLERANCE,
     VcovMethod,
+    extreme_means,
     fixed_effect_covariance,
+    health_messages,
     overdispersion_ratio,
     separated_columns,
 )
@@ -64,8 +67,6 @@ PDEV_ROUNDING = 1e-11  # a step raising the penalised deviance by less than this
 GRADIENT_STEP = 1e-7  # forward differences of the criterion (noise ~1e-12 / 1e-7 and curvature error ~1e-7 x H)
 MAX_NAGQ = 100  # lme4's GHrule: ord < 101
 BOUNDARY_TOLERANCE = 1e-4  # lme4's isSingular tolerance on theta's diagonal
-GRADIENT_TOLERANCE = 2e-3  # lme4's check.conv.grad tolerance on the scaled gradient
-EXTREME_MEAN = 1e-8  # a fitted probability this close to 0 or 1 (a rate below it) is numerically extreme
 
 
 class Stage(enum.Enum):
@@ -297,8 +298,9 @@ def forward_gradient(fun: Callable[[np.ndarray], float], x: np.ndarray) -> np.nd
 
 @dataclass(frozen=True)
 class GlmmHealth:
-    """What can weaken a GLMM fit, as numbers and plain sentences."""
+    """What can weaken a GLMM fit, as numbers and plain sentences (``messages``, or ``describe`` with names)."""
 
+    family: GlmmFamily
     converged: bool  # the search succeeded, PIRLS converged and lme4's scaled gradient is small
     scaled_gradient: float  # lme4's convergence check: max |H^-1/2 g| on the free parameters
     boundary: tuple[tuple[int, int], ...]  # (term, coefficient) with theta's diagonal below 1e-4 (lme4's isSingular)
@@ -306,7 +308,22 @@ class GlmmHealth:
     extreme_fitted: int  # rows whose fitted probability is within 1e-8 of 0 or 1 (a rate below 1e-8)
     overdispersion: float | None  # sum of squared Pearson residuals / (n - p - n_theta); None for 0/1 outcomes
     vcov_method: VcovMethod
-    messages: tuple[str, ...]
+
+    @property
+    def messages(self) -> tuple[str, ...]:
+        """The sentences, with x's columns and the random coefficients named by position."""
+        return self.describe(lambda j: f"x column {j}", lambda t, a: f"random term {t + 1}, coefficient {a + 1}")
+
+    def describe(self, column: Callable[[int], str], coefficient: Callable[[int, int], str],
+                 overdispersion: bool = True) -> tuple[str, ...]:
+        """The sentences, naming x's column ``j`` as ``column(j)`` and coefficient ``a`` of term ``t`` as
+        ``coefficient(t, a)``; ``overdispersion=False`` leaves the Pearson ratio out (a model with an
+        observation-level effect, whose conditional Pearson residuals say nothing of overdispersion)."""
+        return health_messages(converged=self.converged, gradient=self.scaled_gradient,
+                               boundary=[coefficient(t, a) for t, a in self.boundary],
+                               separated=[column(j) for j in self.separated], extreme=self.extreme_fitted,
+                               overdispersion=self.overdispersion if overdispersion else None, family=self.family,
+                               rx_fallback=self.vcov_method is VcovMethod.RX)
 
 
 @dataclass(frozen=True, eq=False)
@@ -321,7 +338,12 @@ class GlmmSolution:
     covariances: tuple[np.ndarray, ...]  # (k, k) per term: the random coefficients' covariance, T T'
     b: tuple[np.ndarray, ...]  # (levels, k) conditional modes
     cond_var: tuple[np.ndarray, ...]  # (levels, k, k) conditional variances given beta (lme4's condVar)
+    # given theta, from the penalised least squares at the final IRLS weights (the linearised model):
+    cov_beta_given_theta: np.ndarray  # lme4's vcov(use.hessian = FALSE)
+    pev: tuple[np.ndarray, ...]  # (levels, k, k) Henderson's prediction-error variance (beta estimated too)
+    cov_b_beta: tuple[np.ndarray, ...]  # (levels, k, p) each effect's error's covariance with beta's
     loglik: float  # log p(y), Laplace or quadrature (the saturated model's constant included for nagq > 1)
+    saturated_loglik: float  # the saturated model's log p(y) (0 for 0/1 outcomes), which glmer's nAGQ > 1 drops
     deviance: float  # conditional deviance at the modes, sum of deviance residuals (lme4's deviance())
     nobs: int
     eta: np.ndarray  # linear predictor at the modes (offset included)
@@ -359,6 +381,11 @@ class GlmmSolution:
     @property
     def bic(self) -> float:
         return -2 * self.loglik + np.log(self.nobs) * self.df
+
+    @property
+    def glmer_loglik(self) -> float:
+        """``logLik(glmer(...))``: ``loglik``, less the saturated model's for nagq > 1 (as glmer's quadrature)."""
+        return self.loglik if self.nagq == 1 else self.loglik - self.saturated_loglik
 
 
 def fit_glmm(terms: list[ReTerm], x: np.ndarray, y: np.ndarray, family: GlmmFamily | str,
@@ -444,43 +471,19 @@ def _solution(model: GeneralizedMixedModel, params: np.ndarray, searched: bool, 
     boundary = tuple((i, a) for i, (term, t) in enumerate(zip(model.terms, ts, strict=True))
                      for a in range(term.k) if abs(t[a, a]) < BOUNDARY_TOLERANCE)
     separated = separated_columns(model.x, response)
-    near = (s.mu < EXTREME_MEAN) if response.family is GlmmFamily.POISSON else \
-        (s.mu < EXTREME_MEAN) | (s.mu > 1 - EXTREME_MEAN)
-    zero_one = response.family is GlmmFamily.BERNOULLI or (response.family is GlmmFamily.BINOMIAL
-                                                           and bool(np.all(response.weights <= 1)))
-    over = None if zero_one else overdispersion_ratio(response, s.mu, model.p + model.n_theta)
+    over = overdispersion_ratio(response, s.mu, model.p + model.n_theta)
     converged = searched and final.converged and gradient < GRADIENT_TOLERANCE
-    messages = _health_messages(model, boundary, separated, int(near.sum()), over, method, converged, gradient)
-    health = GlmmHealth(converged, gradient, boundary, separated, int(near.sum()), over, method, messages)
+    health = GlmmHealth(response.family, converged, gradient, boundary, separated,
+                        extreme_means(response.family, s.mu), over, method)
+    minus_two = response.minus_two_loglik(s.mu)
+    conditional_deviance = float(response.deviance_residuals(s.mu).sum())
     return GlmmSolution(
         family=response.family, nagq=model.nagq, theta=theta, beta=beta, cov_beta=cov,
         covariances=tuple(t @ t.T for t in ts), b=tuple(model.effects(ts, s.u)), cond_var=at_theta.cond_var,
-        loglik=-0.5 * deviance, deviance=float(response.deviance_residuals(s.mu).sum()), nobs=model.n,
-        eta=s.eta, fitted=s.mu, health=health, evaluations=model.evaluations, seconds=time.perf_counter() - began)
-
-
-def _health_messages(model: GeneralizedMixedModel, boundary: tuple[tuple[int, int], ...], separated: tuple[int, ...],
-                     extreme: int, over: float | None, method: VcovMethod, converged: bool,
-                     gradient: float) -> tuple[str, ...]:
-    out = []
-    if not converged:
-        out.append(f"the search did not converge (lme4's scaled gradient {gradient:.2g}; glmer warns above "
-                   f"{GRADIENT_TOLERANCE}): "
-                   "the estimates are the best found and may be wrong")
-    for term, coef in boundary:
-        out.append(f"random term {term + 1}, coefficient {coef + 1}: SD at (or next to) zero, a singular fit")
-    if separated:
-        out.append(f"separation: the estimates of x columns {', '.join(str(c) for c in separated)} run off to "
-                   "infinity (some combination of them predicts every outcome in the rows it touches); "
-                   "their estimates and standard errors mean nothing")
-    if extreme:
-        out.append(f"{count(extreme, 'row')} with a fitted mean numerically at 0 or 1")
-    if over is not None and over > 1.5:
-        out.append(f"overdispersion: squared Pearson residuals sum to {over:.2f} times their degrees of freedom")
-    if method is VcovMethod.RX:
-        out.append("the finite-difference Hessian is not positive definite: fixed-effect standard errors are "
-                   "conditional on the variance parameters (lme4's fallback)")
-    return tuple(out)
+        cov_beta_given_theta=at_theta.cov_beta, pev=at_theta.pev, cov_b_beta=at_theta.cov_b_beta,
+        loglik=-0.5 * deviance, saturated_loglik=-0.5 * (minus_two - conditional_deviance),
+        deviance=conditional_deviance, nobs=model.n, eta=s.eta, fitted=s.mu, health=health,
+        evaluations=model.evaluations, seconds=time.perf_counter() - began)
 
 
 __all__ = ["GeneralizedMixedModel", "GlmmFamily", "GlmmHealth", "GlmmSolution", "Pirls", "PirlsFailure",

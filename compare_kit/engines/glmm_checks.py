@@ -11,22 +11,28 @@
   at infinity whatever the random effects do.
 * ``overdispersion_ratio``: the sum of squared Pearson residuals over the residual degrees of
   freedom (Bolker's GLMM FAQ; about 1 without overdispersion).
+* ``health_messages``: what weakens a fit, in plain sentences, with the columns and random
+  coefficients named as the caller names them (the engine: by position; a fit of a spec: by name).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import linalg, optimize
 
 from compare_kit.engines.bounded_search import FAILED_DEVIANCE
 from compare_kit.engines.glmm_family import GlmmFamily, Response
+from compare_kit.wording import count
 
 HESSIAN_STEP = 1e-4  # lme4's deriv12 delta
 SEPARATION_MARGIN = 1e-6  # the linear program's optimum above this (unit-scaled columns) is separation
 SEPARATED_ENTRY = 1e-7  # a direction's entry above this names its column
+GRADIENT_TOLERANCE = 2e-3  # lme4's check.conv.grad tolerance on the scaled gradient
+EXTREME_MEAN = 1e-8  # a fitted probability this close to 0 or 1 (a rate below it) is numerically extreme
+OVERDISPERSED = 1.5  # a Pearson ratio above this is a warning (Bolker's GLMM FAQ: about 1 without overdispersion)
 
 
 class VcovMethod(enum.Enum):
@@ -144,10 +150,63 @@ def separated_columns(x: np.ndarray, response: Response) -> tuple[int, ...]:
     return tuple(j for j in range(x.shape[1]) if max(best(unit[j]), best(-unit[j])) > SEPARATED_ENTRY)
 
 
-def overdispersion_ratio(response: Response, mu: np.ndarray, n_params: int) -> float:
-    """Sum of squared Pearson residuals at the conditional means over ``nobs - n_params`` (NaN without df)."""
+def overdispersion_ratio(response: Response, mu: np.ndarray, n_params: int) -> float | None:
+    """Sum of squared Pearson residuals at the (conditional) means over ``nobs - n_params`` (NaN without df);
+    None for 0/1 outcomes (bernoulli, or binomial with one trial per row), where it says nothing."""
+    if response.family is GlmmFamily.BERNOULLI or (response.family is GlmmFamily.BINOMIAL
+                                                   and bool(np.all(response.weights <= 1))):
+        return None
     df = response.n - n_params
     return float(np.sum(response.pearson(mu) ** 2) / df) if df > 0 else float("nan")
 
 
-__all__ = ["VcovMethod", "deriv12", "fixed_effect_covariance", "overdispersion_ratio", "separated_columns"]
+def extreme_means(family: GlmmFamily, mu: np.ndarray) -> int:
+    """Rows whose fitted probability is within ``EXTREME_MEAN`` of 0 or 1 (a rate: below it)."""
+    near = mu < EXTREME_MEAN if family is GlmmFamily.POISSON else (mu < EXTREME_MEAN) | (mu > 1 - EXTREME_MEAN)
+    return int(np.sum(near))
+
+
+def overdispersion_words(ratio: float, family: GlmmFamily) -> str:
+    """The Pearson overdispersion ratio as a sentence: the number, what it says, and what to do above 1."""
+    expected = "Poisson" if family is GlmmFamily.POISSON else "binomial"
+    if ratio > OVERDISPERSED:
+        return (f"Pearson overdispersion ratio {ratio:.2f} (> 1: more spread than {expected}; the standard errors "
+                "are too small. Consider an observation-level random effect, (1 | row) with a column row "
+                "numbering the rows)")
+    return (f"Pearson overdispersion ratio {ratio:.2f} (squared Pearson residuals over their degrees of freedom: "
+            f"about 1 when the outcome spreads as a {expected} one; compare_kit warns above {OVERDISPERSED})")
+
+
+def health_messages(*, converged: bool, gradient: float, boundary: Sequence[str], separated: Sequence[str],
+                    extreme: int, overdispersion: float | None, family: GlmmFamily,
+                    rx_fallback: bool) -> tuple[str, ...]:
+    """What weakens a GLM or GLMM fit, one sentence each.
+
+    ``boundary`` names the random coefficients whose SD is at zero, ``separated`` the fixed-effect
+    columns whose estimates run off; ``overdispersion`` (None for 0/1 outcomes) gives a sentence
+    only above ``OVERDISPERSED``; ``gradient`` is lme4's scaled gradient (NaN: not checked).
+    """
+    out = []
+    if not converged:
+        check = (f" (lme4's scaled gradient {gradient:.2g}; glmer warns above {GRADIENT_TOLERANCE})"
+                 if np.isfinite(gradient) else "")
+        out.append(f"the search did not converge{check}: the estimates are the best found and may be wrong")
+    out += [f"{name}: SD at (or next to) zero, a singular fit" for name in boundary]
+    if separated:
+        out.append(f"separation: the estimates of {', '.join(separated)} run off to infinity (some combination "
+                   "of them predicts every outcome in the rows it touches); their estimates and standard errors "
+                   "mean nothing")
+    if extreme:
+        at = "0" if family is GlmmFamily.POISSON else "0 or 1"
+        out.append(f"{count(extreme, 'row')} with a fitted mean numerically at {at}")
+    if overdispersion is not None and overdispersion > OVERDISPERSED:
+        out.append(overdispersion_words(overdispersion, family))
+    if rx_fallback:
+        out.append("the finite-difference Hessian is not positive definite: fixed-effect standard errors are "
+                   "conditional on the variance parameters (lme4's fallback)")
+    return tuple(out)
+
+
+__all__ = ["EXTREME_MEAN", "GRADIENT_TOLERANCE", "OVERDISPERSED", "VcovMethod", "deriv12", "extreme_means",
+           "fixed_effect_covariance", "health_messages", "overdispersion_ratio", "overdispersion_words",
+           "separated_columns"]

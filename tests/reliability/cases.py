@@ -147,7 +147,7 @@ CASES: list[Case] = [
     Case("formula-unsupported-power", "formulas", BASE, "y ~ x^2 + (1 | g)", "error",
          "allowed only inside I(...)"),
     Case("formula-unsupported-offset", "formulas", BASE, "y ~ x + offset(x) + (1 | g)", "error",
-         "fitting a model with an offset is not available yet"),
+         "fitting a Gaussian model with an offset is not available yet"),
     Case("inject-import", "formulas", BASE, "y ~ __import__('os').system('touch {sentinel}')", "error",
          "double underscore"),
     Case("inject-exec", "formulas", BASE, "y ~ exec(x) + (1 | g)", "error", "unknown function 'exec'"),

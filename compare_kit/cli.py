@@ -62,8 +62,8 @@ def _add_family_options(parser: argparse.ArgumentParser) -> None:
                         help="the outcome's family: gaussian (the default; a measurement), bernoulli (0/1, "
                              "or two levels with --success), binomial (successes out of trials: the formula's response "
                              "is cbind(successes, failures), e.g. cbind(y, n - y)), poisson (counts; "
-                             "offset(log(exposure)) allowed). Non-Gaussian families are read and checked "
-                             "against the table; fitting them is not available yet")
+                             "offset(log(exposure)) allowed). `fit` fits every family with either engine; "
+                             "`report` takes Gaussian models only, for now")
     parser.add_argument("--success", default=None, metavar="LEVEL",
                         help="with --family bernoulli: the level of a two-level outcome that counts as a success "
                              "(coded 1), e.g. --success Y")

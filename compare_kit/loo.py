@@ -27,7 +27,7 @@ class Elpd:
     pareto_k: np.ndarray  # (n,) the Pareto shape of each row's importance weights
     good_k: float  # min(1 - 1 / log10(S), 0.7): above it a row's estimate is unreliable
     n_samples: int
-    r_eff: float  # relative efficiency of the draws (mean ESS of sigma / S), as arviz's default
+    r_eff: float  # relative efficiency of the draws: mean ESS / S of sigma (Gaussian) or of the first fixed effect
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,10 @@ def psis_loo(draws: CanonicalDraws, design: Design, chunk_rows: int | None = Non
     from compare_kit.engines.posterior import pointwise_chunks
 
     n = design.n
-    sigma = draws.residual  # (chain, draw)
-    n_samples = sigma.size
-    r_eff = (1.0 if sigma.shape[0] == 1 else
-             float(array_stats.ess(sigma, method="mean", chain_axis=0, draw_axis=1)) / n_samples)
+    anchor = reff_anchor(draws)  # (chain, draw)
+    n_samples = draws.size
+    r_eff = (1.0 if anchor is None or anchor.shape[0] == 1 else
+             float(array_stats.ess(anchor, method="mean", chain_axis=0, draw_axis=1)) / n_samples)
     elpd_i, p_i, pareto_k, predictions = (np.empty(n) for _ in range(4))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -72,3 +72,14 @@ def psis_loo(draws: CanonicalDraws, design: Design, chunk_rows: int | None = Non
     elpd = Elpd(float(elpd_i.sum()), float(np.sqrt(n * np.var(elpd_i, ddof=1))) if n > 1 else 0.0,
                 float(p_i.sum()), elpd_i, pareto_k, good_k, n_samples, r_eff)
     return Loo(elpd, predictions, tuple(dict.fromkeys(notes)))
+
+
+def reff_anchor(draws: CanonicalDraws) -> np.ndarray | None:
+    """The draws whose mean ESS sets PSIS's r_eff: the residual SD of a Gaussian model (as before);
+    a GLMM has none, so its first fixed effect (the intercept when there is one), else the first
+    group SD; None for a model with neither (r_eff 1)."""
+    if draws.residual is not None:
+        return draws.residual
+    if draws.fixed.shape[-1]:
+        return draws.fixed[..., 0]
+    return draws.blocks[0].sd[..., 0] if draws.blocks else None

@@ -21,6 +21,7 @@ import pandas as pd
 
 from compare_kit.design import DataSummary, Design
 from compare_kit.outcomes import require_gaussian, response_mean
+from compare_kit.intervals import ols_residual_df, wald_interval  # noqa: F401 - re-exported
 from compare_kit.loo import Elpd, Loo  # noqa: F401 - Elpd re-exported: the typed parts of a Loo
 from compare_kit.spec import ModelSpec
 from compare_kit.wording import count
@@ -508,26 +509,33 @@ class BayesianFit(FitResult):
 
     @cached_property
     def mu(self) -> np.ndarray:
-        """Per draw, the model's mean of every row: (chain, draw, row)."""
+        """Per draw, the model's mean of every row on the response scale, in the outcome's units
+        (``E[y]``: a GLMM's probability for bernoulli, expected successes ``trials * p`` for
+        binomial, expected count for poisson; never the linear predictor): (chain, draw, row)."""
         from compare_kit.engines.posterior import posterior_mu
 
         return posterior_mu(self._draws(), self.design)
 
     @cached_property
     def log_likelihood(self) -> np.ndarray:
-        """Pointwise Normal log-likelihood per draw: (chain, draw, row)."""
-        from compare_kit.engines.posterior import normal_log_likelihood
+        """Pointwise log-likelihood per draw, of the model's family (Normal, Bernoulli, Binomial,
+        Poisson): (chain, draw, row)."""
+        from compare_kit.engines.posterior import pointwise_chunks
 
-        return normal_log_likelihood(self.design.y, self.mu, self._draws().residual)
+        draws = self._draws()
+        out = np.empty((draws.size, self.design.n))
+        for rows, _, log_lik in pointwise_chunks(draws, self.design):
+            out[:, rows] = log_lik
+        return out.reshape(*draws.shape, self.design.n)
 
     @property
     def n_draws(self) -> int:
         """Draws over all chains (the flat draw indices of ``mu_at`` run from 0 to this)."""
-        return int(self._draws().residual.size)
+        return self._draws().size
 
     def mu_at(self, draws: np.ndarray) -> np.ndarray:
         """The model's mean of every row at the given flat (chain-major) draw indices: (len(draws), n),
-        without building the full ``mu``."""
+        without building the full ``mu``; on the response scale, as ``mu``."""
         from compare_kit.engines.posterior import mean_of_draws
 
         return mean_of_draws(self._draws(), self.design, np.asarray(draws, dtype=int), slice(None))
@@ -542,7 +550,8 @@ class BayesianFit(FitResult):
 
         PSIS smooths each row's importance weights on its own, so chunking the rows is exact: the
         numbers are arviz_stats' (its ``psislw`` per row, its pointwise elpd and p_loo, its r_eff from
-        sigma's ESS as ``az.loo`` on ``loo_data()`` computes it). The leave-one-out means are
+        the ESS of sigma, or of a GLMM's first fixed effect (``loo.reff_anchor``), as ``az.loo`` on
+        ``loo_data()`` computes it). The leave-one-out means are
         ``sum_s softmax(lw)_s mu_s`` from the same smoothed weights (arviz's formula for
         ``loo_expectations(kind="mean")``, without smoothing every row a second time).
         ``az.loo(bayes.posterior, reff=bayes.loo.elpd.r_eff)`` gives the same numbers from the full tree.
@@ -552,14 +561,18 @@ class BayesianFit(FitResult):
         return psis_loo(self._draws(), self.design, chunk_rows)
 
     def loo_data(self) -> Any:
-        """The arviz DataTree of ``az.loo``: residual SD, row means, log-likelihood, outcome.
+        """The arviz DataTree of ``az.loo``: the r_eff anchor (residual SD, or a GLMM's first fixed effect,
+        named ``sigma`` either way), row means, log-likelihood, outcome.
 
         It holds the full (chain, draw, n) arrays, so it is for small fits and for checking
         ``psis_loo`` against arviz; ``loo`` itself never builds it.
         """
         import arviz as az
 
-        return az.from_dict({"posterior": {"sigma": self._draws().residual},
+        from compare_kit.loo import reff_anchor
+
+        anchor = reff_anchor(self._draws())
+        return az.from_dict({"posterior": {"sigma": anchor if anchor is not None else np.zeros(self._draws().shape)},
                              "posterior_predictive": {"y": self.mu}, "log_likelihood": {"y": self.log_likelihood},
                              "observed_data": {"y": self.design.y}})
 
@@ -577,18 +590,3 @@ def effect_labels(design: Design) -> pd.DataFrame:
               for block in design.blocks]
     return (pd.concat(frames, ignore_index=True) if frames
             else pd.DataFrame(columns=["group", "level", "term"]))
-
-
-def ols_residual_df(design: Design) -> int:
-    """An OLS fit's residual degrees of freedom: rows less estimable coefficients (its t intervals')."""
-    return design.n - design.x_estimable.shape[1]
-
-
-def wald_interval(estimate: np.ndarray, std_error: np.ndarray, level: float,
-                  df: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric interval ``estimate ± q * se``: q the normal quantile, or Student's t with ``df``
-    degrees of freedom when given (OLS)."""
-    from scipy.stats import norm, t
-
-    q = norm.ppf(0.5 + level / 2) if df is None else t.ppf(0.5 + level / 2, df)
-    return estimate - q * std_error, estimate + q * std_error

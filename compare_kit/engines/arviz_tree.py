@@ -10,7 +10,7 @@ posterior variable                 dims                       tidy table row
 ``floor``, ``countyAITKIN``        chain, draw                fixed, the same term
 ``sd__(Intercept)|county``         chain, draw                ran_pars ``sd__(Intercept)``, county
 ``cor__(Intercept).floor|county``  chain, draw                ran_pars ``cor__(Intercept).floor``
-``sigma``                          chain, draw                ran_pars ``sd__Observation``
+``sigma`` (Gaussian models only)   chain, draw                ran_pars ``sd__Observation``
 ``1|county``, ``floor|county``     chain, draw, ``county``    ran_vals, one per level
 =================================  =========================  ====================================
 
@@ -22,9 +22,12 @@ its coords are the level names. A name already taken keeps its tidy spelling (a 
 ``sd__Observation``); any other clash (with ``chain``, ``draw`` or another name) gets a trailing
 ``_``. Every variable's attrs hold its tidy ``effect``, ``group`` and ``term``.
 
+A GLMM (bernoulli, binomial, poisson) has no residual SD and so no ``sigma``.
 Beside ``posterior`` the tree has ``sample_stats`` (the sampler's own), ``observed_data``, and the
-row-wise groups ``log_likelihood`` (pointwise Normal) and ``posterior_predictive`` (replicated
-responses, seeded), each named after the response with dim ``__obs__`` (the rows used, in order).
+row-wise groups ``log_likelihood`` (pointwise, of the model's family: Normal, Bernoulli, Binomial
+with the rows' trials, Poisson with the offset) and ``posterior_predictive`` (replicated outcomes of
+the same family, seeded: measurements, 0/1, successes, counts), each named after the response with
+dim ``__obs__`` (the rows used, in order).
 The row-wise groups are (chain, draw, row) arrays: above ``ROW_WISE_BYTES`` they are left out, and
 ``row_wise_note`` says why.
 """
@@ -38,7 +41,7 @@ import numpy as np
 import xarray as xr
 
 from compare_kit.design import INTERCEPT, Design
-from compare_kit.engines.posterior import CanonicalDraws, pointwise_chunks
+from compare_kit.engines.posterior import CanonicalDraws, pointwise_chunks, replicate
 from compare_kit.results import RESIDUAL_GROUP, RESIDUAL_TERM, Effect, cor_term, group_key, sd_term
 
 # the largest row-wise groups (log_likelihood and posterior_predictive together) the tree carries
@@ -65,7 +68,7 @@ class PosteriorNames:
 
     fixed: tuple[str, ...]  # per fixed column
     blocks: tuple[BlockVariables, ...]
-    residual: str
+    residual: str | None  # None: a GLMM, no residual SD
     response: str  # the row-wise groups' variable
     obs_dim: str
 
@@ -92,7 +95,7 @@ def posterior_names(draws: CanonicalDraws, response: str) -> PosteriorNames:
     if INTERCEPT in draws.fixed_names:
         own[INTERCEPT] = claim(ARVIZ_INTERCEPT, INTERCEPT)
     fixed = tuple(own[c] for c in draws.fixed_names)
-    residual = claim(ARVIZ_RESIDUAL, RESIDUAL_TERM)
+    residual = None if draws.residual is None else claim(ARVIZ_RESIDUAL, RESIDUAL_TERM)
     blocks: list[tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[int, int, str], ...]]] = []
     for block in draws.blocks:
         k = len(block.coefs)
@@ -112,7 +115,7 @@ def posterior_names(draws: CanonicalDraws, response: str) -> PosteriorNames:
 
 def row_wise_bytes(draws: CanonicalDraws, design: Design) -> int:
     """The bytes of ``log_likelihood`` and ``posterior_predictive`` together."""
-    return 2 * 8 * int(draws.residual.size) * design.n
+    return 2 * 8 * draws.size * design.n
 
 
 def row_wise_note(draws: CanonicalDraws, design: Design, budget: int | None = None) -> str:
@@ -123,7 +126,7 @@ def row_wise_note(draws: CanonicalDraws, design: Design, budget: int | None = No
     if size <= budget:
         return ""
     return (f"log_likelihood and posterior_predictive are left out of the posterior tree: "
-            f"{draws.residual.size} draws x {design.n} rows would take {_size(size)} "
+            f"{draws.size} draws x {design.n} rows would take {_size(size)} "
             f"(the budget is {_size(budget)}, compare_kit.engines.arviz_tree.ROW_WISE_BYTES). "
             "bayes.loo and bayes.psis_loo() compute PSIS-LOO in chunks of rows instead; "
             "bayes.to_arviz(row_wise=True) builds the full tree anyway")
@@ -152,8 +155,9 @@ def posterior_dataset(draws: CanonicalDraws, names: PosteriorNames, chain: np.nd
             data[name] = xr.DataArray(block.cor[..., i, j], dims=SAMPLE_DIMS,  # type: ignore[index]
                                       attrs=_attrs(Effect.RAN_PARS, cor_term(block.coefs[i], block.coefs[j]),
                                                    block.group))
-    data[names.residual] = xr.DataArray(draws.residual, dims=SAMPLE_DIMS,
-                                        attrs=_attrs(Effect.RAN_PARS, RESIDUAL_TERM, RESIDUAL_GROUP))
+    if names.residual is not None and draws.residual is not None:
+        data[names.residual] = xr.DataArray(draws.residual, dims=SAMPLE_DIMS,
+                                            attrs=_attrs(Effect.RAN_PARS, RESIDUAL_TERM, RESIDUAL_GROUP))
     coords: dict[str, Any] = {"chain": chain, "draw": draw}
     for block, var in zip(draws.blocks, names.blocks, strict=True):
         coords[var.dim] = np.asarray(block.levels, dtype=object)
@@ -165,16 +169,16 @@ def posterior_dataset(draws: CanonicalDraws, names: PosteriorNames, chain: np.nd
 
 def row_wise_datasets(draws: CanonicalDraws, design: Design, names: PosteriorNames, seed: int,
                       coords: dict[str, Any]) -> tuple[xr.Dataset, xr.Dataset]:
-    """``log_likelihood`` and ``posterior_predictive`` (y_rep ~ Normal(mu, sigma), seeded), filled a chunk
-    of rows at a time, so only the two results are ever (chain, draw, n)."""
-    chains, per_chain = draws.residual.shape
+    """``log_likelihood`` and ``posterior_predictive`` (y_rep of the model's family, seeded), filled a
+    chunk of rows at a time, so only the two results are ever (chain, draw, n)."""
+    chains, per_chain = draws.shape
     log_lik = np.empty((chains * per_chain, design.n))
     replicated = np.empty_like(log_lik)
-    sigma = draws.residual.reshape(-1, 1)
+    sigma = None if draws.residual is None else draws.residual.reshape(-1)
     rng = np.random.default_rng(seed)
     for rows, mu, chunk in pointwise_chunks(draws, design):
         log_lik[:, rows] = chunk
-        replicated[:, rows] = mu + sigma * rng.standard_normal(mu.shape)
+        replicated[:, rows] = replicate(design, mu, rows, sigma, rng)
     dims = (*SAMPLE_DIMS, names.obs_dim)
     shape = (chains, per_chain, design.n)
     return (xr.Dataset({names.response: (dims, log_lik.reshape(shape))}, coords=coords),
@@ -191,7 +195,7 @@ def canonical_tree(draws: CanonicalDraws, design: Design, *, sampler_tree: Any =
     coords.
     """
     names = posterior_names(draws, design.response_label)
-    chains, per_chain = draws.residual.shape
+    chains, per_chain = draws.shape
     chain, draw = np.arange(chains), np.arange(per_chain)
     attrs: dict[str, Any] = {}
     groups: dict[str, xr.Dataset] = {}

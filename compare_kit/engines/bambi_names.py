@@ -17,7 +17,12 @@ engine name            meaning                      canonical
 ``z0_1|g0``            group slopes                 ran_vals ``floor``
 ``1|g0_sigma``         their SD                     ``sd__(Intercept)``
 ``sigma``              residual SD                  ``sd__Observation``
+``t0``                 binomial trials              ``cbind`` successes + failures
+``o0``                 the offset's values          ``offset(...)``
 =====================  ===========================  =========================
+
+A binomial model's response is Bambi's ``p(y, t0)`` (successes out of trials); an offset is
+``offset(o0)``, a column of the values compare_kit computed from the parse (never the user's text).
 
 The hand-built PyMC model (``pymc_models``) names its variables with
 ``pymc_fixed_name`` / ``pymc_block_names`` from here too.
@@ -32,12 +37,15 @@ import pandas as pd
 
 from compare_kit.design import INTERCEPT, Design, is_factor, level_labels
 from compare_kit.errors import FitError
+from compare_kit.family import Family
 from compare_kit.results import group_key, sd_term
 from compare_kit.spec import Term, Variable
 
 BAMBI_INTERCEPT = "Intercept"
 BAMBI_RESIDUAL = "sigma"
 RESPONSE = "y"
+TRIALS = "t0"
+OFFSET = "o0"
 
 
 @dataclass(frozen=True)
@@ -90,10 +98,26 @@ class BambiNaming:
     fixed: tuple[FixedTerm, ...]
     blocks: tuple[BlockNames, ...]
     categorical: dict[str, Variable]  # safe name -> variable, for factor columns
+    trials: str | None = None  # binomial: what t0 holds (successes + failures)
+    offset: str | None = None  # what o0 holds: the offset's label
+    spec_family: Family = Family.GAUSSIAN
+
+    @property
+    def family(self) -> Family:
+        return self.spec_family
+
+    @property
+    def gaussian(self) -> bool:
+        """The model has a residual SD (Bambi's ``sigma``)."""
+        return self.spec_family is Family.GAUSSIAN
 
     def legend(self, response_label: str) -> tuple[tuple[str, str], ...]:
         """Each safe name of the generated formula with what it stands for in the user's table."""
-        pairs = [("y", response_label)]
+        pairs = [(RESPONSE, response_label)]
+        if self.trials is not None:
+            pairs.append((TRIALS, self.trials))
+        if self.offset is not None:
+            pairs.append((OFFSET, self.offset))
         seen = set()
         for f in self.fixed:
             for safe, var in zip(f.safe.split(":"), f.term.variables, strict=True):
@@ -172,8 +196,19 @@ def build_naming(design: Design) -> BambiNaming:
         blocks.append(names)
         inner = ["1" if INTERCEPT in coefs else "0"] + [s for s in safe_coefs if s != "1"]
         parts.append(f"({' + '.join(inner)} | g{b})")
-    formula = f"{RESPONSE} ~ {' + '.join(parts)}"
-    return BambiNaming(pd.DataFrame(frame), formula, spec.intercept, fixed, tuple(blocks), categorical)
+    trials = offset = None
+    response = RESPONSE
+    if design.trials is not None and spec.cbind is not None:
+        frame[TRIALS] = design.trials
+        trials = f"{spec.cbind.successes.to_formula()} + {spec.cbind.failures.to_formula()}"
+        response = f"p({RESPONSE}, {TRIALS})"
+    if design.offset is not None and spec.offset is not None:
+        frame[OFFSET] = design.offset
+        offset = spec.offset.label
+        parts.append(f"offset({OFFSET})")
+    formula = f"{response} ~ {' + '.join(parts)}"
+    return BambiNaming(pd.DataFrame(frame), formula, spec.intercept, fixed, tuple(blocks), categorical,
+                       trials, offset, design.family)
 
 
 def _is_cat(var: Variable, naming: BambiNaming) -> bool:

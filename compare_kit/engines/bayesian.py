@@ -49,6 +49,7 @@ from compare_kit.engines.pymc_models import (
 from compare_kit.engines.read_draws import BuiltModel, canonical_draws
 from compare_kit.engines.sampling import Sampler, SamplerRun, SamplerSettings, run_sampler
 from compare_kit.errors import DataError, FitError, SpecError
+from compare_kit.family import Family
 from compare_kit.results import (
     RESIDUAL_TERM,
     BayesianFit,
@@ -116,7 +117,7 @@ def fit_bayesian(spec: ModelSpec, data: pd.DataFrame, *, draws: int = DEFAULT_DR
     prior_choice = Priors.coerce(priors)
     t0 = time.perf_counter()
     design = build_design(spec, data)
-    check_fit_available(spec, FitSide.BAYESIAN)  # a non-Gaussian family or an offset: not fitted yet
+    check_fit_available(spec, FitSide.BAYESIAN)  # a Gaussian model with an offset: not fitted yet
     if method == Method.COLLAPSED:
         check_collapsible(design)
     _check_categorical_levels(design)
@@ -257,12 +258,16 @@ def _accepted_prior_keys(naming: BambiNaming) -> list[str]:
             keys += [sd_term(coef), block.sd_key(j)]
         if block.correlated and len(block.coefs) > 1:
             keys += ["cor", block.cor_key]
-    return list(dict.fromkeys(keys + [RESIDUAL_TERM]))
+    return list(dict.fromkeys(keys + ([RESIDUAL_TERM] if naming.gaussian else [])))
 
 
 def _check_prior_keys(priors: Priors, naming: BambiNaming) -> None:
     accepted = _accepted_prior_keys(naming)
     for key, _ in priors.overrides:
+        if key == RESIDUAL_TERM and not naming.gaussian:
+            raise SpecError(f"the prior key {key!r} is the residual SD's, and a {naming.family.value} model has "
+                            "no residual SD (its variance follows from its mean); leave it out. Accepted keys: "
+                            f"{', '.join(accepted)}")
         if key not in accepted:
             raise SpecError(f"the prior key {key!r} names nothing in this model; accepted keys: "
                             f"{', '.join(accepted)}")
@@ -344,7 +349,8 @@ def _choose_priors(naming: BambiNaming, priors: Priors) -> _Chosen:
         for j, coef in enumerate(block.coefs):
             override = priors.override(block.sd_key(j)) or priors.override(sd_term(coef))
             put(block.bambi_effect(j), override, preset.group_sd)
-    put(BAMBI_RESIDUAL, priors.override(RESIDUAL_TERM), preset.residual_sd)
+    if naming.gaussian:  # a GLMM has no residual SD: the presets' prior on it does not apply
+        put(BAMBI_RESIDUAL, priors.override(RESIDUAL_TERM), preset.residual_sd)
     return _Chosen(chosen, origin)
 
 
@@ -355,8 +361,8 @@ def _make_bambi(naming: BambiNaming, explicit: dict[str, Any], center: bool) -> 
         # Bambi's data-scaled prior divides by a column's SD; a column with no variation
         # (an unidentified slope, e.g. CASS's floor) gives inf, which _bambi_model replaces
         warnings.filterwarnings("ignore", category=RuntimeWarning, module="bambi.priors.scaler")
-        return bmb.Model(naming.formula, naming.frame, priors=explicit, dropna=False,
-                         center_predictors=center, noncentered=True)
+        return bmb.Model(naming.formula, naming.frame, priors=explicit, family=naming.family.value,
+                         dropna=False, center_predictors=center, noncentered=True)
 
 
 def _bambi_model(design: Design, naming: BambiNaming, chosen: _Chosen, center: bool
@@ -366,8 +372,8 @@ def _bambi_model(design: Design, naming: BambiNaming, chosen: _Chosen, center: b
     model = _make_bambi(naming, explicit, center)
     notes: dict[str, str] = {}
     patched = dict(explicit)
-    y_sd = float(np.std(design.y))
-    for name, term in model.parameters["mu"].common_terms.items():
+    y_sd = float(np.std(design.y)) if naming.gaussian else 1.0  # Bambi's scale: 1 on a GLMM's link scale
+    for name, term in _linear_part(model).common_terms.items():
         if name in explicit or term.prior.name != "Normal":
             continue
         sigma = np.atleast_1d(np.asarray(term.prior.args["sigma"], dtype=float))
@@ -386,22 +392,35 @@ def _bambi_model(design: Design, naming: BambiNaming, chosen: _Chosen, center: b
     if len(patched) != len(explicit):
         model = _make_bambi(naming, patched, center)
     if center:
-        sigma = np.asarray(model.parameters["mu"].intercept_term.prior.args.get("sigma", 1.0))
+        sigma = np.asarray(_linear_part(model).intercept_term.prior.args.get("sigma", 1.0))
         if not np.all(np.isfinite(sigma)):  # pragma: no cover - guarded by the patch above
             raise FitError("Bambi's default intercept prior is not finite for this model; "
                            "set one, e.g. priors={'(Intercept)': 'Normal(0, 10)'}")
     return model, notes
 
 
+def _linear_part(model: Any) -> Any:
+    """The Bambi model's linear predictor's component: ``mu`` (gaussian, poisson) or ``p`` (bernoulli,
+    binomial)."""
+    return model.parameters[model.family.likelihood.parent]
+
+
 def _from_bambi(prior: Any) -> Prior:
     return Prior.of(prior.name, **{k: np.asarray(v, dtype=float) for k, v in prior.args.items()})
+
+
+# the scale a GLMM's linear predictor, and so its coefficients and group SDs, are on
+_LINK_SCALE = {Family.BERNOULLI: "log-odds (logit)", Family.BINOMIAL: "log-odds (logit)",
+               Family.POISSON: "log-rate (log)"}
 
 
 def _resolve_priors(model: Any, naming: BambiNaming, priors: Priors, chosen: _Chosen,
                     notes: dict[str, str], layout: dict[str, list[str]], center: bool
                     ) -> tuple[ModelPriors, dict[str, str]]:
-    """Read every prior back from the Bambi model: the numbers that will really be used."""
-    mu = model.parameters["mu"]
+    """Read every prior back from the Bambi model: the numbers that will really be used. A GLMM's
+    coefficient and SD priors are on its link scale (``scale``: log-odds, log of the mean)."""
+    mu = _linear_part(model)
+    scale = "" if naming.gaussian else f"; on the {_LINK_SCALE[naming.family]} scale"
     record: dict[str, str] = {}
     fixed: list[FixedGroup] = []
     terms = ([(BAMBI_INTERCEPT, mu.intercept_term)] if naming.intercept else [])
@@ -411,7 +430,7 @@ def _resolve_priors(model: Any, naming: BambiNaming, priors: Priors, chosen: _Ch
         key = naming.prior_key(name)
         fixed.append(FixedGroup(key, prior, tuple(layout[name])))
         where = " at centred predictors" if name == BAMBI_INTERCEPT and center else ""
-        record[key] = f"{prior}  [{chosen.label(name)}{where}{notes.get(key, '')}]"
+        record[key] = f"{prior}  [{chosen.label(name)}{where}{notes.get(key, '')}{scale}]"
     block_sd: list[tuple[Prior, ...]] = []
     block_cor: list[Prior | None] = []
     for block in naming.blocks:
@@ -419,7 +438,7 @@ def _resolve_priors(model: Any, naming: BambiNaming, priors: Priors, chosen: _Ch
         for j in range(len(block.coefs)):
             prior = _from_bambi(mu.group_specific_terms[block.bambi_effect(j)].prior.args["sigma"])
             sds.append(prior)
-            record[block.sd_key(j)] = f"{prior}  [{chosen.label(block.bambi_effect(j))}]"
+            record[block.sd_key(j)] = f"{prior}  [{chosen.label(block.bambi_effect(j))}{scale}]"
         block_sd.append(tuple(sds))
         if block.correlated and len(block.coefs) > 1:
             override = priors.override(block.cor_key) or priors.override("cor")
@@ -429,14 +448,16 @@ def _resolve_priors(model: Any, naming: BambiNaming, priors: Priors, chosen: _Ch
             record[block.cor_key] = f"{cor}  [{'set' if override else f'{priors.preset.value} preset'}]"
         else:
             block_cor.append(None)
-    residual = _from_bambi(model.parameters[BAMBI_RESIDUAL].prior)
-    record[RESIDUAL_TERM] = f"{residual}  [{chosen.label(BAMBI_RESIDUAL)}]"
+    residual = None
+    if naming.gaussian:
+        residual = _from_bambi(model.parameters[BAMBI_RESIDUAL].prior)
+        record[RESIDUAL_TERM] = f"{residual}  [{chosen.label(BAMBI_RESIDUAL)}]"
     return ModelPriors(tuple(fixed), tuple(block_sd), tuple(block_cor), residual, center), record
 
 
 def _fixed_layout(model: Any, naming: BambiNaming, design: Design) -> dict[str, list[str]]:
     """Bambi common term -> canonical columns, checked value for value against the design."""
-    mu = model.parameters["mu"]
+    mu = _linear_part(model)
     layout: dict[str, list[str]] = {}
     columns: dict[str, np.ndarray] = {}
     if naming.intercept:
@@ -458,6 +479,9 @@ def _build(design: Design, naming: BambiNaming, priors: Priors, method: Method =
            ) -> BuiltModel:
     centred = enclosing_intercept_blocks(design)
     engine, structure = _structure(naming, centred, method)
+    if not naming.gaussian:
+        structure = (f"{naming.family.value} outcome, {naming.family.link.value} link (coefficients and group "
+                     f"SDs on the {_LINK_SCALE[naming.family]} scale; no residual SD); {structure}")
     chosen = _choose_priors(naming, priors)
     # Bambi's default intercept prior is set at centred predictors; an explicit one is not
     center = naming.intercept and BAMBI_INTERCEPT not in chosen.priors

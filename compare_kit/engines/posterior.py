@@ -5,6 +5,14 @@ intercept at uncentred predictors); everything after that is shared: ran_coefs
 are computed per draw (fixed + deviation) and then summarised like every other
 quantity (posterior mean, posterior SD, equal-tailed interval), and R-hat, bulk
 and tail ESS come from the same draws.
+
+The rows' quantities follow the design's family: the linear predictor ``eta`` (X b + Z u + offset,
+on the link scale), the mean ``mu`` on the response scale, in the outcome's units (``E[y]``:
+gaussian ``eta``; bernoulli the probability ``expit(eta)``; binomial the expected successes,
+``trials * expit(eta)``; poisson the expected count ``exp(eta)``, the offset included), the
+pointwise log-likelihood (Normal with the residual SD; Bernoulli, Binomial with the row's trials,
+Poisson) and replicated outcomes of the same family. A GLMM has no residual SD
+(``CanonicalDraws.residual`` is None) and so no ``sd__Observation`` row.
 """
 
 from __future__ import annotations
@@ -16,8 +24,10 @@ from typing import Any
 import arviz_stats as azs
 import numpy as np
 import pandas as pd
+from scipy import special, stats
 
 from compare_kit.design import Design
+from compare_kit.family import Family
 from compare_kit.labels import parameter_label
 from compare_kit.results import (
     CHUNK_BYTES,
@@ -47,35 +57,71 @@ class BlockDraws:
 
 @dataclass(frozen=True, eq=False)
 class CanonicalDraws:
-    """All draws of one fit under canonical names."""
+    """All draws of one fit under canonical names. ``residual`` is the residual SD of a Gaussian model;
+    None for the other families, which have none."""
 
     fixed_names: tuple[str, ...]
     fixed: np.ndarray  # (chain, draw, column)
     blocks: tuple[BlockDraws, ...]
-    residual: np.ndarray  # (chain, draw)
+    residual: np.ndarray | None  # (chain, draw); None for a GLMM
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(chains, draws per chain)."""
+        return int(self.fixed.shape[0]), int(self.fixed.shape[1])
+
+    @property
+    def size(self) -> int:
+        """Draws over all chains."""
+        return self.shape[0] * self.shape[1]
 
 
 _LOG_2PI = float(np.log(2 * np.pi))
 
 
 def posterior_mu(draws: CanonicalDraws, design: Design) -> np.ndarray:
-    """Per draw, the model's mean of every row of ``design``: (chain, draw, row)."""
-    chains, per_chain = draws.residual.shape
-    return mean_of_draws(draws, design, slice(None), slice(None)).reshape(chains, per_chain, design.n)
+    """Per draw, the mean of every row of ``design`` on the response scale (``mean_of_draws``):
+    (chain, draw, row)."""
+    return mean_of_draws(draws, design, slice(None), slice(None)).reshape(*draws.shape, design.n)
+
+
+def linear_predictor(draws: CanonicalDraws, design: Design, draw_index: np.ndarray | slice,
+                     rows: np.ndarray | slice) -> np.ndarray:
+    """``eta = X b + Z u + offset`` of the ``rows`` of ``design`` at the draws ``draw_index`` (flat,
+    chain-major): (draws, rows), on the link scale. Only the selected draws and rows are built."""
+    x = design.x[list(draws.fixed_names)].to_numpy()[rows]
+    fixed = draws.fixed.reshape(-1, draws.fixed.shape[-1])[draw_index]
+    eta = fixed @ x.T
+    for block_draws, block in zip(draws.blocks, design.blocks, strict=True):
+        z = block.z[list(block_draws.coefs)].to_numpy()[rows]  # (rows, k)
+        vals = block_draws.vals.reshape(-1, *block_draws.vals.shape[2:])[draw_index]  # (draws, level, k)
+        eta = eta + np.einsum("snk,nk->sn", vals[:, block.codes[rows], :], z)
+    if design.offset is not None:
+        eta = eta + design.offset[rows]
+    return eta
+
+
+def response_mean(design: Design, eta: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+    """The mean ``E[y]`` of the ``rows`` given their linear predictor ``eta`` (draws, rows), in the
+    outcome's units: gaussian ``eta``, bernoulli ``expit(eta)``, binomial ``trials * expit(eta)``
+    (expected successes), poisson ``exp(eta)``."""
+    match design.family:
+        case Family.BERNOULLI:
+            return special.expit(eta)
+        case Family.BINOMIAL:
+            assert design.trials is not None  # a binomial design always has its trials
+            return design.trials[rows] * special.expit(eta)
+        case Family.POISSON:
+            return np.exp(eta)
+    return eta
 
 
 def mean_of_draws(draws: CanonicalDraws, design: Design, draw_index: np.ndarray | slice,
                   rows: np.ndarray | slice) -> np.ndarray:
-    """The model's mean of the ``rows`` of ``design`` at the draws ``draw_index`` (flat, chain-major):
-    (draws, rows). Only the selected draws and rows are built, so a caller can work in chunks."""
-    x = design.x[list(draws.fixed_names)].to_numpy()[rows]
-    fixed = draws.fixed.reshape(-1, draws.fixed.shape[-1])[draw_index]
-    mu = fixed @ x.T
-    for block_draws, block in zip(draws.blocks, design.blocks, strict=True):
-        z = block.z[list(block_draws.coefs)].to_numpy()[rows]  # (rows, k)
-        vals = block_draws.vals.reshape(-1, *block_draws.vals.shape[2:])[draw_index]  # (draws, level, k)
-        mu = mu + np.einsum("snk,nk->sn", vals[:, block.codes[rows], :], z)
-    return mu
+    """The model's mean of the ``rows`` of ``design`` on the response scale (``response_mean``) at the
+    draws ``draw_index`` (flat, chain-major): (draws, rows). Only the selected draws and rows are
+    built, so a caller can work in chunks."""
+    return response_mean(design, linear_predictor(draws, design, draw_index, rows), rows)
 
 
 def normal_log_likelihood(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -84,18 +130,58 @@ def normal_log_likelihood(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> n
     return -0.5 * _LOG_2PI - np.log(sigma) - 0.5 * ((y[None, None, :] - mu) / sigma) ** 2
 
 
+def family_log_likelihood(design: Design, eta: np.ndarray, rows: np.ndarray | slice,
+                          sigma: np.ndarray | None) -> np.ndarray:
+    """Pointwise log-likelihood of the ``rows`` of ``design`` per draw, from their linear predictor
+    ``eta`` (draws, rows): Normal (``sigma``: (draws,)), Bernoulli, Binomial with the rows' trials,
+    Poisson. The logit families are computed from ``eta`` with ``log_expit`` (scipy's ``logpmf``
+    on ``expit(eta)`` gives -inf once ``expit`` rounds to 1, beyond eta = 37)."""
+    y = design.y[rows]
+    match design.family:
+        case Family.BERNOULLI:
+            return y * special.log_expit(eta) + (1 - y) * special.log_expit(-eta)
+        case Family.BINOMIAL:
+            assert design.trials is not None
+            n = design.trials[rows]
+            log_choose = special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
+            return log_choose + y * special.log_expit(eta) + (n - y) * special.log_expit(-eta)
+        case Family.POISSON:
+            return stats.poisson.logpmf(y, np.exp(eta))
+    assert sigma is not None  # a Gaussian model has its residual SD
+    return normal_log_likelihood(y, eta[None], sigma.reshape(1, -1))[0]
+
+
+def replicate(design: Design, mu: np.ndarray, rows: np.ndarray | slice, sigma: np.ndarray | None,
+              rng: np.random.Generator) -> np.ndarray:
+    """Replicated outcomes of the ``rows`` from their means ``mu`` (draws, rows), of the design's
+    family: ``mu + sigma * N(0, 1)`` (gaussian, ``sigma``: (draws,)), 0/1 draws, successes out of the
+    rows' trials, counts."""
+    match design.family:
+        case Family.BERNOULLI:
+            return rng.binomial(1, mu).astype(float)
+        case Family.BINOMIAL:
+            assert design.trials is not None
+            n = design.trials[rows]
+            return rng.binomial(n.astype(np.int64), mu / n).astype(float)
+        case Family.POISSON:
+            return rng.poisson(mu).astype(float)
+    assert sigma is not None
+    return mu + sigma.reshape(-1, 1) * rng.standard_normal(mu.shape)
+
+
 def pointwise_chunks(draws: CanonicalDraws, design: Design, chunk_rows: int | None = None
                      ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
     """The rows of ``design`` in chunks: ``(rows, mu, log_lik)``, both (draws, rows), draws flat
-    (chain-major). A chunk holds ``chunk_rows`` rows (default: ``CHUNK_BYTES`` of draws x rows), so
+    (chain-major); ``mu`` on the response scale (``mean_of_draws``), ``log_lik`` of the design's
+    family. A chunk holds ``chunk_rows`` rows (default: ``CHUNK_BYTES`` of draws x rows), so
     row-wise work (PSIS-LOO, the arviz tree's log-likelihood) never needs the full ``mu``."""
-    sigma = draws.residual.reshape(1, -1)
-    n, n_samples = design.n, draws.residual.size
+    sigma = None if draws.residual is None else draws.residual.reshape(-1)
+    n, n_samples = design.n, draws.size
     step = chunk_rows or max(1, CHUNK_BYTES // (8 * n_samples))
     for start in range(0, n, step):
         rows = slice(start, min(start + step, n))
-        mu = mean_of_draws(draws, design, slice(None), rows)
-        yield rows, mu, normal_log_likelihood(design.y[rows], mu[None], sigma)[0]
+        eta = linear_predictor(draws, design, slice(None), rows)
+        yield rows, response_mean(design, eta, rows), family_log_likelihood(design, eta, rows, sigma)
 
 
 def _key(effect: Effect, term: str, group: str = "", level: str = "") -> dict[str, str]:
@@ -118,8 +204,9 @@ def stack_draws(draws: CanonicalDraws) -> tuple[list[dict[str, str]], np.ndarray
                 for j in range(i + 1, len(block.coefs)):
                     keys.append(_key(Effect.RAN_PARS, cor_term(block.coefs[i], block.coefs[j]), block.group))
                     arrays.append(block.cor[..., i, j])
-    keys.append(_key(Effect.RAN_PARS, RESIDUAL_TERM, RESIDUAL_GROUP))
-    arrays.append(draws.residual)
+    if draws.residual is not None:  # a GLMM has no residual SD
+        keys.append(_key(Effect.RAN_PARS, RESIDUAL_TERM, RESIDUAL_GROUP))
+        arrays.append(draws.residual)
     for block in draws.blocks:
         for j, coef in enumerate(block.coefs):
             for li, level in enumerate(block.levels):

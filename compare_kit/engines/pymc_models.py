@@ -6,7 +6,9 @@ is built here: the same fixed-effect columns as the design, every group
 block non-centred (``u = z @ (diag(sd) L)^T`` with ``z ~ Normal(0, 1)``, ``L`` the
 Cholesky factor of the correlation matrix), an LKJ prior on each correlated
 block's correlation matrix, and the same priors Bambi resolved for every other
-parameter, so that only the correlation differs.
+parameter, so that only the correlation differs. The observed outcome follows the design's family
+(``observe``): Normal with the residual SD, or Bernoulli, Binomial (the rows' trials) on the logit of
+the linear predictor, Poisson on its log; the offset, if any, is added to the linear predictor.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from compare_kit.engines.bambi_names import (
     pymc_fixed_name,
 )
 from compare_kit.engines.priors import Prior
+from compare_kit.family import Family
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class ModelPriors:
     fixed: tuple[FixedGroup, ...]
     block_sd: tuple[tuple[Prior, ...], ...]  # per block, per coefficient
     block_cor: tuple[Prior | None, ...]  # per block: LKJ prior if correlated, else None
-    residual: Prior
+    residual: Prior | None  # the residual SD's; None for a GLMM (no residual SD)
     center: bool  # the intercept prior applies at centred predictors (Bambi's default)
 
 
@@ -182,6 +185,22 @@ def build_pymc_model(design: Design, naming: BambiNaming, priors: ModelPriors,
             u = z * sd if chol is None else pt.dot(z, (sd[:, None] * chol).T)
             zmat = design_block.z.to_numpy(dtype=float)
             mu = mu + (zmat * u[design_block.codes]).sum(axis=1)
-        sigma = make_rv(priors.residual, PYMC_RESIDUAL)
-        pm.Normal(RESPONSE, mu=mu, sigma=sigma, observed=design.y)
+        observe(design, priors, mu)
     return model
+
+
+def observe(design: Design, priors: ModelPriors, eta: pt.TensorVariable) -> None:
+    """The observed outcome given the linear predictor ``eta`` (X b + Z u; the design's offset is added
+    here), of the design's family with its canonical link (inside a model context)."""
+    if design.offset is not None:
+        eta = eta + design.offset
+    match design.family:
+        case Family.BERNOULLI:
+            pm.Bernoulli(RESPONSE, logit_p=eta, observed=design.y)
+        case Family.BINOMIAL:
+            pm.Binomial(RESPONSE, n=design.trials, logit_p=eta, observed=design.y)
+        case Family.POISSON:
+            pm.Poisson(RESPONSE, mu=pt.exp(eta), observed=design.y)
+        case _:
+            assert priors.residual is not None  # a Gaussian model has its residual prior
+            pm.Normal(RESPONSE, mu=eta, sigma=make_rv(priors.residual, PYMC_RESIDUAL), observed=design.y)

@@ -86,8 +86,8 @@ def bambi_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: Bui
         values = _values(run, name)
         values = values.reshape(*values.shape[:2], len(columns))
         parts.update({col: values[..., j] for j, col in enumerate(columns)})
-    residual = _values(run, BAMBI_RESIDUAL)
-    fixed = _fixed_draws(parts, design, built.priors.center, residual.shape)
+    residual = _residual(run, built, BAMBI_RESIDUAL)
+    fixed = _fixed_draws(parts, design, built.priors.center, _shape(run))
     blocks = []
     for block in naming.blocks:
         for j in range(len(block.coefs)):
@@ -99,6 +99,16 @@ def bambi_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: Bui
         vals = np.stack([_values(run, block.bambi_effect(j)) for j in range(len(block.coefs))], axis=-1)
         blocks.append(BlockDraws(block.group, block.coefs, block.levels, sd, None, vals))
     return CanonicalDraws(tuple(design.x.columns), fixed, tuple(blocks), residual)
+
+
+def _shape(run: SamplerRun) -> tuple[int, int]:
+    posterior = run.idata["posterior"]
+    return int(posterior.sizes["chain"]), int(posterior.sizes["draw"])
+
+
+def _residual(run: SamplerRun, built: BuiltModel, name: str) -> np.ndarray | None:
+    """The residual SD's draws; None for a GLMM (no residual prior, no residual SD)."""
+    return None if built.priors.residual is None else _values(run, name)
 
 
 def _pymc_fixed_parts(run: SamplerRun, built: BuiltModel) -> dict[str, np.ndarray]:
@@ -135,8 +145,8 @@ def collapsed_draws(run: SamplerRun, design: Design, naming: BambiNaming, built:
 
 def pymc_draws(run: SamplerRun, design: Design, naming: BambiNaming, built: BuiltModel) -> CanonicalDraws:
     parts = _pymc_fixed_parts(run, built)
-    residual = _values(run, PYMC_RESIDUAL)
-    fixed = _fixed_draws(parts, design, built.priors.center, residual.shape)
+    residual = _residual(run, built, PYMC_RESIDUAL)
+    fixed = _fixed_draws(parts, design, built.priors.center, _shape(run))
     blocks = []
     for block, cor_prior in zip(naming.blocks, built.priors.block_cor, strict=True):
         names = pymc_block_names(block)

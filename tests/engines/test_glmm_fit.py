@@ -322,11 +322,6 @@ def test_what_needs_a_residual_sd_refuses_a_glmm_clearly(fits):
             call()
 
 
-def test_the_bayesian_side_and_the_report_refuse_a_glmm_clearly(engines_must_not_run):
-    with pytest.raises(SpecError, match="Bayesian fits of binomial models are not available yet.*fit_frequentist"):
-        ck.fit_bayesian(spec("herds"), table("herds"))
-
-
 def test_the_report_says_it_is_not_available_yet(capsys, tmp_path):
     out = tmp_path / "r.html"
     code = main(["report", "--csv", str(REFERENCE / "lme4" / "herds.csv"), "--formula", MODELS["herds"][2],

@@ -16,7 +16,8 @@ import pandas as pd
 
 from compare_kit.design import Design, GroupingBlock, nested_in, nesting_parents
 from compare_kit.errors import IncomparableError
-from compare_kit.outcomes import require_gaussian
+from compare_kit.family import Family
+from compare_kit.link_scale import GroupInformation, glmm_why, own_link_estimate
 from compare_kit.results import Effect, EngineName, FitResult
 
 EQUIVALENCE_COLUMNS = ["model", "effect", "group", "level", "term", "freq_estimate", "freq_std_error",
@@ -71,7 +72,6 @@ def compare(freq: FitResult, bayes: FitResult) -> Comparison:
         raise IncomparableError(f"the first fit must come from fit_frequentist, got {freq.engine}")
     if bayes.engine not in (EngineName.BAMBI, EngineName.PYMC):
         raise IncomparableError(f"the second fit must come from bambi or pymc, got {bayes.engine}")
-    require_gaussian(freq.spec, "compare(freq, bayes)")
     a, b = freq.spec, bayes.spec
     if a.response != b.response:
         raise IncomparableError(f"the responses differ: {a.response.label} vs {b.response.label}")
@@ -122,7 +122,8 @@ def equivalence_table(freq: FitResult, bayes: FitResult) -> pd.DataFrame:
         out["se_ratio"] = out["freq_std_error"] / out["bayes_std_error"]
     n_groups = dict(freq.stats.n_groups)
     at_zero = set(freq.health.boundary_terms)
-    verdicts = [_verdict(row, merged.loc[i], n_groups, at_zero) for i, row in out.iterrows()]
+    info = _group_information(freq)
+    verdicts = [_verdict(row, merged.loc[i], n_groups, at_zero, info) for i, row in out.iterrows()]
     out["verdict"] = [v for v, _ in verdicts]
     out["why"] = [w for _, w in verdicts]
     order = {Effect.FIXED: 0, Effect.RAN_PARS: 1, Effect.RAN_VALS: 2}
@@ -131,8 +132,19 @@ def equivalence_table(freq: FitResult, bayes: FitResult) -> pd.DataFrame:
     return out.loc[:, EQUIVALENCE_COLUMNS].reset_index(drop=True)
 
 
+def _group_information(freq: FitResult) -> GroupInformation | None:
+    """A GLMM's method, family and mean trials per level of each factor; None for a Gaussian model."""
+    design = freq.design
+    if design.family is Family.GAUSSIAN:
+        return None
+    weight = design.trials if design.trials is not None else np.ones(design.n)
+    per_level = {block.group: float(weight.sum() / len(block.levels)) for block in design.blocks}
+    return GroupInformation(freq.method, design.family, per_level)
+
+
 def _verdict(row: pd.Series, merged: pd.Series, n_groups: dict[str, int] | None = None,
-             at_zero: set[tuple[str, str]] = frozenset()) -> tuple[str, str]:
+             at_zero: set[tuple[str, str]] = frozenset(),
+             info: GroupInformation | None = None) -> tuple[str, str]:
     side = merged["_merge"]
     if side == "left_only":
         return "only frequentist", "the Bayesian model has no such parameter (a different structure)"
@@ -142,16 +154,23 @@ def _verdict(row: pd.Series, merged: pd.Series, n_groups: dict[str, int] | None 
         note = merged.get("note_f", "") or "not estimable"
         return "prior-dominated", (f"frequentist: {note}. The Bayesian estimate exists only because the prior "
                                    "supplies what the data cannot")
+    how = "REML/ML" if info is None else f"ML ({info.method})"
     if _at_zero(row, at_zero):
+        if row["effect"] == Effect.RAN_VALS and info is not None:
+            return "boundary", ("the frequentist group SD is at the boundary (zero), so this conditional mode is 0 "
+                                "by construction, not an estimate; the posterior keeps the SD positive and the "
+                                "group effect a little of the group's own deviation")
         if row["effect"] == Effect.RAN_VALS:
             return "boundary", ("the frequentist group SD is at the boundary (zero), so this BLUP is 0 by "
                                 "construction, not an estimate; the posterior keeps the SD positive and the "
                                 "group effect a little of the group's own deviation")
-        return "boundary", ("REML/ML puts this SD at the boundary (zero); the posterior of an SD cannot "
+        return "boundary", (f"{how} puts this SD at the boundary (zero); the posterior of an SD cannot "
                             "reach zero, so its mean is positive: the two summarise a likelihood that is "
                             "flat near zero differently")
     z = abs(row["z_difference"])
     verdict = "agree" if z < AGREE_Z else "differ slightly" if z < SLIGHT_Z else "differ"
+    if info is not None:
+        return verdict, glmm_why(row, verdict, info, {g: n for g, n in (n_groups or {}).items() if n < FEW_GROUPS})
     return verdict, _why(row, verdict, n_groups or {})
 
 
@@ -314,7 +333,6 @@ def shrinkage_table(freq: FitResult, bayes: FitResult | None = None) -> pd.DataF
     b0 + u_state + u_county; shrinkage_freq = sigma^2 / (sigma^2 + n tau_county^2).
     For a state: complete_pooling = b0 and partial_freq = b0 + u_state.
     """
-    require_gaussian(freq.spec, "the shrinkage table")
     design = freq.design
     if not design.blocks:
         return pd.DataFrame(columns=SHRINKAGE_COLUMNS)
@@ -328,7 +346,8 @@ def shrinkage_table(freq: FitResult, bayes: FitResult | None = None) -> pd.DataF
     fixed_b = (bayes.table(Effect.FIXED).set_index("term")["estimate"] if bayes is not None
                else pd.Series(dtype=float))
     pars = freq.table(Effect.RAN_PARS).set_index(["group", "term"])["estimate"]
-    sigma2 = float(pars[("Residual", "sd__Observation")] ** 2)
+    gaussian = design.family is Family.GAUSSIAN
+    sigma2 = float(pars[("Residual", "sd__Observation")] ** 2) if gaussian else np.nan
     parents = nesting_parents(design)
     own_all = _own_estimates(design, fixed, vals_f, parents, pars, sigma2)
     rows = []
@@ -368,7 +387,7 @@ def shrinkage_table(freq: FitResult, bayes: FitResult | None = None) -> pd.DataF
                     "partial_freq": part_f, "partial_bayes": part_b,
                     "shrinkage_freq": _share(own[c], part_f, complete),
                     "shrinkage_bayes": _share(own[c], part_b, complete_b),
-                    "pooling_factor": v / (v + tau2) if intercept_only else np.nan,
+                    "pooling_factor": v / (v + tau2) if intercept_only and gaussian else np.nan,
                     "note": reasons[c], "toward": toward, "toward_group": toward_group,
                     "toward_level": toward_level, "complete_pooling_bayes": complete_b,
                 })
@@ -407,7 +426,8 @@ def _own_estimates(design: Design, fixed: pd.Series, ran_vals: pd.Series, parent
         cols = list(block.z.columns)
         kids = [c for c, p in parents.items() if p == i]
         n_levels = len(block.levels)
-        if cols == ["(Intercept)"] and len(kids) == 1 and list(design.blocks[kids[0]].z.columns) == cols:
+        if cols == ["(Intercept)"] and len(kids) == 1 and list(design.blocks[kids[0]].z.columns) == cols \
+                and design.family is Family.GAUSSIAN:
             kid = design.blocks[kids[0]]
             kid_own, _, kid_var = own_of(kids[0])
             tau_k2 = float(pars.get((kid.group, "sd__(Intercept)"), np.nan) ** 2)
@@ -427,13 +447,20 @@ def _own_estimates(design: Design, fixed: pd.Series, ran_vals: pd.Series, parent
         else:
             other = [c for c in design.x_estimable.columns if c not in cols]
             offset = design.x_estimable[other].to_numpy() @ fixed[other].to_numpy() if other else 0.0
-            resid = design.y - offset - _crossed_offset(design, i, ran_vals)
+            crossed = _crossed_offset(design, i, ran_vals)
+            resid = design.y - offset - crossed  # Gaussian: the response less the rest of the model
+            link_offset = np.zeros(design.n) + offset + crossed + (0.0 if design.offset is None else design.offset)
             z = block.z.to_numpy()
             ests, reasons = [], []
             sizes = np.bincount(block.codes, minlength=n_levels).astype(float)
             for j in range(n_levels):
                 rows_j = block.codes == j
-                est, why = _own_estimate(z[rows_j], resid[rows_j], cols)
+                if design.family is Family.GAUSSIAN:
+                    est, why = _own_estimate(z[rows_j], resid[rows_j], cols)
+                else:
+                    est, why = own_link_estimate(z[rows_j], design.y[rows_j],
+                                                 None if design.trials is None else design.trials[rows_j],
+                                                 link_offset[rows_j], design.family, cols)
                 ests.append(est)
                 reasons.append(why)
             result = (ests, reasons, sigma2 / sizes)

@@ -8,6 +8,9 @@
   fold), beside the Bayesian leave-one-out prediction error from PSIS-LOO.
 * ``loo_table``: PSIS-LOO of the Bayesian fits with AIC and BIC (ML) of the
   frequentist fits in one table.
+* ``in_sample_scores`` and ``cross_validated_scores``: the same checks for a
+  bernoulli, binomial or poisson model, scored as the family asks
+  (``DiscreteScores``: log score, Brier score, Poisson deviance, RMSE of counts).
 * ``predict_new``: a new row in an existing group and in a new group, from both
   engines, with predictive intervals.
 """
@@ -20,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from compare_kit.design import Design, build_design
-from compare_kit.errors import CompareKitError
+from compare_kit.errors import CompareKitError, FitError
+from compare_kit.family import Family
 from compare_kit.new_rows import NewRows, new_rows
 from compare_kit.outcomes import require_gaussian
 from compare_kit.results import CHUNK_BYTES, BayesianFit, FitResult, FrequentistFit
@@ -125,6 +129,11 @@ def _cv_rows(specs: list[ModelSpec], data: pd.DataFrame) -> pd.DataFrame:
     return data.dropna(subset=columns).reset_index(drop=True)
 
 
+def cv_folds(n: int, folds: int, seed: int) -> np.ndarray:
+    """Each row's fold (0 .. folds - 1): a seeded permutation of the rows, dealt round the folds."""
+    return np.random.default_rng(seed).permutation(n) % folds
+
+
 def kfold_predictions(specs: list[ModelSpec], data: pd.DataFrame, folds: int = 10,
                       seed: int = 1) -> KFoldPredictions:
     """The frequentist half of ``cross_validated_rmse``: K refits of every model (no Bayesian input,
@@ -132,7 +141,7 @@ def kfold_predictions(specs: list[ModelSpec], data: pd.DataFrame, folds: int = 1
     for spec in specs:
         require_gaussian(spec, "cross-validated RMSE")
     data = _cv_rows(specs, data)
-    fold_of = np.random.default_rng(seed).permutation(len(data)) % folds
+    fold_of = cv_folds(len(data), folds, seed)
     preds = {spec.label: np.full(len(data), np.nan) for spec in specs}
     engines: dict[str, str] = {}
     for k in range(folds):
@@ -177,6 +186,137 @@ def cross_validated_rmse(specs: list[ModelSpec], data: pd.DataFrame, folds: int 
             raise CompareKitError(f"the Bayesian fit of {bayes.model} used {bayes.design.n} rows, the "
                                   f"cross-validation {n}; fit it to the same rows")
     return cv_table(kfold_predictions(specs, data, folds, seed), bayes_fits)
+
+
+# ------------------------------------------------ scores of discrete outcomes
+
+
+@dataclass(frozen=True)
+class DiscreteScores:
+    """Predictive scores of a bernoulli, binomial or poisson model on ``rows`` rows (higher log score,
+    lower Brier score, deviance and RMSE are better; NaN where the family has no such score).
+
+    ``log_score``: the mean over rows of the log predictive probability of the row's outcome (the
+    frequentist fit: the family's log pmf at the fitted or held-out mean; the Bayesian fit: log of the
+    posterior mean of the pmf, the log pointwise predictive density, or PSIS-LOO's elpd_i).
+    ``brier``: bernoulli and binomial, the mean over rows of (y / trials - p)^2, the observed proportion
+    less the predicted probability (a row weighs the same whatever its trials). ``deviance``: poisson,
+    the mean unit deviance 2 (y log(y / m) - (y - m)) at the predicted mean m. ``rmse_counts``: poisson,
+    the root mean squared difference of counts and predicted means.
+    """
+
+    model: str
+    engine: str
+    method: str
+    rows: int
+    log_score: float
+    brier: float
+    deviance: float
+    rmse_counts: float
+
+
+def _family_of(spec: ModelSpec, what: str) -> Family:
+    if spec.family is Family.GAUSSIAN:
+        raise FitError(f"{what}: for bernoulli, binomial and poisson models; {spec.label!r} is Gaussian, whose "
+                       "checks are in_sample_rmsd and cross_validated_rmse")
+    return spec.family
+
+
+def _log_pmf(family: Family, y: np.ndarray, trials: np.ndarray | None, mean: np.ndarray) -> np.ndarray:
+    """The family's log pmf of ``y`` at ``mean`` (a probability per trial, or an expected count)."""
+    from scipy import stats
+
+    if family is Family.POISSON:
+        return stats.poisson.logpmf(y, mean)
+    return stats.binom.logpmf(y, np.ones_like(y) if trials is None else trials, mean)
+
+
+def _scores(model: str, engine: str, method: str, family: Family, y: np.ndarray, trials: np.ndarray | None,
+            mean: np.ndarray, log_density: np.ndarray) -> DiscreteScores:
+    """Scores from per-row predicted means (probability per trial, or expected count) and log densities."""
+    brier = deviance = rmse = np.nan
+    if family is Family.POISSON:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            term = np.where(y > 0, y * np.log(y / mean), 0.0)
+        deviance = float(np.mean(2 * (term - (y - mean))))
+        rmse = float(np.sqrt(np.mean((y - mean) ** 2)))
+    else:
+        share = y if trials is None else y / trials
+        brier = float(np.mean((share - mean) ** 2))
+    return DiscreteScores(model, engine, method, len(y), float(np.mean(log_density)), brier, deviance, rmse)
+
+
+def _per_trial(design: Design, expected: np.ndarray) -> np.ndarray:
+    """A Bayesian mean (the outcome's expectation: expected successes for binomial) per trial."""
+    return expected / design.trials if design.trials is not None else expected
+
+
+def in_sample_scores(freq: FitResult | None = None, bayes: FitResult | None = None) -> list[DiscreteScores]:
+    """How well each fit predicts the rows it was fitted to, scored for a discrete outcome.
+
+    Frequentist: the fitted means (fixed part plus conditional modes). Bayesian: the log pointwise
+    predictive density (log of the posterior mean of each row's pmf) and the posterior mean of the mean.
+    """
+    from scipy.special import logsumexp
+
+    out = []
+    if freq is not None:
+        family = _family_of(freq.spec, "in_sample_scores")
+        d = freq.design
+        mean = freq.fitted()
+        out.append(_scores(freq.model, str(freq.engine), "fitted values (fixed part + conditional modes)",
+                           family, d.y, d.trials, mean, _log_pmf(family, d.y, d.trials, mean)))
+    if bayes is not None:
+        family = _family_of(bayes.spec, "in_sample_scores")
+        d = bayes.design
+        log_lik = bayes.log_likelihood.reshape(-1, d.n)
+        lppd = logsumexp(log_lik, axis=0) - np.log(log_lik.shape[0])
+        mean = _per_trial(d, bayes.mu.reshape(-1, d.n).mean(axis=0))
+        out.append(_scores(bayes.model, str(bayes.engine), "posterior predictive (mean over draws)", family,
+                           d.y, d.trials, mean, lppd))
+    return out
+
+
+def cross_validated_scores(spec: ModelSpec, data: pd.DataFrame, folds: int = 10, seed: int = 1,
+                           bayes: FitResult | None = None) -> list[DiscreteScores]:
+    """Out-of-sample scores of a discrete-outcome model: K-fold refits of the frequentist fit, on the folds
+    ``cv_folds`` deals (``kfold_predictions``'s), and PSIS-LOO of a Bayesian fit to the same rows.
+
+    A held-out row is predicted at the training fit's conditional modes (a level absent from the
+    training rows at the population, effect 0) with its offset; its log score is the family's log pmf
+    there. Rows the training fit cannot predict are left out of every row of the result.
+    """
+    from compare_kit.engines.frequentist import fit_frequentist
+
+    family = _family_of(spec, "cross_validated_scores")
+    data = _cv_rows([spec], data)
+    design = build_design(spec, data)
+    if bayes is not None and bayes.design.n != design.n:
+        raise CompareKitError(f"the Bayesian fit of {bayes.model} used {bayes.design.n} rows, the "
+                              f"cross-validation {design.n}; fit it to the same rows")
+    fold_of = cv_folds(len(data), folds, seed)
+    mean = np.full(design.n, np.nan)
+    engine = ""
+    for k in range(folds):
+        fit = fit_frequentist(spec, data[fold_of != k])
+        mean[fold_of == k] = fit.predict(data[fold_of == k]).to_numpy()
+        engine = str(fit.engine)
+    ok = np.isfinite(mean)
+    y, trials = design.y[ok], None if design.trials is None else design.trials[ok]
+    out = [_scores(spec.label, engine, f"{folds}-fold cross-validation", family, y, trials, mean[ok],
+                   _log_pmf(family, y, trials, mean[ok]))]
+    if bayes is not None:
+        loo = bayes.loo
+        out.append(_scores(bayes.model, str(bayes.engine), "PSIS leave-one-out", family, y, trials,
+                           _per_trial(design, loo.predictions)[ok], loo.elpd.elpd_i[ok]))
+    return out
+
+
+def scores_table(scores: list[DiscreteScores]) -> pd.DataFrame:
+    """The scores as one table, a row per fit and method."""
+    from dataclasses import asdict
+
+    return pd.DataFrame([asdict(s) for s in scores])
 
 
 # -------------------------------------------------------------- prediction

@@ -17,7 +17,7 @@ import pandas as pd
 from compare_kit.design import Design, GroupingBlock, nested_in, nesting_parents
 from compare_kit.errors import IncomparableError
 from compare_kit.family import Family
-from compare_kit.link_scale import GroupInformation, glmm_why, own_link_estimate
+from compare_kit.link_scale import GroupInformation, glmm_why, identified_columns, own_link_estimate
 from compare_kit.results import Effect, EngineName, FitResult
 
 EQUIVALENCE_COLUMNS = ["model", "effect", "group", "level", "term", "freq_estimate", "freq_std_error",
@@ -496,18 +496,8 @@ def _crossed_offset(design: Design, index: int, ran_vals: pd.Series) -> np.ndarr
 
 def _own_estimate(z: np.ndarray, y: np.ndarray, cols: list[str]) -> tuple[np.ndarray, list[str]]:
     """Least squares of ``y`` on ``z`` within one group; columns that the group cannot identify are NaN."""
-    k = z.shape[1]
-    est = np.full(k, np.nan)
-    reasons = [""] * k
-    kept: list[int] = []
-    for c in range(k):
-        trial = kept + [c]
-        if np.linalg.matrix_rank(z[:, trial]) == len(trial):
-            kept.append(c)
-        else:
-            values = np.unique(z[:, c])
-            reasons[c] = (f"not estimable from this group alone: {cols[c]} = {values[0]:g} in all of its rows"
-                          if len(values) == 1 else f"not estimable from this group alone ({cols[c]} aliased)")
+    est = np.full(z.shape[1], np.nan)
+    kept, reasons = identified_columns(z, cols)
     if kept:
         est[kept] = np.linalg.lstsq(z[:, kept], y, rcond=None)[0]
     return est, reasons

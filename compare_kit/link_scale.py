@@ -3,9 +3,10 @@
 ``own_link_estimate`` is a group's no-pooling estimate for a bernoulli, binomial or poisson model: the
 maximum-likelihood estimate of the group's intercept on the link scale (log-odds, log rate) from its
 own rows, with the rest of the linear predictor (the other fixed effects, the crossed factors' modes and
-the offset) held as an offset: a one-parameter GLM. It does not exist where the group's rows pin the
-mean at a bound (a 0/1 group of all 0 or all 1, successes 0 or all trials, counts all 0); the note says
-so. ``glmm_why`` words the equivalence table's reasons for a GLMM (no residual SD; Laplace or adaptive
+the offset) held as an offset: a one-parameter GLM; for a term with slopes, the group's own GLM of the
+term's columns with the same offset. It does not exist where the group's rows pin the mean at a bound (a
+0/1 group of all 0 or all 1, successes 0 or all trials, counts all 0) or, with slopes, where they are
+separated along the term's columns; the note says so. ``glmm_why`` words the equivalence table's reasons for a GLMM (no residual SD; Laplace or adaptive
 quadrature against posterior averaging; few observations per group of a 0/1 outcome).
 """
 
@@ -21,25 +22,24 @@ from scipy.special import expit
 from compare_kit.family import Family
 from compare_kit.results import Effect
 
-__all__ = ["GroupInformation", "glmm_why", "own_link_estimate"]
+__all__ = ["GroupInformation", "glmm_why", "identified_columns", "own_link_estimate"]
 
 FEW_PER_GROUP = 10  # below this many trials per level, a 0/1 group's likelihood is called flat and skewed
-_SLOPES_NOTE = ("not computed for a GLMM's random slopes: the group's own GLM of intercept and slope often has "
-                "no finite maximum in a small group (separation), and the table gives own estimates of "
-                "intercept-only terms only")
+
 
 
 def own_link_estimate(z: np.ndarray, y: np.ndarray, trials: np.ndarray | None, offset: np.ndarray,
                       family: Family, cols: list[str]) -> tuple[np.ndarray, list[str]]:
     """One group's own estimate of each random coefficient in ``cols`` on the link scale, and notes.
 
-    Only an intercept-only term (``cols == ["(Intercept)"]``) has one: the root of the score
+    An intercept-only term (``cols == ["(Intercept)"]``): the root of the score
     sum(y) = sum(mean(a + offset)) in the group's intercept ``a`` (poisson in closed form,
-    log(sum y / sum exp(offset))); NaN, with the reason, where no finite root exists.
+    log(sum y / sum exp(offset))); NaN, with the reason, where no finite root exists. A term with
+    slopes: the group's own GLM of the columns its rows identify (``identified_columns``), by
+    statsmodels' IRLS, unless the group's outcomes are separated along them (no finite maximum).
     """
     if cols != ["(Intercept)"]:
-        return np.full(len(cols), np.nan), [_SLOPES_NOTE] * len(cols)
-    del z  # a column of ones
+        return _own_glm(z, y, trials, offset, family, cols)
     n = len(y)
     total = float(y.sum())
     if family is Family.POISSON:
@@ -61,6 +61,51 @@ def own_link_estimate(z: np.ndarray, y: np.ndarray, trials: np.ndarray | None, o
     while score(high) > 0:
         high *= 2
     return np.array([brentq(score, low, high, xtol=1e-13, rtol=1e-14)]), [""]
+
+
+def identified_columns(z: np.ndarray, cols: list[str]) -> tuple[list[int], list[str]]:
+    """The columns of ``z`` one group's rows identify (in order, each independent of those before), and
+    for the others why not."""
+    reasons = [""] * z.shape[1]
+    kept: list[int] = []
+    for c in range(z.shape[1]):
+        trial = kept + [c]
+        if np.linalg.matrix_rank(z[:, trial]) == len(trial):
+            kept.append(c)
+        else:
+            values = np.unique(z[:, c])
+            reasons[c] = (f"not estimable from this group alone: {cols[c]} = {values[0]:g} in all of its rows"
+                          if len(values) == 1 else f"not estimable from this group alone ({cols[c]} aliased)")
+    return kept, reasons
+
+
+def _own_glm(z: np.ndarray, y: np.ndarray, trials: np.ndarray | None, offset: np.ndarray, family: Family,
+             cols: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The group's own GLM of its identified columns with ``offset``; NaN with a note where separated."""
+    import statsmodels.api as sm
+
+    from compare_kit.engines.glmm_checks import separated_columns
+    from compare_kit.engines.glmm_family import Response
+
+    est = np.full(len(cols), np.nan)
+    kept, reasons = identified_columns(z, cols)
+    if not kept:
+        return est, reasons
+    x = z[:, kept]
+    separated = separated_columns(x, Response.of(family.value, y, trials, offset))
+    if separated:
+        names = ", ".join(cols[kept[j]] for j in separated)
+        for c in kept:
+            reasons[c] = (f"no own estimate: the group's own GLM has no finite maximum (its outcomes are separated "
+                          f"along {names}, whose estimates run off to infinity)")
+        return est, reasons
+    if family is Family.POISSON:
+        glm = sm.GLM(y, x, family=sm.families.Poisson(), offset=offset)
+    else:
+        size = np.ones_like(y) if trials is None else trials
+        glm = sm.GLM(np.column_stack([y, size - y]), x, family=sm.families.Binomial(), offset=offset)
+    est[kept] = glm.fit(tol=1e-12).params
+    return est, reasons
 
 
 def _at_a_bound(total: float, trials: float, n: int, family: Family) -> str:

@@ -105,11 +105,25 @@ def test_the_conditional_mode_lies_between_the_own_estimate_and_the_population(f
     assert set(table["toward"]) == {"population"}
 
 
-def test_a_random_slope_gets_no_own_estimate_and_a_note():
+def test_a_random_slopes_own_estimate_is_the_groups_glm_or_empty_where_separated():
+    data = _data("counts")
     spec = ck.ModelSpec.from_formula("count ~ x + (1 + x | site) + offset(log(exposure))", family="poisson")
-    table = shrinkage_table(ck.fit_frequentist(spec, _data("counts")))
-    assert table["no_pooling"].isna().all()
-    assert table["note"].str.contains("not computed for a GLMM's random slopes").all()
+    fit = ck.fit_frequentist(spec, data)
+    table = shrinkage_table(fit).set_index(["level", "term"])
+    block = fit.design.blocks[0]
+    z = block.z.to_numpy()
+    for j, level in enumerate(block.levels):
+        rows = block.codes == j
+        glm = sm.GLM(fit.design.y[rows], z[rows], family=sm.families.Poisson(),
+                     offset=fit.design.offset[rows]).fit(tol=1e-12)
+        own = [table.loc[(level, term), "no_pooling"] for term in block.z.columns]
+        np.testing.assert_allclose(own, glm.params, rtol=1e-6, atol=1e-6)
+    binary = _data("small_clusters")
+    spec = ck.ModelSpec.from_formula("y ~ x + (1 + x | cluster)", family="bernoulli")
+    table = shrinkage_table(ck.fit_frequentist(spec, binary))
+    separated = table["note"].str.contains("the group's own GLM has no finite maximum")
+    assert separated.sum() > 10 and table.loc[separated, "no_pooling"].isna().all()
+    assert table.loc[~separated, "no_pooling"].notna().all()
 
 
 # --------------------------------------------------------------------------------------------- scores

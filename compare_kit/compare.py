@@ -328,6 +328,13 @@ def shrinkage_table(freq: FitResult, bayes: FitResult | None = None) -> pd.DataF
       (``(1 | g) + (0 + x | g)``): that block's effects stay in ``no_pooling``,
       and share and closed form differ (by up to 1.04 for the radon counties).
 
+    For a GLMM (bernoulli, binomial, poisson) every column is on the link scale: ``no_pooling`` is the
+    group's own maximum-likelihood coefficient with the rest of the linear predictor (other fixed
+    effects, crossed factors' conditional modes, the offset) as an offset (``link_scale.own_link_estimate``;
+    empty with a note where no finite maximum exists: all 0 or all 1, zero counts, separation), the
+    partial-pooling values use conditional modes, and ``pooling_factor`` is NaN (its closed form needs a
+    Normal likelihood).
+
     For a county of ``(1 | state/county)``: no_pooling = mean over its homes of
     (y - basement * b_basement); complete_pooling = b0 + u_state; partial_freq =
     b0 + u_state + u_county; shrinkage_freq = sigma^2 / (sigma^2 + n tau_county^2).

@@ -113,10 +113,11 @@ def require_gaussian(spec: ModelSpec, what: str) -> None:
     if spec.family is not Family.GAUSSIAN:
         model = "a GLMM" if spec.random else "a GLM"
         raise FitError(f"{what}: available for Gaussian models only, for now; {spec.label!r} is {model} of family "
-                       f"{spec.family.value!r}, which has no residual SD. For GLMs and GLMMs the comparison with "
-                       "the Bayesian side, the predictive checks, profile intervals and the report come later; "
-                       "the frequentist fit's own tables are here (fit.estimates, fit.predict(new_rows), "
-                       "fit.fitted())")
+                       f"{spec.family.value!r}, which has no residual SD. For GLMs and GLMMs: compare(freq, bayes) and "
+                       "shrinkage_table on the link scale, predictive.in_sample_scores and "
+                       "predictive.cross_validated_scores (log score, Brier score, deviance), and the fit's own "
+                       "tables (fit.estimates, fit.predict(new_rows), fit.fitted()); profile intervals and the "
+                       "report come later")
 
 
 def response_mean(link: Link, eta: np.ndarray) -> np.ndarray:

@@ -312,6 +312,7 @@ def test_nagq_needs_a_glmm_and_profile_a_gaussian_model(radon):
 
 def test_what_needs_a_residual_sd_refuses_a_glmm_clearly(fits):
     from compare_kit import predictive
+
     fit = fits[("herds", "Laplace")]
     phrase = "available for Gaussian models only, for now; 'herds' is a GLMM of family 'binomial'"
     for call in (lambda: predictive.in_sample_rmsd(fit), fit.profile_intervals,

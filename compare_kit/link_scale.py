@@ -140,9 +140,15 @@ def glmm_why(row: pd.Series, verdict: str, info: GroupInformation, few_groups: d
     binary = info.family in (Family.BERNOULLI, Family.BINOMIAL)
     per = info.per_level.get(group, np.inf)
     if binary and per < FEW_PER_GROUP and (effect == Effect.RAN_VALS or term.startswith("sd__")):
-        base += (f". With about {per:.1f} trials per {group} level of a 0/1 outcome each group's likelihood "
-                 "is flat and skewed: the mode and the mean of a group effect part, and the Laplace "
-                 "approximation is known to understate a group SD in such small clusters")
+        small = f". With about {per:.1f} trials per {group} level of a 0/1 outcome each group's likelihood is flat " \
+                "and skewed"
+        if effect == Effect.RAN_VALS:
+            base += small + ": the conditional mode (its peak) and the posterior mean (its average) part"
+        elif info.method == "Laplace":
+            base += small + ", and the Laplace approximation is known to understate a group SD in such small clusters"
+        else:
+            base += small + ("; adaptive quadrature removes most of the Laplace approximation's downward bias in "
+                             "a group SD, not the gap between a posterior mean and a mode")
     if effect == Effect.FIXED and few_groups:
         g, n = min(few_groups.items(), key=lambda kv: kv[1])
         return base + (f"; only {n} {g} groups: the posterior averages over the poorly known {g} SD, "
@@ -150,7 +156,8 @@ def glmm_why(row: pd.Series, verdict: str, info: GroupInformation, few_groups: d
     if group in few_groups and effect == Effect.RAN_PARS and term.startswith("sd__"):
         n = few_groups[group]
         return (f"only {n} {group} groups: this SD rests on {n} group effects, so its likelihood is wide and "
-                "skewed and the posterior depends on its prior; a gap of this size is expected. " + base)
+                "skewed and the posterior depends on its prior; a gap of this size is expected. "
+                + base[0].upper() + base[1:])
     return base
 
 

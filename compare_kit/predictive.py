@@ -267,11 +267,17 @@ def in_sample_scores(freq: FitResult | None = None, bayes: FitResult | None = No
         out.append(_scores(freq.model, str(freq.engine), "fitted values (fixed part + conditional modes)",
                            family, d.y, d.trials, mean, _log_pmf(family, d.y, d.trials, mean)))
     if bayes is not None:
+        from compare_kit.engines.posterior import pointwise_chunks
+
         family = _family_of(bayes.spec, "in_sample_scores")
+        if not isinstance(bayes, BayesianFit) or bayes.draws is None:
+            raise CompareKitError("in_sample_scores needs a Bayesian fit that carries its draws (fit_bayesian's)")
         d = bayes.design
-        log_lik = bayes.log_likelihood.reshape(-1, d.n)
-        lppd = logsumexp(log_lik, axis=0) - np.log(log_lik.shape[0])
-        mean = _per_trial(d, bayes.mu.reshape(-1, d.n).mean(axis=0))
+        lppd, expected = np.empty(d.n), np.empty(d.n)
+        for rows, mu, log_lik in pointwise_chunks(bayes.draws, d):  # (draws, rows) chunks, never all rows
+            lppd[rows] = logsumexp(log_lik, axis=0) - np.log(log_lik.shape[0])
+            expected[rows] = mu.mean(axis=0)
+        mean = _per_trial(d, expected)
         out.append(_scores(bayes.model, str(bayes.engine), "posterior predictive (mean over draws)", family,
                            d.y, d.trials, mean, lppd))
     return out

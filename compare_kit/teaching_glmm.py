@@ -172,9 +172,9 @@ def _explanation(summary: pd.DataFrame, where: str) -> str:
         "Gaussian curve centred at its peak with the peak's curvature, and integrates that instead. This is "
         "accurate when the integrand is nearly Gaussian, which it is when a group has many rows: the product "
         "of many Bernoulli probabilities pins u down. With two or three 0/1 rows per group it is not: a "
-        "group whose rows are all 1 has an integrand that is flat on one side and steep on the other, and the Gaussian "
-        "curve misses much of its mass. The error is systematic, and it makes a large group SD look less "
-        "likely than it is, so Laplace's estimate of the SD is pulled down. Adaptive Gauss-Hermite "
+        "group whose rows are all 1 has an integrand that is flat on one side and steep on the other, and "
+        "the Gaussian curve misses much of its mass. The error is systematic, and it makes a large group SD "
+        "look less likely than it is, so Laplace's estimate of the SD is pulled down. Adaptive Gauss-Hermite "
         "quadrature (nAGQ = N) evaluates the integrand at N points placed around the same peak and weights "
         "them; N = 1 is Laplace again, and as N grows the sum converges to the exact integral, so the "
         "estimates stop changing. MCMC does not maximise anything: it draws from the posterior, which "
@@ -184,8 +184,7 @@ def _explanation(summary: pd.DataFrame, where: str) -> str:
         "SD is. " + " ".join(_sentence(row) for _, row in summary.iterrows()) +
         " The known result (Breslow and Lin, Biometrika 1995, on Laplace-type approximations): the "
         "methods agree when each group has many rows; with small clusters of binary outcomes Laplace "
-        "underestimates the group SD, "
-        "and quadrature (one grouping factor with one random intercept) or MCMC is the better choice.")
+        "underestimates the group SD, and quadrature (one grouping factor with one random intercept) or MCMC is the better choice.")
 
 
 def approximation_demo(draws: int = 1000, tune: int = 1000, chains: int = 2, seed: int = 1,

@@ -184,7 +184,8 @@ def _explanation(summary: pd.DataFrame, where: str) -> str:
         "SD is. " + " ".join(_sentence(row) for _, row in summary.iterrows()) +
         " The known result (Breslow and Lin, Biometrika 1995, on Laplace-type approximations): the "
         "methods agree when each group has many rows; with small clusters of binary outcomes Laplace "
-        "underestimates the group SD, and quadrature (one grouping factor with one random intercept) or MCMC is the better choice.")
+        "underestimates the group SD, and quadrature (one grouping factor with one random intercept) or "
+        "MCMC is the better choice.")
 
 
 def approximation_demo(draws: int = 1000, tune: int = 1000, chains: int = 2, seed: int = 1,

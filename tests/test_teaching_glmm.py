@@ -6,7 +6,6 @@ test); the MCMC checks run the demo once, with short chains, on its fixed constr
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 

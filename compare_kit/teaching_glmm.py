@@ -153,12 +153,13 @@ def _sentence(row: pd.Series) -> str:
     truth = "" if np.isnan(row["true_sd"]) else f", true SD {row['true_sd']:.2f}"
     verdict = ("Laplace and quadrature agree" if row["laplace_shortfall"] <= AGREE_TOLERANCE
                else "Laplace parts from quadrature")
+    converged = ("" if row["previous_nagq"] == 1 else f", while {row['previous_nagq']} nodes are within "
+                 f"{_pct(row['previous_change'])} of {row['agq_nagq']}")
     return (f"With the {row['data_set']} ({row['groups']} groups of {row['rows_per_group']:g} rows{truth}), "
             f"Laplace estimates the group SD at "
             f"{row['laplace_sd']:.3f} and quadrature with {row['agq_nagq']} nodes at {row['agq_sd']:.3f}: "
             f"Laplace is {_pct(row['laplace_shortfall'])} lower ({verdict}: the tolerance is "
-            f"{_pct(AGREE_TOLERANCE)}), while {row['previous_nagq']} nodes are within "
-            f"{_pct(row['previous_change'])} of {row['agq_nagq']}. MCMC's posterior median is "
+            f"{_pct(AGREE_TOLERANCE)}){converged}. MCMC's posterior median is "
             f"{row['mcmc_median_sd']:.3f} (95% interval {row['mcmc_conf_low']:.3f} to "
             f"{row['mcmc_conf_high']:.3f}).")
 

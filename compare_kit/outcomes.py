@@ -89,18 +89,10 @@ class FitSide(StrEnum):
 def check_fit_available(spec: ModelSpec, side: FitSide) -> None:
     """A ``SpecError`` for a model ``side`` cannot fit yet.
 
-    Both engines fit every family (the frequentist one by maximum likelihood, the Bayesian one by Bambi's
-    families or compare_kit's PyMC model), with any offset; studies (the report) take Gaussian models
-    only. No engine fits a Gaussian model with an offset yet.
+    Both engines, and so studies (the report), fit every family (the frequentist one by maximum likelihood,
+    the Bayesian one by Bambi's families or compare_kit's PyMC model), with any offset. No engine fits a
+    Gaussian model with an offset yet.
     """
-    family = spec.family.value
-    read = f"family={family!r} is read (the formula, and the outcome against the table)"
-    now = ("fit_frequentist and fit_bayesian fit this model now (compare-kit fit --engine frequentist or "
-           "bayesian): maximum likelihood by the Laplace approximation or adaptive quadrature (nagq=N), and "
-           "Bambi's family on the link scale")
-    if spec.family is not Family.GAUSSIAN and side is FitSide.STUDY:
-        raise SpecError(f"{read}, but a report of {family} models is not available yet: the report's comparison, "
-                        f"shrinkage and predictive checks are written for Gaussian models for now; {now}")
     if spec.family is Family.GAUSSIAN and spec.offset is not None:
         raise SpecError(f"{spec.offset.label} is read, but fitting a Gaussian model with an offset is not "
                         "available yet (offsets are fitted for the bernoulli, binomial and poisson families); "

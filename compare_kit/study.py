@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from compare_kit.errors import CompareKitError, SpecError
-from compare_kit.family import coerce_family, coerce_success
+from compare_kit.family import Family, coerce_family, coerce_success
 from compare_kit.results import FitResult
 from compare_kit.settings import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_SEED, DEFAULT_TUNE, setting_problem
 from compare_kit.spec import ModelSpec
@@ -363,14 +363,26 @@ class StudyResult:
 
 @dataclass(frozen=True)
 class PredictiveTables:
-    """A study's predictive checks, one row per model (and engine)."""
+    """A study's predictive checks, one row per model (and engine).
+
+    A Gaussian study fills ``rmsd`` and ``cv``; a study of a discrete family (bernoulli, binomial,
+    poisson) fills ``scores`` and ``cv_scores`` instead (``predictive.DiscreteScores`` rows) and leaves
+    ``rmsd`` and ``cv`` empty."""
 
     rmsd: pd.DataFrame  # in-sample RMSD: how closely each fit recreates the data (the tutorial's check)
     cv: pd.DataFrame  # out-of-sample RMSE: K-fold refits (frequentist) beside PSIS-LOO (Bayesian)
     loo: pd.DataFrame  # PSIS-LOO beside AIC and BIC
+    scores: pd.DataFrame = field(default_factory=pd.DataFrame)  # in-sample log score, Brier, deviance
+    cv_scores: pd.DataFrame = field(default_factory=pd.DataFrame)  # the same, K-fold and PSIS-LOO
+
+    @property
+    def discrete(self) -> bool:
+        """Whether these are the scores of a discrete outcome (not RMSD and RMSE)."""
+        return not self.rmsd.columns.size and bool(self.scores.columns.size)
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {"rmsd": self.rmsd, "cv": self.cv, "loo": self.loo}
+        return {"rmsd": self.rmsd, "cv": self.cv, "loo": self.loo, "scores": self.scores,
+                "cv_scores": self.cv_scores}
 
 
 @dataclass(frozen=True)
@@ -380,6 +392,7 @@ class Demos:
     conditional_equivalence: Demo | None = None
     prior_flattening: Demo | None = None
     boundary: Demo | None = None
+    glmm_approximation: Demo | None = None  # a GLMM study's: Laplace, quadrature and MCMC side by side
 
     def ran(self) -> dict[str, Demo]:
         """The demonstrations that ran, by name, in the report's order."""
@@ -390,7 +403,7 @@ class Demos:
 class SideWork:
     """What ``side_work`` returns: the K-fold refits' predictions, the demonstrations and their timings."""
 
-    kfold: KFoldPredictions
+    kfold: KFoldPredictions | None  # None: no Gaussian model (a discrete family's checks are scores)
     demos: Demos
     timings: dict[str, float]
 
@@ -447,6 +460,16 @@ def side_work(study: Study, data: pd.DataFrame, demos: bool,
         return value
 
     specs = [m.spec for m in study.models]
+    if is_discrete(study):
+        kfold = None
+        ran = Demos()
+        if demos and study.settings.demos and teaching_spec(study) is not None:
+            from compare_kit.teaching_glmm import approximation_demo
+
+            ran = Demos(glmm_approximation=step(
+                "demonstration: Laplace, adaptive quadrature and MCMC (constructed binary data)",
+                lambda: approximation_demo(draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed)))
+        return SideWork(kfold, ran, timings)
     kfold = step("cross-validation refits",
                  lambda: predictive.kfold_predictions(specs, data, folds=s.cv_folds, seed=s.seed))
     models = teaching_spec(study)
@@ -470,6 +493,24 @@ def side_work(study: Study, data: pd.DataFrame, demos: bool,
                                                          seed=s.seed)))
         timings["teaching demonstrations"] = time.perf_counter() - t0
     return SideWork(kfold, ran, timings)
+
+
+def is_discrete(study: Study) -> bool:
+    """Whether the study's models are of a discrete family (bernoulli, binomial, poisson): one family
+    for all of them (``study_family``)."""
+    return study_family(study) is not Family.GAUSSIAN
+
+
+def study_family(study: Study) -> Family:
+    """The one family of the study's models; a ``StudyError`` when they mix families (their predictive
+    checks and PSIS-LOO would compare densities of different outcomes)."""
+    families = {m.spec.family for m in study.models}
+    if len(families) > 1:
+        names = ", ".join(f"{m.label} ({m.spec.family.value})" for m in study.models)
+        raise StudyError(f"{study.source_file or 'study'}: the models mix families ({names}); a study's models "
+                         "share one family, so that their predictive checks score the same outcome: put "
+                         "each family in its own study")
+    return families.pop()
 
 
 def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
@@ -497,6 +538,7 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
     start = time.perf_counter()
     data = study.load_data()
     study.check(data)
+    discrete = is_discrete(study)
     for entry in study.models:  # before any fit or second process starts
         check_fit_available(entry.spec, FitSide.STUDY)
     sidecar = None
@@ -508,7 +550,9 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
         comparisons: dict[str, Comparison] = {}
         for entry in study.models:
             t0 = time.perf_counter()
-            say(f"[{entry.label}] frequentist fit ({'OLS' if not entry.spec.random else s.method}) ...")
+            kind = ("GLM" if not entry.spec.random else "ML, Laplace") if discrete else (
+                "OLS" if not entry.spec.random else s.method)
+            say(f"[{entry.label}] frequentist fit ({kind}) ...")
             freq = fit_frequentist(entry.spec, data, method=s.method, mixedlm=s.mixedlm, progress=say)
             say(f"[{entry.label}] {freq.engine.label}: {freq.seconds:.1f} s. Bayesian fit ({s.chains} chains x "
                 f"{s.draws} draws, {s.sampler}) ...")
@@ -519,8 +563,18 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
             timings[f"fit {entry.label}"] = time.perf_counter() - t0
             say(f"[{entry.label}] {bayes.engine.label}: {bayes.seconds:.1f} s")
         t0 = time.perf_counter()
-        say("predictive checks: in-sample RMSD ...")
-        rmsd = pd.concat([predictive.in_sample_rmsd(f, b) for f, b in fits.values()], ignore_index=True)
+        if discrete:
+            say("predictive checks: in-sample scores and cross-validated scores ...")
+            rmsd = pd.DataFrame()
+            scores = predictive.scores_table([x for f, b in fits.values()
+                                              for x in predictive.in_sample_scores(f, b)])
+            cv_scores = predictive.scores_table([
+                x for entry in study.models for x in predictive.cross_validated_scores(
+                    entry.spec, data, folds=s.cv_folds, seed=s.seed, bayes=fits[entry.label][1])])
+        else:
+            say("predictive checks: in-sample RMSD ...")
+            rmsd = pd.concat([predictive.in_sample_rmsd(f, b) for f, b in fits.values()], ignore_index=True)
+            scores = cv_scores = pd.DataFrame()
         say(f"predictive checks: PSIS-LOO of {count(len(fits), 'Bayesian fit')} over {count(len(data), 'row')} ...")
         loo = predictive.loo_table(list(fits.values()))
         timings["predictive checks"] = time.perf_counter() - t0
@@ -537,7 +591,9 @@ def run_study(study: Study, say: Callable[[str], None] = lambda _m: None,
     finally:
         if sidecar is not None:
             sidecar.close()
-    tables = PredictiveTables(rmsd, predictive.cv_table(side.kfold, [b for _, b in fits.values()]), loo)
+    cv = (pd.DataFrame() if side.kfold is None
+          else predictive.cv_table(side.kfold, [b for _, b in fits.values()]))
+    tables = PredictiveTables(rmsd, cv, loo, scores, cv_scores)
     timings.update(side.timings)
     timings["total"] = time.perf_counter() - start
     return StudyResult(study, data, fits, comparisons, tables, side.demos, timings)

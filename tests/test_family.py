@@ -405,8 +405,9 @@ def test_the_data_are_checked_before_the_family_is_refused(engines_must_not_run)
         ck.fit_frequentist(ModelSpec.from_formula("ticks ~ period", family="poisson"), table)
 
 
-def test_a_study_with_a_family_stops_before_any_fit_or_second_process(monkeypatch, tmp_path):
+def test_a_study_mixing_families_stops_before_any_fit_or_second_process(monkeypatch, tmp_path):
     import compare_kit.processes
+    from compare_kit.study import ModelEntry, StudyError
 
     def no_sidecar(*_args, **_kwargs):
         raise AssertionError("the second process started")
@@ -414,8 +415,10 @@ def test_a_study_with_a_family_stops_before_any_fit_or_second_process(monkeypatc
     monkeypatch.setattr(compare_kit.processes, "Sidecar", no_sidecar)
     herds().to_csv(tmp_path / "h.csv", index=False)
     study = _study_from_formula("ticks ~ period + (1 | herd)", csv_path=tmp_path / "h.csv", family="poisson")
-    with pytest.raises(SpecError, match="a report of poisson models is not available yet"):
-        ck.run_study(study, workers=2)
+    gaussian = ModelEntry("gaussian", ModelSpec.from_formula("ticks ~ period + (1 | herd)", label="gaussian"))
+    mixed = dataclasses.replace(study, models=(*study.models, gaussian))
+    with pytest.raises(StudyError, match=r"the models mix families .*gaussian \(gaussian\).*own study"):
+        ck.run_study(mixed, workers=2)
 
 
 # -------------------------------------------------------------------------------------- command line
@@ -445,8 +448,6 @@ CLI_REFUSALS = [
 
 @pytest.mark.parametrize(("command", "extra", "phrase"), [
     *[(command, extra, phrase) for command in ("fit", "report") for extra, phrase in CLI_REFUSALS],
-    # the frequentist engine fits these (test_the_cli_fits_every_family); the report does not yet
-    *[("report", extra, f"a report of {extra[3]} models is not available yet") for extra in CLI_FAMILIES],
 ])
 def test_the_cli_exits_2_with_the_familys_message(capsys, herds_csv, tmp_path, extra, phrase, command):
     out = tmp_path / "r.html"

@@ -310,6 +310,8 @@ def replicate_means(bayes: FitResult, keep: np.ndarray) -> np.ndarray:
 
 def predictive_check(result: StudyResult, roles: Roles) -> ReportFigure:
     bayes = result.fits[roles.hierarchical][1]
+    if bayes.spec.family.value != "gaussian":
+        return discrete_check(result, roles)
     design = bayes.design
     sigma = bayes.draws.residual.ravel()
     keep = np.unique(np.linspace(0, sigma.size - 1, min(MAX_DRAWS, sigma.size)).round().astype(int))
@@ -321,6 +323,29 @@ def predictive_check(result: StudyResult, roles: Roles) -> ReportFigure:
     fig = plots.posterior_predictive(design.y, replicated, response_label=design.response_label)
     return ReportFigure("fig-ppc", "Posterior predictive check", plots.CAPTIONS["posterior_predictive"],
                         _svg(fig, "fig-ppc"))
+
+
+def discrete_check(result: StudyResult, roles: Roles) -> ReportFigure:
+    """The posterior predictive check of a discrete outcome: count frequencies (poisson), or each group's
+    share of successes (bernoulli, binomial; the first grouping factor), observed against replicated."""
+    bayes = result.fits[roles.hierarchical][1]
+    design = bayes.design
+    n_draws = bayes.draws.fixed.shape[0] * bayes.draws.fixed.shape[1]
+    keep = np.unique(np.linspace(0, n_draws - 1, min(MAX_DRAWS, n_draws)).round().astype(int))
+    mu = replicate_means(bayes, keep)  # the outcome's mean: probability, expected successes or count
+    rng = np.random.default_rng(result.study.settings.seed)
+    if bayes.spec.family.value == "poisson":
+        reps = rng.poisson(mu)
+        fig = plots.count_check(design.y, reps, response_label=design.response_label)
+        return ReportFigure("fig-ppc", "Posterior predictive check: how often each count occurs",
+                            plots.CAPTIONS["count_check"], _svg(fig, "fig-ppc"))
+    trials = np.ones(design.n, dtype=int) if design.trials is None else design.trials.astype(int)
+    reps = rng.binomial(trials, np.clip(mu / trials, 0.0, 1.0))
+    block = design.blocks[0]
+    group = block.group
+    fig = plots.proportion_check(design.y, reps, trials, block.codes, group=group)
+    return ReportFigure("fig-ppc", f"Posterior predictive check: each {group}'s share of successes",
+                        plots.CAPTIONS["proportion_check"], _svg(fig, "fig-ppc"))
 
 
 def rank_plots(result: StudyResult, roles: Roles, levels: dict[str, list[str]]) -> ReportFigure:
@@ -345,7 +370,8 @@ def rank_plots(result: StudyResult, roles: Roles, levels: dict[str, list[str]]) 
             add(plots.term_label(f"sd__{coef}", block.group), block.sd[..., j])
         if block.cor is not None:
             add(plots.term_label(f"cor__{block.coefs[0]}.{block.coefs[-1]}", block.group), block.cor[..., 0, -1])
-    add("residual SD", draws.residual)
+    if draws.residual is not None:  # a GLMM has no residual SD
+        add("residual SD", draws.residual)
     for group, wanted in levels.items():
         block = next(b for b in draws.blocks if b.group == group)
         named = f"{group} " if len(levels) > 1 else ""  # one factor: the level alone, as always
@@ -381,8 +407,9 @@ def build_figures(result: StudyResult) -> tuple[dict[str, ReportFigure], list[st
         return {}, []  # nothing grouped to draw; the report says so where the figures would be
     levels = panel_levels(result, roles)
     design = result.fits[roles.hierarchical][0].design
+    gaussian = design.spec.family.value == "gaussian"  # a GLMM's lines live on the link scale: no panels
     jobs: list[tuple[str, Callable[[], ReportFigure]]] = [
-        ("the group panels", lambda: group_panels(result, roles)),
+        *([("the group panels", lambda: group_panels(result, roles))] if gaussian else []),
         *([("the shrinkage arrows", lambda: shrinkage_arrows(result, roles))] if roles.arrows_model else []),
         ("shrinkage against group size", lambda: shrinkage_size(result, roles)),
         ("the population-level forest plot", lambda: forest(result, roles)),
@@ -498,7 +525,10 @@ def crossed_size(result: StudyResult, roles: Roles, group: str) -> ReportFigure:
                f"whose {group} effects are crossed with its {others} effects. The closed-form pooling factor "
                f"of a {group} with n rows is σ²/(σ² + n·τ²), τ the SD of the {group} effects and σ the "
                "residual SD: the share of the way a level's own estimate is pulled to the population value."
-               + one_size_words(table, group))
+               if result.fits[roles.crossed][0].spec.family.value == "gaussian" else
+               plots.CAPTIONS["shrinkage_vs_size"] + f" Here: each {group} of the {roles.crossed} model, "
+               f"whose {group} effects are crossed with its {others} effects, on the link scale; a GLMM has no "
+               "closed-form pooling factor, so no line is drawn.") + one_size_words(table, group)
     return ReportFigure(fid, f"Shrinkage of each {group} against its number of rows", caption, _svg(fig, fid))
 
 

@@ -23,6 +23,7 @@ from markupsafe import Markup
 from compare_kit.design import is_factor
 from compare_kit.io import utc_timestamp
 from compare_kit.report import figures as figs
+from compare_kit.report.family_words import family_words, glmm_text
 from compare_kit.report import tables as tb
 from compare_kit.results import BayesianFit, EngineName
 from compare_kit.spec import Pooling
@@ -84,8 +85,10 @@ def pooling_words(fit: FitResult, study_group: str = "") -> str:
     if design.pooling == Pooling.COMPLETE:
         shared = f" ({_join(coefs)})" if coefs else ""
         who = f"every {study_group} group" if study_group else "every row"
+        rest = ("in the residual" if spec.family.value == "gaussian"
+                else "unmodelled, spread over the outcome's own variation")
         return (f"Complete pooling: one set of coefficients{shared} for {who}, as if all groups were the "
-                "same. Differences between groups end up in the residual.")
+                f"same. Differences between groups end up {rest}.")
     if design.pooling == Pooling.NONE:
         factors = sorted({v.column for t in spec.fixed for v in t.variables if is_factor(v, design.categorical)})
         return (f"No pooling: every level of {_join(factors)} gets its own coefficients, estimated from its "
@@ -123,6 +126,9 @@ def statsmodels_words(fit: FitResult) -> str:
         f"groups {b.group} with random [{', '.join(b.z.columns)}]"
         + (f" ({'correlated' if b.term.correlated else 'independent'})" if len(b.z.columns) > 1 else "")
         for b in design.blocks)
+    if fit.engine == EngineName.COMPARE_KIT and fit.spec.family.value != "gaussian":
+        return (f"compare_kit's own GLMM engine, maximum likelihood by {fit.method} (lme4's glmer method): "
+                f"response {design.response_label}; fixed [{shown}]{extra}; {blocks}")
     if fit.engine == EngineName.COMPARE_KIT:
         return (f"compare_kit's own engine, lme4's profiled {fit.method} criterion (statsmodels MixedLM was not "
                 f"used; the notes at the top say why): response {design.response_label}; fixed [{shown}]{extra}; "
@@ -282,6 +288,7 @@ def _models_section(result: StudyResult, roles: figs.Roles) -> list[dict[str, An
             "legend": bambi_legend(bayes),
             "structure": s.structure if s else "",
             "preset": s.prior_preset if s else "",
+            "family_line": words.model_line(entry.spec) if (words := family_words(result.study)) else "",
             "priors": tb.generic(prior_rows, f"tbl-priors-{entry.label}", f"Priors of {entry.label}",
                                  fold=False) if priors else None,
         })
@@ -294,9 +301,11 @@ def _results_section(result: StudyResult, roles: figs.Roles) -> dict[str, Any]:
     for label in result.fits:
         rows = est[(est["model"] == label) & est["effect"].isin(["fixed", "ran_pars"])]
         n_fixed = int(((rows["effect"] == "fixed") & (rows["engine"] == "statsmodels")).sum())
+        words = family_words(result.study)
         t = tb.estimates_side_by_side(est, label, ["fixed", "ran_pars"], f"tbl-pop-{label}",
-                                      f"{label}: fixed effects and variance components",
-                                      fold=n_fixed > tb.LONG_TABLE)
+                                      f"{label}: fixed effects and variance components"
+                                      + (f" (on the {words.scale} scale)" if words else ""),
+                                      fold=n_fixed > tb.LONG_TABLE, ratio=words.ratio if words else "")
         (long if n_fixed > tb.LONG_TABLE else population).append(t)
     groups = []
     for label, (freq, _) in result.fits.items():
@@ -361,7 +370,8 @@ def _shrinkage_section(result: StudyResult, roles: figs.Roles) -> dict[str, Any]
 def _connection_section(result: StudyResult) -> list[dict[str, Any]]:
     titles = {"conditional_equivalence": "Same model, same answer: conditional equivalence",
               "prior_flattening": "Flattening the prior: the posterior mode moves to REML",
-              "boundary": "The boundary case: an SD estimated at zero"}
+              "boundary": "The boundary case: an SD estimated at zero",
+              "glmm_approximation": "Laplace, adaptive quadrature and MCMC: how the likelihood is approximated"}
     from compare_kit.teaching import DemoData
 
     formulas = {str(m.spec) for m in result.study.models}
@@ -401,6 +411,9 @@ def _demos_skipped(result: StudyResult) -> str:
 
     if result.demos.ran():
         return ""
+    if not result.study.settings.demos and family_words(result.study) is not None:
+        return ("The demonstration is turned off in this study's file (demos = false): it compares Laplace, "
+                "adaptive quadrature and MCMC on constructed binary data.")
     if not result.study.settings.demos:
         return ("The demonstrations are turned off in this study's file (demos = false): they are "
                 "experiments with one random intercept (the bundled radon study shows them), and on this "
@@ -454,7 +467,9 @@ def _reproducibility(result: StudyResult, command: str) -> dict[str, Any]:
     settings = [("seed", s.seed), ("chains", s.chains), ("draws per chain", s.draws),
                 ("tuning steps per chain", s.tune), ("sampler", s.sampler),
                 ("target_accept", first.target_accept if first else ""),
-                ("prior preset", s.priors), ("frequentist method", s.method),
+                ("prior preset", s.priors),
+                ("frequentist method", s.method if family_words(result.study) is None else
+                 ", ".join(sorted({f"ML ({f.method})" for f, _ in result.fits.values()}))),
                 ("cross-validation folds", s.cv_folds),
                 ("data hash (rows used)", ", ".join(hashes))]
     study_text = ""
@@ -503,8 +518,13 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
         "equivalence": _equivalence_section(result),
         "shrinkage": _shrinkage_section(result, roles),
         "crossed_slugs": [figs.group_slug(g) for g in roles.crossed_groups],
-        "rmsd": tb.rmsd(pred.rmsd, "tbl-rmsd", "In-sample RMSD (lower: predictions closer to the data)"),
-        "cv": tb.cross_validation(pred.cv, "tbl-cv", "Out-of-sample prediction error"),
+        "glmm": family_words(result.study),
+        "rmsd": None if pred.discrete else tb.rmsd(pred.rmsd, "tbl-rmsd",
+                                                    "In-sample RMSD (lower: predictions closer to the data)"),
+        "cv": None if pred.discrete else tb.cross_validation(pred.cv, "tbl-cv", "Out-of-sample prediction error"),
+        "scores": tb.discrete_scores(pred.scores, "tbl-scores", "In-sample scores") if pred.discrete else None,
+        "cv_scores": (tb.discrete_scores(pred.cv_scores, "tbl-cv-scores", "Out-of-sample scores")
+                      if pred.discrete else None),
         "loo": tb.information_criteria(pred.loo, "tbl-loo", "Information criteria and PSIS-LOO"),
         "demos": _connection_section(result),
         "demos_skipped": _demos_skipped(result),
@@ -522,7 +542,8 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
         "repro": _reproducibility(result, command),
         "pooled": roles.pooled, "unpooled": roles.unpooled, "max_levels": tb.MAX_LEVELS_LISTED,
     }
-    return tb.environment().get_template("report.html.j2").render(**context)
+    page = tb.environment().get_template("report.html.j2").render(**context)
+    return glmm_text(page, context["glmm"])  # a GLMM page: conditional modes, not BLUPs
 
 
 def write_tables(result: StudyResult, folder: str | Path) -> list[Path]:

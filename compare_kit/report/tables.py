@@ -189,8 +189,11 @@ def _correlation(a: pd.Series, b: pd.Series) -> float:
 
 
 def estimates_side_by_side(estimates: pd.DataFrame, model: str, effects: Sequence[str], id: str,
-                           caption: str = "", fold: bool | None = None) -> DisplayTable:
-    """Fixed effects or variance components of one model: statsmodels beside the Bayesian engine."""
+                           caption: str = "", fold: bool | None = None, ratio: str = "") -> DisplayTable:
+    """Fixed effects or variance components of one model: statsmodels beside the Bayesian engine.
+
+    ``ratio`` (a log or logit link: "odds ratio", "rate ratio"): each engine gains a column with the fixed
+    effects on the response scale, exp(estimate) with exp of its interval's ends."""
     rows = estimates[(estimates["model"] == model) & estimates["effect"].isin(effects)]
     frequentist = rows["engine"].isin(FREQUENTIST_ENGINES)
     freq, bayes = rows[frequentist], rows[~frequentist]
@@ -199,10 +202,23 @@ def estimates_side_by_side(estimates: pd.DataFrame, model: str, effects: Sequenc
     order = {e: i for i, e in enumerate(effects)}
     merged = merged.assign(_o=merged["effect"].map(order)).sort_values(["_o"], kind="stable")
     bayes_name = engine_text(bayes["engine"].iloc[0]) if len(bayes) else "Bayesian"
+    exp_f = [Column(ratio, "num", "exp(estimate) [exp of the Wald interval]")] if ratio else []
+    exp_b = [Column(ratio, "num", "exp(posterior mean) [exp of the posterior interval]")] if ratio else []
     columns = [Column("parameter"), Column("estimate", "num"), Column("SE", "num"),
-               Column("95% interval", "num", "Wald interval"),
+               Column("95% interval", "num", "Wald interval"), *exp_f,
                Column("posterior mean", "num"), Column("posterior SD", "num"),
-               Column("95% interval", "num", "equal-tailed posterior interval")]
+               Column("95% interval", "num", "equal-tailed posterior interval"), *exp_b]
+
+    def exp_cell(r: pd.Series, side: str) -> list[Cell]:
+        if not ratio:
+            return []
+        if r["effect"] != "fixed":
+            return [Cell("")]
+        low, high = r.get(f"conf_low_{side}"), r.get(f"conf_high_{side}")
+        with np.errstate(over="ignore"):  # a separated coefficient's far end is shown as ∞
+            return [Cell(fmt_num(np.exp(r.get(f"estimate_{side}"))) + (
+                f" [{fmt_num(np.exp(low))}, {fmt_num(np.exp(high))}]" if pd.notna(low) and pd.notna(high) else ""))]
+
     out = []
     for _, r in merged.iterrows():
         label = term_text(r["term"], r["group"])
@@ -214,11 +230,14 @@ def estimates_side_by_side(estimates: pd.DataFrame, model: str, effects: Sequenc
             Cell(label, "", r["term"]),
             Cell(fmt_num(r.get("estimate_f")), "", note_f if isinstance(note_f, str) else ""),
             _num(r.get("std_error_f")), Cell(fmt_interval(r.get("conf_low_f"), r.get("conf_high_f"))),
+            *exp_cell(r, "f"),
             Cell(fmt_num(r.get("estimate_b")), "", note_b if isinstance(note_b, str) else ""),
             _num(r.get("std_error_b")), Cell(fmt_interval(r.get("conf_low_b"), r.get("conf_high_b"))),
+            *exp_cell(r, "b"),
         ])
     freq_name = engine_label(freq["engine"].iloc[0]) if len(freq) else "frequentist"
-    header = (("", 1), (freq_name, 3), (f"Bayesian ({bayes_name})", 3))
+    width = 4 if ratio else 3
+    header = (("", 1), (freq_name, width), (f"Bayesian ({bayes_name})", width))
     return table(id, columns, out, caption, fold=fold, group_header=header)
 
 
@@ -429,6 +448,25 @@ def cross_validation(frame: pd.DataFrame, id: str, caption: str = "") -> Display
     out = [[Cell(r["model"]), Cell(engine_text(r["engine"])), Cell(r["method"]),
             Cell(fmt_num(r["rmse"]), "best" if r["rmse"] == b else ""), Cell(fmt_int(r["rows"])),
             Cell(fmt_int(r["rows_left_out"]))] for (_, r), b in zip(frame.iterrows(), best, strict=True)]
+    return table(id, columns, out, caption, fold=False)
+
+
+def discrete_scores(frame: pd.DataFrame, id: str, caption: str = "") -> DisplayTable:
+    """``predictive.scores_table`` rows: the log score and, per family, the Brier score (0/1 and binomial
+    outcomes) or the mean deviance and RMSE of counts (poisson); each method's best underlined."""
+    counts = bool(frame["deviance"].notna().any())
+    scores = ([("log score", "log_score", "mean log predictive probability of a row's outcome; higher is better",
+                max), ("mean deviance", "deviance", "mean unit Poisson deviance; lower is better", min),
+               ("RMSE of counts", "rmse_counts", "lower is better", min)] if counts else
+              [("log score", "log_score", "mean log predictive probability of a row's outcome; higher is better",
+                max), ("Brier score", "brier", "mean squared gap of observed share and predicted probability; "
+                       "lower is better", min)])
+    columns = [Column("model"), Column("engine"), Column("method"), Column("rows scored", "int"),
+               *[Column(name, "num", hint) for name, _, hint, _ in scores]]
+    best = {key: frame.groupby("method")[key].transform(pick) for _, key, _, pick in scores}
+    out = [[Cell(r["model"]), Cell(engine_text(r["engine"])), Cell(r["method"]), Cell(fmt_int(r["rows"])),
+            *[Cell(fmt_num(r[key]), "best" if r[key] == best[key].loc[i] else "") for _, key, _, _ in scores]]
+           for i, r in frame.iterrows()]
     return table(id, columns, out, caption, fold=False)
 
 

@@ -321,15 +321,6 @@ def test_what_needs_a_residual_sd_refuses_a_glmm_clearly(fits):
             call()
 
 
-def test_the_report_says_it_is_not_available_yet(capsys, tmp_path):
-    out = tmp_path / "r.html"
-    code = main(["report", "--csv", str(REFERENCE / "lme4" / "herds.csv"), "--formula", MODELS["herds"][2],
-                 "--family", "binomial", "--out", str(out), "--quiet"])
-    err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err and not out.exists()
-    assert "a report of binomial models is not available yet" in err and "compare-kit fit --engine frequentist" in err
-
-
 def test_the_cli_fits_a_glmm_and_prints_its_table(capsys, tmp_path):
     csv_out = tmp_path / "est.csv"
     code = main(["fit", "--engine", "frequentist", "--family", "binomial", "--formula",

@@ -111,3 +111,41 @@ def two_model_run(tmp_path_factory) -> Path:
         '[models.intercepts]\nformula = "reaction_time ~ dose + (1 | subject)"\n'
         '[models.slopes]\nformula = "reaction_time ~ dose + (1 + dose | subject)"\n', encoding="utf-8")
     return write_report(run_study(load_study(folder / "study.toml"), workers=1), folder / "two.html")
+
+
+LME4 = Path(__file__).resolve().parents[1] / "reference" / "lme4"
+
+
+@pytest.fixture(scope="session")
+def binary_run(tmp_path_factory) -> Path:
+    """The report of a bernoulli study (the small clusters of tests/reference/lme4, one factor) from a study
+    file with its success level, at small settings."""
+    from compare_kit.report.render import write_report
+    from compare_kit.study import load_study, run_study
+
+    folder = tmp_path_factory.mktemp("binary_report")
+    (folder / "study.toml").write_text(
+        f'title = "Small clusters: a 0/1 outcome"\n[data]\ncsv = "{LME4 / "small_clusters.csv"}"\n'
+        '[settings]\ndraws = 200\ntune = 200\nchains = 2\ncv_folds = 3\n'
+        '[models.pooled]\nformula = "y ~ x"\nfamily = "bernoulli"\nsuccess = "1"\n'
+        '[models.clusters]\nformula = "y ~ x + (1 | cluster)"\nfamily = "bernoulli"\nsuccess = "1"\n',
+        encoding="utf-8")
+    return write_report(run_study(load_study(folder / "study.toml"), workers=1), folder / "binary.html")
+
+
+@pytest.fixture(scope="session")
+def count_run(tmp_path_factory) -> dict:
+    """``compare-kit report --family poisson`` on the crossed counts with an offset, at small settings (the
+    CLI has no fold setting: 10 folds of Laplace refits, a second or two)."""
+    import contextlib
+    import io
+
+    from compare_kit.cli import main
+
+    out = tmp_path_factory.mktemp("count_report") / "counts.html"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["report", "--csv", str(LME4 / "counts.csv"), "--family", "poisson", "--formula",
+                     "count ~ x + (1 | site) + (1 | year) + offset(log(exposure))", "--draws", "200",
+                     "--tune", "200", "--chains", "2", "--workers", "1", "--out", str(out)])
+    return {"code": code, "html": out, "stderr": err.getvalue()}

@@ -27,6 +27,7 @@ labels, output), ``captions``, ``groups`` (group panels and shrinkage), ``estima
 from compare_kit.display import term_label
 from compare_kit.report.plots.captions import CAPTIONS
 from compare_kit.report.plots.checks import posterior_predictive, rank_plot
+from compare_kit.report.plots.discrete import count_check, proportion_check
 from compare_kit.report.plots.estimates import caterpillar, fixed_effects_forest, separate_axes
 from compare_kit.report.plots.groups import (
     ARROW_LONGEST,
@@ -59,7 +60,7 @@ from compare_kit.report.plots.style import (
 
 __all__ = [
     "ARROW_LONGEST", "ARROW_SAMPLE", "MANY_LEVELS", "RASTER_DPI", "arrow_sample_note", "BAYES_COLOR", "CAPTIONS", "COMPLETE_POOLING_COLOR", "DATA_COLOR", "FREQ_COLOR",
-    "NO_POOLING_COLOR", "caterpillar", "county_panels", "engine_color", "engine_label",
+    "NO_POOLING_COLOR", "caterpillar", "count_check", "proportion_check", "county_panels", "engine_color", "engine_label",
     "figure_to_png_base64", "figure_to_svg", "fixed_effects_forest", "level_shrinkage", "nested_shrinkage",
     "new_figure", "one_group_size", "posterior_predictive", "rank_plot", "separate_axes", "shrinkage_arrows", "shrinkage_vs_size",
     "Source", "source_colors", "styled", "term_label",

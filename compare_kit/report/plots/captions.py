@@ -53,6 +53,17 @@ CAPTIONS: dict[str, str] = {
         "lines are the same for data sets replicated from the fitted model. If the model captures "
         "the data, the black line lies within the bundle of faint lines."
     ),
+    "count_check": (
+        "Grey bars: how many rows have each count. Vermillion: the same counted in data sets replicated from "
+        "the fitted model (dot: median over data sets; line: 90% range). If the model captures the data, "
+        "every bar's top lies on its line; too many zeros, or a long right tail, show where it does not."
+    ),
+    "proportion_check": (
+        "Grey bars: each group's observed share of successes, groups in order of that share. Vermillion: the "
+        "same share in data sets replicated from the fitted model (dot: median; line: 90% range). If the "
+        "model captures the spread between groups, the bars' tops lie on the lines; bars beyond the lines at "
+        "both ends mean more variation between groups than the model allows."
+    ),
     "rank_plot": (
         "Rank plots of the sampler's chains: the draws of all chains are ranked together and each "
         "chain's ranks are counted in bins. If the chains agree, every chain's counts stay flat "

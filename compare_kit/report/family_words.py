@@ -4,6 +4,7 @@ the response-scale ratio of a fixed effect, the outcome, and the Gaussian words 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ from compare_kit.family import Family, Link
 
 if TYPE_CHECKING:
     from compare_kit.spec import ModelSpec
-    from compare_kit.study import Study
+    from compare_kit.study import Study, StudyResult
 
 # Gaussian words and what a GLMM page says instead (longest first, so "BLUPs" goes before "BLUP")
 GLMM_WORDS = (("BLUPs", "conditional modes"), ("BLUP", "conditional mode"),
@@ -53,10 +54,25 @@ def family_words(study: Study) -> FamilyWords | None:
     return FamilyWords(family, "log rate", "rate ratio", "expected count")
 
 
-def glmm_text(text: str, words: FamilyWords | None) -> str:
-    """``text`` with its Gaussian words replaced for a GLMM page (unchanged for a Gaussian one)."""
+def glmm_text(text: str, words: FamilyWords | None, protected: Iterable[str] = ()) -> str:
+    """``text`` with its Gaussian words replaced for a GLMM page (unchanged for a Gaussian one). A word that
+    occurs in any of ``protected`` (``user_texts``: the data's names and levels, the title) is left as it is, so
+    the user's own text is never altered; the page then keeps that Gaussian word."""
     if words is None:
         return text
+    protected = list(protected)
     for gaussian, glmm in GLMM_WORDS:
-        text = text.replace(gaussian, glmm)
+        if not any(gaussian in t for t in protected):
+            text = text.replace(gaussian, glmm)
     return text
+
+
+def user_texts(result: StudyResult) -> list[str]:
+    """The words on a page that come from the user (title, model labels, columns, factors, levels): a GLMM
+    page's wording rewrite leaves any word they contain alone (``family_words.glmm_text``)."""
+    texts = [result.study.title, *result.fits]
+    for freq, _ in result.fits.values():
+        texts += [str(c) for c in freq.design.data.columns]
+        for block in freq.design.blocks:
+            texts += [block.group, *map(str, block.levels)]
+    return texts

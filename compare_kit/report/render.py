@@ -23,7 +23,8 @@ from markupsafe import Markup
 from compare_kit.design import is_factor
 from compare_kit.io import utc_timestamp
 from compare_kit.report import figures as figs
-from compare_kit.report.family_words import family_words, glmm_text
+from compare_kit.report.family_words import family_words, glmm_text, user_texts
+from compare_kit.report.score_tables import discrete_scores
 from compare_kit.report import tables as tb
 from compare_kit.results import BayesianFit, EngineName
 from compare_kit.spec import Pooling
@@ -522,8 +523,8 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
         "rmsd": None if pred.discrete else tb.rmsd(pred.rmsd, "tbl-rmsd",
                                                     "In-sample RMSD (lower: predictions closer to the data)"),
         "cv": None if pred.discrete else tb.cross_validation(pred.cv, "tbl-cv", "Out-of-sample prediction error"),
-        "scores": tb.discrete_scores(pred.scores, "tbl-scores", "In-sample scores") if pred.discrete else None,
-        "cv_scores": (tb.discrete_scores(pred.cv_scores, "tbl-cv-scores", "Out-of-sample scores")
+        "scores": discrete_scores(pred.scores, "tbl-scores", "In-sample scores") if pred.discrete else None,
+        "cv_scores": (discrete_scores(pred.cv_scores, "tbl-cv-scores", "Out-of-sample scores")
                       if pred.discrete else None),
         "loo": tb.information_criteria(pred.loo, "tbl-loo", "Information criteria and PSIS-LOO"),
         "demos": _connection_section(result),
@@ -543,7 +544,8 @@ def render_report(result: StudyResult, *, timestamp: bool = True, command: str =
         "pooled": roles.pooled, "unpooled": roles.unpooled, "max_levels": tb.MAX_LEVELS_LISTED,
     }
     page = tb.environment().get_template("report.html.j2").render(**context)
-    return glmm_text(page, context["glmm"])  # a GLMM page: conditional modes, not BLUPs
+    return glmm_text(page, context["glmm"], user_texts(result))  # a GLMM page: conditional modes, not BLUPs
+
 
 
 def write_tables(result: StudyResult, folder: str | Path) -> list[Path]:

@@ -330,3 +330,14 @@ def test_shares_outside_0_to_1_are_explained_by_their_cause():
     words = tb.shares_outside_words(slopes)
     assert words.startswith("20 shares in this table lie outside 0 to 1 (20 frequentist, 0 Bayesian)")
     assert "pulled together" in words and "Monte Carlo" not in words
+
+
+def test_a_glmm_pages_wording_never_alters_the_users_own_text():
+    from compare_kit.family import Family
+    from compare_kit.report.family_words import FamilyWords, glmm_text
+
+    words = FamilyWords(Family.BERNOULLI, "log-odds", "odds ratio", "probability")
+    page = "<td>BLUP</td><td>site BLUP-7</td>"
+    assert glmm_text(page, None) == page  # a Gaussian page keeps its words
+    assert glmm_text(page, words) == "<td>conditional mode</td><td>site conditional mode-7</td>"
+    assert glmm_text(page, words, ["BLUP-7"]) == page  # a level named BLUP-7 stays as the data say

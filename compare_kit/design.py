@@ -376,9 +376,12 @@ def _term_columns(term: Term, frame: pd.DataFrame, categorical: frozenset[str],
 
 def _coding(term: Term, terms: tuple[Term, ...], intercept: bool,
             categorical: frozenset[str]) -> dict[Variable, bool]:
-    """R's rule: a factor gets full indicator coding when its margin is absent."""
+    """R's rule: a factor gets full indicator coding when its margin is absent. Without an intercept, the
+    first term holding a factor takes the intercept's place for the terms after it (``0 + a + b`` codes
+    ``a`` fully and ``b`` by contrasts, as R's ``model.matrix`` does)."""
     keys = {t.key for t in terms}
-    if intercept:
+    earlier = terms[:terms.index(term)]
+    if intercept or any(is_factor(v, categorical) for t in earlier for v in t.variables):
         keys.add(frozenset())
     full: dict[Variable, bool] = {}
     for var in term.variables:

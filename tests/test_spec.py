@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -261,3 +262,20 @@ def test_design_frame_is_untouched(radon):
 
 def test_tests_live_beside_the_package():
     assert (Path(__file__).parent.parent / "compare_kit" / "spec.py").exists()
+
+
+@pytest.mark.parametrize(("formula", "first", "last"), [
+    # R 4.2.2: colnames(model.matrix(~0 + herd + period, cbpp)) etc., on a cbpp-shaped table
+    ("y ~ 0 + C(herd) + C(period)", ["herd1", "herd2"], ["herd3", "period2", "period3", "period4"]),
+    ("y ~ 0 + size + C(period)", ["size", "period1"], ["period2", "period3", "period4"]),
+    ("y ~ 0 + C(period) + C(herd) + C(period):size", ["period1", "period2"],
+     ["herd3", "period1:size", "period2:size", "period3:size", "period4:size"]),
+])
+def test_without_an_intercept_the_first_factor_takes_its_place(formula, first, last):
+    """R codes the first factor of an intercept-free model fully and every later factor by contrasts."""
+    from compare_kit.design import build_design
+
+    table = pd.DataFrame({"herd": np.repeat([1, 2, 3], 8), "period": np.tile([1, 2, 3, 4], 6),
+                          "size": np.arange(24.0) % 7 + 1, "y": np.sin(np.arange(24.0))})
+    columns = list(build_design(ModelSpec.from_formula(formula), table).x.columns)
+    assert columns[:len(first)] == first and columns[-len(last):] == last

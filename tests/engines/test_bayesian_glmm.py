@@ -133,16 +133,6 @@ def test_the_collapsed_sampler_refuses_a_glmm(engines_must_not_run):
         ck.fit_bayesian(_spec("counts"), _data("counts"), method="collapsed")
 
 
-def test_a_study_still_refuses_a_glmm(tmp_path):
-    """The report for GLMMs comes later: run_study stops before any fit (tests/test_family.py has the rest)."""
-    from compare_kit.cli import _study_from_formula
-
-    _data("counts").to_csv(tmp_path / "c.csv", index=False)
-    study = _study_from_formula("count ~ x + (1 | site)", csv_path=tmp_path / "c.csv", family="poisson")
-    with pytest.raises(SpecError, match="not available yet"):
-        ck.run_study(study, workers=1)
-
-
 # ------------------------------------------------------------------------------ sampling
 
 # Posterior means against glmer's ML estimates (the issue's Done-when: within 0.5 posterior SD on a model with

@@ -193,7 +193,8 @@ def estimates_side_by_side(estimates: pd.DataFrame, model: str, effects: Sequenc
     """Fixed effects or variance components of one model: statsmodels beside the Bayesian engine.
 
     ``ratio`` (a log or logit link: "odds ratio", "rate ratio"): each engine gains a column with the fixed
-    effects on the response scale, exp(estimate) with exp of its interval's ends."""
+    effects on the response scale, exp(estimate) with exp of its interval's ends (the intercept's: the
+    baseline rate, or the baseline odds with its probability)."""
     rows = estimates[(estimates["model"] == model) & estimates["effect"].isin(effects)]
     frequentist = rows["engine"].isin(FREQUENTIST_ENGINES)
     freq, bayes = rows[frequentist], rows[~frequentist]
@@ -215,9 +216,14 @@ def estimates_side_by_side(estimates: pd.DataFrame, model: str, effects: Sequenc
         if r["effect"] != "fixed":
             return [Cell("")]
         low, high = r.get(f"conf_low_{side}"), r.get(f"conf_high_{side}")
+        estimate = r.get(f"estimate_{side}")
+        # the intercept of a logit link: the baseline odds, and the probability people read
+        baseline = (f"; probability {fmt_num(1 / (1 + np.exp(-estimate)))}"
+                    if ratio == "odds ratio" and r["term"] == "(Intercept)" and pd.notna(estimate) else "")
         with np.errstate(over="ignore"):  # a separated coefficient's far end is shown as ∞
-            return [Cell(fmt_num(np.exp(r.get(f"estimate_{side}"))) + (
-                f" [{fmt_num(np.exp(low))}, {fmt_num(np.exp(high))}]" if pd.notna(low) and pd.notna(high) else ""))]
+            return [Cell(fmt_num(np.exp(estimate)) + (
+                f" [{fmt_num(np.exp(low))}, {fmt_num(np.exp(high))}]" if pd.notna(low) and pd.notna(high) else "")
+                + baseline)]
 
     out = []
     for _, r in merged.iterrows():

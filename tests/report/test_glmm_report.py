@@ -25,6 +25,7 @@ def test_the_binary_report(binary_run, tmp_path):
     text = result["text"]
     assert "Family bernoulli, logit link: a 0/1 outcome, y = 1 counted as a success" in text
     assert "log-odds scale" in text and "odds ratio" in text
+    assert "; probability 0." in text  # the intercept's baseline odds read as a probability
     assert "Brier score" in text and "log score" in text and "mean deviance" not in text
     assert "Posterior predictive check: each cluster's share of successes" in text
     assert "Laplace, adaptive quadrature and MCMC" in text

@@ -6,6 +6,8 @@ weights on its own, so chunking the rows is exact; the numbers are arviz_stats' 
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -55,16 +57,23 @@ def psis_loo(draws: CanonicalDraws, design: Design, chunk_rows: int | None = Non
     r_eff = (1.0 if anchor is None or anchor.shape[0] == 1 else
              float(array_stats.ess(anchor, method="mean", chain_axis=0, draw_axis=1)) / n_samples)
     elpd_i, p_i, pareto_k, predictions = (np.empty(n) for _ in range(4))
+    unsmoothed = 0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for rows, mu, log_lik in pointwise_chunks(draws, design, chunk_rows):
             log_lik = np.ascontiguousarray(log_lik.T)  # (rows, draws)
-            log_weights, pareto_k[rows] = array_stats.psislw(log_lik, r_eff=r_eff, axis=-1)
+            log_weights, pareto_k[rows], raw = smoothed_log_weights(log_lik, r_eff)
+            unsmoothed += raw
             elpd_i[rows] = logsumexp(log_weights + log_lik, axis=1)
             p_i[rows] = logsumexp(log_lik, axis=1) - np.log(n_samples) - elpd_i[rows]
             predictions[rows] = (softmax(log_weights, axis=1) * mu.T).sum(axis=1)
     good_k = min(1 - 1 / np.log10(n_samples), 0.7) if n_samples > 1 else 0.7
     notes = [str(w.message) for w in caught]
+    if unsmoothed:
+        notes.append(f"PSIS could not smooth {unsmoothed} of {n} rows: their largest importance ratios tie (a "
+                     "chain stuck at one point, or draws where the row's outcome is impossible), so their raw "
+                     "importance weights are used (equal weights where a draw makes the outcome impossible: an "
+                     "optimistic, in-sample value) and their Pareto k is left empty; check the sampler's health")
     bad = int((pareto_k > good_k).sum())
     if bad:
         notes.append(f"Pareto k above {good_k:.2f} for {bad} of {n} rows: PSIS-LOO is unreliable for them "
@@ -83,3 +92,27 @@ def reff_anchor(draws: CanonicalDraws) -> np.ndarray | None:
     if draws.fixed.shape[-1]:
         return draws.fixed[..., 0]
     return draws.blocks[0].sd[..., 0] if draws.blocks else None
+
+
+def smoothed_log_weights(log_lik: np.ndarray, r_eff: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """arviz_stats' PSIS log weights of each row of ``log_lik`` (rows, draws), their Pareto k, and how many
+    rows it could not smooth: a row whose largest importance ratios tie has no tail to fit (arviz_stats
+    raises), e.g. a chain stuck at one point, or draws where the row's outcome is impossible (log-likelihood
+    -inf). Such a row gets its raw importance weights, normalised, where they are all finite, else equal
+    weights (its in-sample density, an upper bound), and a Pareto k of NaN."""
+    from arviz_stats.base import array_stats
+    from scipy.special import logsumexp
+
+    try:
+        log_weights, k = array_stats.psislw(log_lik, r_eff=r_eff, axis=-1)
+    except ValueError:  # some row's tail is flat: smooth row by row
+        log_weights, k = np.full_like(log_lik, np.nan), np.full(len(log_lik), np.nan)
+        for i, row in enumerate(log_lik):
+            with contextlib.suppress(ValueError):
+                log_weights[i], k[i] = array_stats.psislw(row, r_eff=r_eff, axis=-1)
+    failed = ~np.isfinite(log_weights).all(axis=1)  # raised, or NaN weights from -inf log-likelihoods
+    for i in np.flatnonzero(failed):
+        row = log_lik[i]
+        ratios = -row if np.isfinite(row).all() else np.zeros_like(row)
+        log_weights[i], k[i] = ratios - logsumexp(ratios), np.nan
+    return log_weights, k, int(failed.sum())

@@ -151,6 +151,9 @@ def family_log_likelihood(design: Design, eta: np.ndarray, rows: np.ndarray | sl
     return normal_log_likelihood(y, eta[None], sigma.reshape(1, -1))[0]
 
 
+POISSON_RATE_LIMIT = 1e15  # numpy's Poisson sampler refuses rates near 1e19; no count table reaches this
+
+
 def replicate(design: Design, mu: np.ndarray, rows: np.ndarray | slice, sigma: np.ndarray | None,
               rng: np.random.Generator) -> np.ndarray:
     """Replicated outcomes of the ``rows`` from their means ``mu`` (draws, rows), of the design's
@@ -163,8 +166,8 @@ def replicate(design: Design, mu: np.ndarray, rows: np.ndarray | slice, sigma: n
             assert design.trials is not None
             n = design.trials[rows]
             return rng.binomial(n.astype(np.int64), mu / n).astype(float)
-        case Family.POISSON:
-            return rng.poisson(mu).astype(float)
+        case Family.POISSON:  # a rate beyond POISSON_RATE_LIMIT (a stuck or diverged chain) is drawn at the limit
+            return rng.poisson(np.minimum(mu, POISSON_RATE_LIMIT)).astype(float)
     assert sigma is not None
     return mu + sigma.reshape(-1, 1) * rng.standard_normal(mu.shape)
 

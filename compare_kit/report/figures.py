@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from compare_kit.design import Pooling
+from compare_kit.engines.posterior import replicate
 from compare_kit.report import plots
 from compare_kit.report.plots import Source
 from compare_kit.wording import count
@@ -334,13 +335,12 @@ def discrete_check(result: StudyResult, roles: Roles) -> ReportFigure:
     keep = np.unique(np.linspace(0, n_draws - 1, min(MAX_DRAWS, n_draws)).round().astype(int))
     mu = replicate_means(bayes, keep)  # the outcome's mean: probability, expected successes or count
     rng = np.random.default_rng(result.study.settings.seed)
+    reps = replicate(design, mu, slice(None), None, rng)  # counts, 0/1 outcomes, or successes of the trials
     if bayes.spec.family.value == "poisson":
-        reps = rng.poisson(mu)
         fig = plots.count_check(design.y, reps, response_label=design.response_label)
         return ReportFigure("fig-ppc", "Posterior predictive check: how often each count occurs",
                             plots.CAPTIONS["count_check"], _svg(fig, "fig-ppc"))
     trials = np.ones(design.n, dtype=int) if design.trials is None else design.trials.astype(int)
-    reps = rng.binomial(trials, np.clip(mu / trials, 0.0, 1.0))
     block = design.blocks[0]
     group = block.group
     fig = plots.proportion_check(design.y, reps, trials, block.codes, group=group)

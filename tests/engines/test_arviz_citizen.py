@@ -279,3 +279,30 @@ def test_a_fit_over_the_budget_warns_and_says_why(fits, monkeypatch):
         tree = fit.posterior
     assert "log_likelihood" not in tree.children and tree.attrs["row_wise_note"] == fit.posterior_note
     assert np.isfinite(fit.loo.elpd.elpd)  # PSIS-LOO in chunks needs no tree
+
+
+def test_psis_rows_without_a_tail_get_raw_weights_instead_of_an_error():
+    """A row whose largest importance ratios tie (a stuck chain repeats one value; a draw at which the outcome
+    is impossible has log-likelihood -inf) cannot be smoothed: arviz_stats raises; loo falls back per row."""
+    from arviz_stats.base import array_stats
+    from scipy.special import logsumexp
+
+    from compare_kit.loo import smoothed_log_weights
+
+    rng = np.random.default_rng(1)
+    log_lik = rng.normal(-1, 0.3, (3, 1000))
+    stuck = log_lik[1].copy()
+    stuck[500:] = -7.6  # the second chain stuck at its worst value: the tail of -log_lik is one value
+    impossible = log_lik[2].copy()
+    impossible[:40] = -np.inf
+    rows = np.vstack([log_lik[0], stuck, impossible])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # arviz_stats on the -inf row (psis_loo records them)
+        with pytest.raises(ValueError):
+            array_stats.psislw(rows, r_eff=1.0, axis=-1)
+        weights, k, raw = smoothed_log_weights(rows, 1.0)
+    reference, k_ref = array_stats.psislw(rows[:1], r_eff=1.0, axis=-1)
+    assert raw == 2 and np.isnan(k[1:]).all() and k[0] == k_ref[0]
+    np.testing.assert_allclose(weights[0], reference[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(weights[1], -stuck - logsumexp(-stuck), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(weights[2], np.full(1000, -np.log(1000)), rtol=0, atol=1e-12)

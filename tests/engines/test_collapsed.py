@@ -26,11 +26,6 @@ from compare_kit.engines.collapsed import (
 from compare_kit.errors import FitError
 
 
-@pytest.fixture(scope="module")
-def radon() -> pd.DataFrame:
-    return ck.load_radon()
-
-
 def _small(k: int, seed: int = 3) -> dict[str, np.ndarray]:
     """A small data set: 7 groups of 2-9 rows, 3 fixed columns, k random columns; a response far
     from zero (mean 40), so the anchored statistics are exercised."""

@@ -331,7 +331,7 @@ def discrete_check(result: StudyResult, roles: Roles) -> ReportFigure:
     share of successes (bernoulli, binomial; the first grouping factor), observed against replicated."""
     bayes = result.fits[roles.hierarchical][1]
     design = bayes.design
-    n_draws = bayes.draws.fixed.shape[0] * bayes.draws.fixed.shape[1]
+    n_draws = bayes.n_draws
     keep = np.unique(np.linspace(0, n_draws - 1, min(MAX_DRAWS, n_draws)).round().astype(int))
     mu = replicate_means(bayes, keep)  # the outcome's mean: probability, expected successes or count
     rng = np.random.default_rng(result.study.settings.seed)

@@ -99,27 +99,32 @@ class GroupStats:
         return self.ztz.shape[0]
 
 
-def check_collapsible(design: Design) -> None:
-    """Raise ``FitError`` unless the collapsed sampler covers the model (``SUPPORTED``)."""
+def collapse_refusal(design: Design) -> str:
+    """Why the collapsed sampler cannot fit ``design`` ("" when it can): the one place for the rule."""
     spec = design.spec
     # spec.family (an enum) and spec.offset come with the families work: read defensively
     family = getattr(spec, "family", None)
     name = str(getattr(family, "value", family or "gaussian"))
-    why = ""
     if name != "gaussian":
-        why = (f"its family is {name}: the group effects integrate out in closed form only for a "
-               "Gaussian response")
-    elif getattr(spec, "offset", None) is not None:
-        why = "it has an offset"
-    elif not design.blocks:
-        why = "it has no group effects to integrate out"
-    elif len({b.group for b in design.blocks}) == 1 and len(design.blocks) > 1:
-        why = (f"it has {len(design.blocks)} random terms on {design.blocks[0].group}; write them as one "
-               f"term, e.g. '(1 + x || {design.blocks[0].group})' for independent effects")
-    elif len(design.blocks) > 1:
+        return (f"its family is {name}: the group effects integrate out in closed form only for a "
+                "Gaussian response")
+    if getattr(spec, "offset", None) is not None:
+        return "it has an offset"
+    if not design.blocks:
+        return "it has no group effects to integrate out"
+    if len({b.group for b in design.blocks}) == 1 and len(design.blocks) > 1:
+        return (f"it has {len(design.blocks)} random terms on {design.blocks[0].group}; write them as one "
+                f"term, e.g. '(1 + x || {design.blocks[0].group})' for independent effects")
+    if len(design.blocks) > 1:
         groups = ", ".join(b.group for b in design.blocks)
-        why = (f"it has {len(design.blocks)} grouping factors ({groups}); crossed and nested factors "
-               "are not in this slice yet")
+        return (f"it has {len(design.blocks)} grouping factors ({groups}); crossed and nested factors "
+                "are not in this slice yet")
+    return ""
+
+
+def check_collapsible(design: Design) -> None:
+    """Raise ``FitError`` unless the collapsed sampler covers the model (``SUPPORTED``)."""
+    why = collapse_refusal(design)
     if why:
         raise FitError(f"method='collapsed' cannot fit this model: {why}. It supports {SUPPORTED}; "
                        "use method='standard' (the default) for this model")
